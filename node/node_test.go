@@ -221,7 +221,9 @@ func TestPolicyRefusals(t *testing.T) {
 		{"mode not allowed", policy([]string{"bank"}, []string{"cardinality"}, nil, 0),
 			func(a string) *mitaiv1.TaskSpec { return spec(psi.Intersection, a, []string{"bank"}, nil) }, `mode "intersection" is not allowed`},
 		{"column not revealable", policy([]string{"bank"}, []string{"join"}, map[string][]string{"bank": {"segment"}}, 0),
-			func(a string) *mitaiv1.TaskSpec { return spec(psi.Join, a, []string{"bank"}, []string{"segment", "spend"}) }, `column "spend" may not be revealed`},
+			func(a string) *mitaiv1.TaskSpec {
+				return spec(psi.Join, a, []string{"bank"}, []string{"segment", "spend"})
+			}, `column "spend" may not be revealed`},
 		{"expired", PolicyConfig{Partners: []string{"bank"}, Modes: []string{"intersection"}, Expires: time.Now().Add(-time.Hour)},
 			func(a string) *mitaiv1.TaskSpec { return spec(psi.Intersection, a, []string{"bank"}, nil) }, "expired"},
 		{"below minimum", policy([]string{"bank"}, []string{"intersection"}, nil, 3),

@@ -8,8 +8,8 @@ import (
 	"sync"
 	"time"
 
-	"github.com/mitai-dev/mitai/protocol"
 	mitaiv1 "github.com/mitai-dev/mitai/proto/mitai/v1"
+	"github.com/mitai-dev/mitai/protocol"
 )
 
 // frameStream is what the client and server sides of Peer.Task share.

@@ -11,8 +11,8 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/mitai-dev/mitai/crypto/group"
-	"github.com/mitai-dev/mitai/protocol"
 	mitaiv1 "github.com/mitai-dev/mitai/proto/mitai/v1"
+	"github.com/mitai-dev/mitai/protocol"
 )
 
 // script plays a hostile peer on one end of a pipe.

@@ -10,8 +10,8 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/mitai-dev/mitai/crypto/group"
-	"github.com/mitai-dev/mitai/protocol"
 	mitaiv1 "github.com/mitai-dev/mitai/proto/mitai/v1"
+	"github.com/mitai-dev/mitai/protocol"
 )
 
 // ErrBelowMinimum reports that the intersection was smaller than a party's
@@ -20,17 +20,17 @@ var ErrBelowMinimum = errors.New("psi: intersection below the minimum size a pol
 
 // receiver is the state of role A.
 type receiver struct {
-	o          Options
-	w          wire
-	table      Table
-	n, peerN   int
-	es, ds     int
-	a          group.Scalar
-	perm       []uint32 // shuffled position -> row
-	vDigests   []byte   // trunc(U_p^b) by shuffled position p (B's order in cardinality mode)
-	wElements  []byte   // join: W_p = U_p^c by shuffled position p
-	zDigests   []byte   // trunc(Z_j^a) by the sender's position j
-	sealed     [][]byte // join: E_j by the sender's position j
+	o         Options
+	w         wire
+	table     Table
+	n, peerN  int
+	es, ds    int
+	a         group.Scalar
+	perm      []uint32 // shuffled position -> row
+	vDigests  []byte   // trunc(U_p^b) by shuffled position p (B's order in cardinality mode)
+	wElements []byte   // join: W_p = U_p^c by shuffled position p
+	zDigests  []byte   // trunc(Z_j^a) by the sender's position j
+	sealed    [][]byte // join: E_j by the sender's position j
 }
 
 // RunReceiver runs role A, the receiver, with key set table over conn and

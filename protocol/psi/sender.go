@@ -9,8 +9,8 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/mitai-dev/mitai/crypto/group"
-	"github.com/mitai-dev/mitai/protocol"
 	mitaiv1 "github.com/mitai-dev/mitai/proto/mitai/v1"
+	"github.com/mitai-dev/mitai/protocol"
 )
 
 // sender is the state of role B.

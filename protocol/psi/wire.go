@@ -7,8 +7,8 @@ import (
 
 	"google.golang.org/protobuf/proto"
 
-	"github.com/mitai-dev/mitai/protocol"
 	mitaiv1 "github.com/mitai-dev/mitai/proto/mitai/v1"
+	"github.com/mitai-dev/mitai/protocol"
 )
 
 // wire wraps a Conn with the protocol's framing and the idle timeout.
