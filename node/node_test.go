@@ -356,6 +356,20 @@ func TestDatasetProblems(t *testing.T) {
 		t.Fatalf("dedupe: %v %+v", err, rep)
 	}
 
+	// The peer is not told which keys repeat: that error names them.
+	_, err = telco.Executor().Run(context.Background(), &mitaiv1.TaskSpec{
+		JobId: NewJobID(), TaskId: "t0", Kind: "psi",
+		Participants: []*mitaiv1.Participant{
+			{Party: "telco", Dataset: "subscribers"},
+			{Party: "bank", Dataset: "customers", Address: bank.Addr()},
+		},
+		Receivers: []string{"telco"},
+		Psi:       &mitaiv1.PsiParams{Mode: psi.Intersection.Proto()},
+	})
+	if err == nil || strings.Contains(err.Error(), `"1"`) || !strings.Contains(err.Error(), "could not be used") {
+		t.Fatalf("peer's view of a dataset error: %v", err)
+	}
+
 	// A file changed after registration is refused, not silently used.
 	if err := os.WriteFile(dup, []byte("id,x\n1,a\n3,b\n"), 0o644); err != nil {
 		t.Fatal(err)

@@ -21,6 +21,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/mitai-dev/mitai/crypto/pki"
+	"github.com/mitai-dev/mitai/node/dataset"
 	mitaiv1 "github.com/mitai-dev/mitai/proto/mitai/v1"
 	"github.com/mitai-dev/mitai/protocol/psi"
 )
@@ -208,9 +209,21 @@ func (s *peerService) Task(stream grpc.BidiStreamingServer[mitaiv1.PeerFrame, mi
 		return err
 	}
 	if err := s.n.exec.Serve(stream.Context(), caller, stream); err != nil {
-		return status.Error(codes.Aborted, err.Error())
+		return status.Error(codes.Aborted, peerSafeError(s.n.cfg.Party, err))
 	}
 	return nil
+}
+
+// peerSafeError is what a peer may be told about a failure on this node.
+// Errors about the local dataset can quote its rows (a duplicated key, say):
+// those stay in the local log and the peer learns only that the dataset
+// failed. Protocol and policy errors carry no row data and pass through.
+func peerSafeError(party string, err error) string {
+	var inputErr *dataset.InputError
+	if errors.As(err, &inputErr) {
+		return fmt.Sprintf("the task failed on %s's node: its dataset could not be used (details in that node's log)", party)
+	}
+	return err.Error()
 }
 
 type adminService struct {

@@ -102,6 +102,20 @@ func (s *primeScalar) Mul(out, in []byte) error {
 	return nil
 }
 
+// HashMul implements Scalar.
+func (s *primeScalar) HashMul(out, msg, dst []byte) error {
+	if s.erased {
+		return errErased
+	}
+	e := s.g.g.HashToElement(msg, dst)
+	e.Mul(e, s.s)
+	if e.IsIdentity() { // a hash to the identity: negligible
+		return invalid("%s product is the identity", s.g.name)
+	}
+	s.g.encode(out[:s.g.size], e)
+	return nil
+}
+
 // Inverse implements Scalar: the inverse modulo the group order.
 func (s *primeScalar) Inverse() Scalar {
 	inv := s.g.g.NewScalar()

@@ -145,6 +145,13 @@ type Scalar interface {
 	// otherwise; out is then left unchanged. out and in may alias. It panics
 	// if out is shorter than ElementSize().
 	Mul(out, in []byte) error
+	// HashMul writes the encoding of s·H(msg) into out[:ElementSize()],
+	// with H the group's HashToElement under tag dst. It equals
+	// HashToElement followed by Mul, but skips what a fresh hash output does
+	// not need (validation, an encode-decode round trip): this is how a
+	// party blinds its own keys. It fails only if the product is of small
+	// order, which a hash reaches with negligible probability.
+	HashMul(out, msg, dst []byte) error
 	// Inverse returns a scalar t with t·(s·Q) = Q for every Q in the
 	// prime-order subgroup, which includes every output of Mul and, for the
 	// prime-order groups, every valid element. It is used by the PSI join to

@@ -117,6 +117,32 @@ func TestCommutativity(t *testing.T) {
 	}
 }
 
+// TestHashMul checks that HashMul equals HashToElement followed by Mul.
+func TestHashMul(t *testing.T) {
+	t.Parallel()
+	for i, g := range allGroups(t) {
+		t.Run(g.Name(), func(t *testing.T) {
+			t.Parallel()
+			s := mustScalar(t, g, testRand(300+uint64(i)))
+			for j := range 16 {
+				msg := fmt.Appendf(nil, "key-%d", j)
+				want := mustMul(t, s, hash(g, string(msg)))
+				got := make([]byte, g.ElementSize())
+				if err := s.HashMul(got, msg, testDST); err != nil {
+					t.Fatal(err)
+				}
+				if !bytes.Equal(got, want) {
+					t.Fatalf("HashMul %x, HashToElement then Mul %x", got, want)
+				}
+			}
+			s.Erase()
+			if err := s.HashMul(make([]byte, g.ElementSize()), []byte("k"), testDST); err == nil {
+				t.Fatal("HashMul after Erase succeeded")
+			}
+		})
+	}
+}
+
 // TestInverse checks t·(c·(a·P)) == c·P for t = a.Inverse(), as the PSI
 // join uses it, and that the inverse of the inverse is a again.
 func TestInverse(t *testing.T) {
@@ -425,6 +451,26 @@ func BenchmarkMul(b *testing.B) {
 			b.ReportAllocs()
 			for b.Loop() {
 				if err := s.Mul(p, p); err != nil {
+					b.Fatal(err)
+				}
+			}
+			b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "elems/s")
+		})
+	}
+}
+
+func BenchmarkHashMul(b *testing.B) {
+	for i, g := range allGroups(b) {
+		b.Run(g.Name(), func(b *testing.B) {
+			s := mustScalar(b, g, testRand(900+uint64(i)))
+			out := make([]byte, g.ElementSize())
+			msg := []byte("customer-0000000000")
+			b.ReportAllocs()
+			var k uint64
+			for b.Loop() {
+				binary.LittleEndian.PutUint64(msg[len(msg)-8:], k)
+				k++
+				if err := s.HashMul(out, msg, testDST); err != nil {
 					b.Fatal(err)
 				}
 			}

@@ -359,6 +359,23 @@ func (s *x25519Scalar) Mul(out, in []byte) error {
 	return nil
 }
 
+// HashMul implements Scalar. Elligator 2 outputs a u-coordinate on the
+// curve (never the twist), so only the ladder's own low-order check remains.
+func (s *x25519Scalar) HashMul(out, msg, dst []byte) error {
+	if s.erased {
+		return errErased
+	}
+	var u, x fp.Elt
+	hashToFieldX25519(&u, msg, dst)
+	elligator2X(&x, &u)
+	var res x25519.Key
+	if !x25519.Shared(&res, &s.k, (*x25519.Key)(&x)) || res == (x25519.Key{}) {
+		return invalid("x25519 hash is a point of small order")
+	}
+	copy(out[:x25519Size], res[:])
+	return nil
+}
+
 // Inverse implements Scalar.
 func (s *x25519Scalar) Inverse() Scalar {
 	return &x25519Scalar{k: s.inv, inv: s.k, erased: s.erased}

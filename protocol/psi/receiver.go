@@ -94,9 +94,7 @@ func (r *receiver) sendBlinded(ctx context.Context) error {
 		elems := make([]byte, (hi-lo)*r.es)
 		err := parallel(ctx, r.o.Workers, hi-lo, func(from, to int) error {
 			for i := from; i < to; i++ {
-				out := elems[i*r.es : (i+1)*r.es]
-				r.o.Group.HashToElement(out, r.table.Key(int(r.perm[lo+i])), dst)
-				if err := r.a.Mul(out, out); err != nil {
+				if err := r.a.HashMul(elems[i*r.es:(i+1)*r.es], r.table.Key(int(r.perm[lo+i])), dst); err != nil {
 					return fmt.Errorf("psi: blind key: %w", err)
 				}
 			}

@@ -100,8 +100,8 @@ func (s *sender) sendSet(ctx context.Context) error {
 			var plain []byte
 			for i := from; i < to; i++ {
 				row := int(s.perm[lo+i])
-				s.o.Group.HashToElement(h, s.table.Key(row), dst)
-				if err := s.b.Mul(b.Elements[i*s.es:(i+1)*s.es], h); err != nil {
+				key := s.table.Key(row)
+				if err := s.b.HashMul(b.Elements[i*s.es:(i+1)*s.es], key, dst); err != nil {
 					return fmt.Errorf("psi: blind key: %w", err)
 				}
 				if s.payloads == nil {
@@ -111,7 +111,7 @@ func (s *sender) sendSet(ctx context.Context) error {
 				if len(plain) > MaxPayloadBytes {
 					return fmt.Errorf("psi: row %d: payload of %d bytes exceeds the limit %d", row, len(plain), MaxPayloadBytes)
 				}
-				if err := s.c.Mul(h, h); err != nil {
+				if err := s.c.HashMul(h, key, dst); err != nil { // H(y)^c, the payload key
 					return fmt.Errorf("psi: blind key: %w", err)
 				}
 				sealed, err := sealPayload(nil, h, plain, s.o.JobID, lo+i)
