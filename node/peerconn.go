@@ -157,5 +157,7 @@ func (c *peerConn) Close(linger time.Duration) error {
 }
 
 // wait waits for the goroutines; the stream's context must be done (or the
-// stream ended) first, or this blocks.
+// stream ended) first, or this blocks. The client side calls it after
+// cancelling its call. On the server side the reader ends when the handler
+// returns (gRPC then ends the stream), so the handler does not wait.
 func (c *peerConn) wait() { c.wg.Wait() }

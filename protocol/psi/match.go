@@ -32,38 +32,29 @@ func (a digestKey) compare(b digestKey) int {
 	return cmp.Compare(a.lo, b.lo)
 }
 
-// digestIndex finds a digest's position in a list, by binary search over
-// the list sorted once: 24 bytes per element, no map.
-type digestIndex []struct {
+// indexEntry is one digest of a list and its position there.
+type indexEntry struct {
 	key digestKey
 	pos uint32
 }
+
+// digestIndex finds a digest's position in a list, by binary search over
+// the list sorted once: 24 bytes per element, no map.
+type digestIndex []indexEntry
 
 func newDigestIndex(digests []byte, size int) digestIndex {
 	n := len(digests) / size
 	idx := make(digestIndex, n)
 	for j := range n {
-		idx[j].key = keyOf(digests[j*size : (j+1)*size])
-		idx[j].pos = uint32(j)
+		idx[j] = indexEntry{keyOf(digests[j*size : (j+1)*size]), uint32(j)}
 	}
-	slices.SortFunc(idx, func(a, b struct {
-		key digestKey
-		pos uint32
-	}) int {
-		return a.key.compare(b.key)
-	})
+	slices.SortFunc(idx, func(a, b indexEntry) int { return a.key.compare(b.key) })
 	return idx
 }
 
 // find returns the position of d in the list, or -1.
 func (idx digestIndex) find(d []byte) int {
-	k := keyOf(d)
-	i, ok := slices.BinarySearchFunc(idx, k, func(e struct {
-		key digestKey
-		pos uint32
-	}, k digestKey) int {
-		return e.key.compare(k)
-	})
+	i, ok := slices.BinarySearchFunc(idx, keyOf(d), func(e indexEntry, k digestKey) int { return e.key.compare(k) })
 	if !ok {
 		return -1
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/binary"
 	"fmt"
+	"math/rand/v2"
 	"slices"
 
 	"golang.org/x/sync/errgroup"
@@ -135,7 +136,7 @@ func (s *sender) sendSet(ctx context.Context) error {
 // answerBlinded answers each batch of U_i with trunc(U_i^b) (and W_i = U_i^c
 // in join mode). In cardinality mode it holds all digests back and sends
 // them shuffled, so the receiver can count matches but not place them.
-func (s *sender) answerBlinded(ctx context.Context, rng interface{ Shuffle(int, func(int, int)) }) error {
+func (s *sender) answerBlinded(ctx context.Context, rng *rand.Rand) error {
 	bs := s.o.BatchSize
 	var held []byte
 	if s.o.Mode == Cardinality {

@@ -25,7 +25,7 @@ func (w wire) send(ctx context.Context, m *mitaiv1.PsiMessage) error {
 	ctx, cancel := context.WithTimeout(ctx, w.opts.IdleTimeout)
 	defer cancel()
 	if err := w.conn.Send(ctx, b); err != nil {
-		return peerErr("send", err, w.opts)
+		return peerErr("send", err)
 	}
 	return nil
 }
@@ -38,12 +38,12 @@ func (w wire) recv(ctx context.Context) (*mitaiv1.PsiMessage, error) {
 		if ctx.Err() == nil && errors.Is(err, context.DeadlineExceeded) {
 			return nil, fmt.Errorf("psi: peer sent nothing for %v: %w", w.opts.IdleTimeout, err)
 		}
-		return nil, peerErr("receive", err, w.opts)
+		return nil, peerErr("receive", err)
 	}
 	return decodeMessage(b)
 }
 
-func peerErr(op string, err error, o Options) error {
+func peerErr(op string, err error) error {
 	if errors.Is(err, protocol.ErrClosed) {
 		return fmt.Errorf("psi: %s: peer closed the connection mid-protocol: %w", op, err)
 	}
