@@ -127,15 +127,10 @@ func RunPSI(ctx context.Context, o PSIOptions) (*PSIReport, error) {
 	fmt.Fprintf(progress, "started 2 nodes and registered the datasets in %.1f s\n", rep.RegisterSeconds)
 
 	bank, telco := net.Nodes["bank"], net.Nodes["telco"]
-	spec := &mitaiv1.TaskSpec{
-		JobId: node.NewJobID(), TaskId: "t0", Attempt: 1, Kind: "psi",
-		Participants: []*mitaiv1.Participant{
-			{Party: "bank", Dataset: "customers"},
-			{Party: "telco", Dataset: "subscribers", Address: telco.Addr},
-		},
-		Receivers: []string{"bank"},
-		Psi:       &mitaiv1.PsiParams{Mode: psi.Intersection.Proto(), Group: o.Group},
-	}
+	spec := node.NewPSITask(
+		&mitaiv1.Participant{Party: "bank", Dataset: "customers"},
+		&mitaiv1.Participant{Party: "telco", Dataset: "subscribers", Address: telco.Addr},
+		[]string{"bank"}, &mitaiv1.PsiParams{Mode: psi.Intersection.Proto(), Group: o.Group})
 	start = time.Now()
 	report, err := bank.Admin().RunTask(ctx, &mitaiv1.RunTaskRequest{Task: spec})
 	if err != nil {

@@ -110,15 +110,9 @@ func policy(partners []string, modes []string, reveal map[string][]string, min u
 }
 
 func spec(mode psi.Mode, peerAddr string, receivers []string, columns []string) *mitaiv1.TaskSpec {
-	return &mitaiv1.TaskSpec{
-		JobId: NewJobID(), TaskId: "t0", Attempt: 1, Kind: "psi",
-		Participants: []*mitaiv1.Participant{
-			{Party: "bank", Dataset: "customers"},
-			{Party: "telco", Dataset: "subscribers", Address: peerAddr},
-		},
-		Receivers: receivers,
-		Psi:       &mitaiv1.PsiParams{Mode: mode.Proto(), Columns: columns},
-	}
+	return NewPSITask(&mitaiv1.Participant{Party: "bank", Dataset: "customers"},
+		&mitaiv1.Participant{Party: "telco", Dataset: "subscribers", Address: peerAddr},
+		receivers, &mitaiv1.PsiParams{Mode: mode.Proto(), Columns: columns})
 }
 
 const bankCSV = "id,name,income\n1,张三,100\n2,\"Li, Si\",200\n3,Wang,300\n4,Zhao,400\n"

@@ -12,6 +12,17 @@ import (
 
 var idPattern = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$`)
 
+// NewPSITask returns the spec of a one-task psi job between two parties,
+// started by the initiator's node: a fresh job id, task t0, attempt 1.
+func NewPSITask(initiator, peer *mitaiv1.Participant, receivers []string, params *mitaiv1.PsiParams) *mitaiv1.TaskSpec {
+	return &mitaiv1.TaskSpec{
+		JobId: NewJobID(), TaskId: "t0", Attempt: 1, Kind: "psi",
+		Participants: []*mitaiv1.Participant{initiator, peer},
+		Receivers:    receivers,
+		Psi:          params,
+	}
+}
+
 // plan is one node's view of a psi task: its role and what it needs.
 type plan struct {
 	mode        psi.Mode

@@ -82,15 +82,10 @@ func runDemoPSI(cmd *cobra.Command, rows int, overlap float64, out, groupName st
 	bank, telco := net.Nodes["bank"], net.Nodes["telco"]
 	fmt.Fprintf(w, "2. started node bank at %s and node telco at %s (new cluster CA, mTLS 1.3; logs in %s)\n", bank.Addr, telco.Addr, clusterDir)
 
-	spec := &mitaiv1.TaskSpec{
-		JobId: node.NewJobID(), TaskId: "t0", Attempt: 1, Kind: "psi",
-		Participants: []*mitaiv1.Participant{
-			{Party: "bank", Dataset: "customers"},
-			{Party: "telco", Dataset: "subscribers", Address: telco.Addr},
-		},
-		Receivers: []string{"bank"},
-		Psi:       &mitaiv1.PsiParams{Mode: psi.Join.Proto(), Group: groupName, Columns: demoColumns},
-	}
+	spec := node.NewPSITask(
+		&mitaiv1.Participant{Party: "bank", Dataset: "customers"},
+		&mitaiv1.Participant{Party: "telco", Dataset: "subscribers", Address: telco.Addr},
+		[]string{"bank"}, &mitaiv1.PsiParams{Mode: psi.Join.Proto(), Group: groupName, Columns: demoColumns})
 	jobStart := time.Now()
 	report, err := bank.Admin().RunTask(ctx, &mitaiv1.RunTaskRequest{Task: spec})
 	if err != nil {

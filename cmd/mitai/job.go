@@ -33,20 +33,15 @@ func jobCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			if jobID == "" {
-				jobID = node.NewJobID()
-			}
 			if len(receivers) == 0 {
 				receivers = []string{self}
 			}
-			spec := &mitaiv1.TaskSpec{
-				JobId: jobID, TaskId: "t0", Attempt: 1, Kind: "psi",
-				Participants: []*mitaiv1.Participant{
-					{Party: self, Dataset: dataset},
-					{Party: peer, Dataset: peerDataset, Address: peerAddr},
-				},
-				Receivers: receivers,
-				Psi:       &mitaiv1.PsiParams{Mode: m.Proto(), Group: group, Columns: columns, Dedupe: dedupe},
+			spec := node.NewPSITask(
+				&mitaiv1.Participant{Party: self, Dataset: dataset},
+				&mitaiv1.Participant{Party: peer, Dataset: peerDataset, Address: peerAddr},
+				receivers, &mitaiv1.PsiParams{Mode: m.Proto(), Group: group, Columns: columns, Dedupe: dedupe})
+			if jobID != "" {
+				spec.JobId = jobID
 			}
 			report, err := client.RunTask(cmd.Context(), &mitaiv1.RunTaskRequest{Task: spec})
 			if err != nil {

@@ -54,7 +54,7 @@ func hostileRun(t *testing.T, receiverRole bool, mode Mode, s script) error {
 }
 
 // helloFor is a valid hello for a peer holding n keys.
-func helloFor(o Options, n int) *mitaiv1.PsiMessage { return o.hello(n, false) }
+func helloFor(o Options, n int) *mitaiv1.PsiMessage { return o.hello(n) }
 
 // validElements returns count valid, hashed elements.
 func validElements(o Options, count int) []byte {
@@ -347,7 +347,7 @@ func FuzzSenderMessages(f *testing.F) {
 // arbitrary bytes.
 func FuzzDecodeMessage(f *testing.F) {
 	o, _ := Options{JobID: "j", Mode: Join}.withDefaults()
-	b, _ := proto.Marshal(o.hello(10, true))
+	b, _ := proto.Marshal(o.hello(10))
 	f.Add(b)
 	b, _ = proto.Marshal(batchMsg(&mitaiv1.PsiBatch{Kind: mitaiv1.PsiBatchKind_PSI_BATCH_KIND_SENDER_SET, Elements: validElements(o, 2), Payloads: [][]byte{{1}, {2}}}))
 	f.Add(b)

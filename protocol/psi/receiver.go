@@ -20,11 +20,8 @@ var ErrBelowMinimum = errors.New("psi: intersection below the minimum size a pol
 
 // receiver is the state of role A.
 type receiver struct {
-	o         Options
-	w         wire
+	*session
 	table     Table
-	n, peerN  int
-	es, ds    int
 	a         group.Scalar
 	perm      []uint32 // shuffled position -> row
 	vDigests  []byte   // trunc(U_p^b) by shuffled position p (B's order in cardinality mode)
@@ -36,26 +33,11 @@ type receiver struct {
 // RunReceiver runs role A, the receiver, with key set table over conn and
 // returns what A learned. See the package documentation for the flow.
 func RunReceiver(ctx context.Context, conn protocol.Conn, table Table, opts Options) (*Result, error) {
-	o, err := opts.withDefaults()
+	ss, err := openSession(ctx, conn, table, opts)
 	if err != nil {
 		return nil, err
 	}
-	n := table.Len()
-	if n > MaxSetSize {
-		return nil, fmt.Errorf("psi: %d keys, more than the limit %d", n, MaxSetSize)
-	}
-	w := wire{conn: conn, opts: o}
-	if err := w.send(ctx, o.hello(n, true)); err != nil {
-		return nil, err
-	}
-	m, err := w.recv(ctx)
-	if err != nil {
-		return nil, err
-	}
-	peerN, peerMin, err := checkHello(m, o)
-	if err != nil {
-		return nil, err
-	}
+	o := ss.o
 	a, err := o.Group.NewScalar(o.Rand)
 	if err != nil {
 		return nil, fmt.Errorf("psi: draw scalar: %w", err)
@@ -65,16 +47,12 @@ func RunReceiver(ctx context.Context, conn protocol.Conn, table Table, opts Opti
 	if err != nil {
 		return nil, err
 	}
-	r := &receiver{
-		o: o, w: w, table: table, n: n, peerN: peerN,
-		es: o.Group.ElementSize(), ds: digestSize(n, peerN),
-		a: a, perm: permutation(rng, n),
-	}
-	r.vDigests = make([]byte, n*r.ds)
-	r.zDigests = make([]byte, peerN*r.ds)
+	r := &receiver{session: ss, table: table, a: a, perm: permutation(rng, ss.n)}
+	r.vDigests = make([]byte, r.n*r.ds)
+	r.zDigests = make([]byte, r.peerN*r.ds)
 	if o.Mode == Join {
-		r.wElements = make([]byte, n*r.es)
-		r.sealed = make([][]byte, peerN)
+		r.wElements = make([]byte, r.n*r.es)
+		r.sealed = make([][]byte, r.peerN)
 	}
 
 	g, gctx := errgroup.WithContext(ctx)
@@ -83,7 +61,7 @@ func RunReceiver(ctx context.Context, conn protocol.Conn, table Table, opts Opti
 	if err := g.Wait(); err != nil {
 		return nil, err
 	}
-	return r.finish(ctx, peerMin)
+	return r.finish(ctx)
 }
 
 // sendBlinded sends U_p = H(x_perm[p])^a in batches.
@@ -186,7 +164,7 @@ type match struct{ p, j uint32 }
 
 // finish matches the lists, enforces the minimum, opens payloads and tells
 // the sender the outcome.
-func (r *receiver) finish(ctx context.Context, peerMin uint64) (*Result, error) {
+func (r *receiver) finish(ctx context.Context) (*Result, error) {
 	idx := newDigestIndex(r.zDigests, r.ds)
 	var matches []match
 	for p := range r.n {
@@ -196,7 +174,7 @@ func (r *receiver) finish(ctx context.Context, peerMin uint64) (*Result, error) 
 	}
 	res := &Result{LocalSize: r.n, PeerSize: r.peerN, SizeKnown: true, IntersectionSize: len(matches)}
 
-	if minimum := max(r.o.MinIntersection, peerMin); uint64(len(matches)) < minimum {
+	if minimum := max(r.o.MinIntersection, r.peerMin); uint64(len(matches)) < minimum {
 		out := &mitaiv1.PsiOutcome{Released: false, Reason: fmt.Sprintf("intersection below the policy minimum of %d", minimum)}
 		if err := r.w.send(ctx, &mitaiv1.PsiMessage{Body: &mitaiv1.PsiMessage_Outcome{Outcome: out}}); err != nil {
 			return nil, err

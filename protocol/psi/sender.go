@@ -16,12 +16,9 @@ import (
 
 // sender is the state of role B.
 type sender struct {
-	o        Options
-	w        wire
+	*session
 	table    Table
 	payloads PayloadTable // join only
-	n, peerN int
-	es, ds   int
 	b, c     group.Scalar // c: join only
 	perm     []uint32     // shuffled position -> row
 }
@@ -29,33 +26,20 @@ type sender struct {
 // RunSender runs role B, the sender, with key set table over conn and
 // returns what B learned. In Join mode table must be a PayloadTable.
 func RunSender(ctx context.Context, conn protocol.Conn, table Table, opts Options) (*Result, error) {
-	o, err := opts.withDefaults()
-	if err != nil {
-		return nil, err
-	}
-	n := table.Len()
-	if n > MaxSetSize {
-		return nil, fmt.Errorf("psi: %d keys, more than the limit %d", n, MaxSetSize)
-	}
-	s := &sender{o: o, w: wire{conn: conn, opts: o}, table: table, n: n, es: o.Group.ElementSize()}
-	if o.Mode == Join {
+	var payloads PayloadTable
+	if opts.Mode == Join {
 		pt, ok := table.(PayloadTable)
 		if !ok {
 			return nil, fmt.Errorf("psi: join mode needs a table with payloads")
 		}
-		s.payloads = pt
+		payloads = pt
 	}
-	if err := s.w.send(ctx, o.hello(n, false)); err != nil {
-		return nil, err
-	}
-	m, err := s.w.recv(ctx)
+	ss, err := openSession(ctx, conn, table, opts)
 	if err != nil {
 		return nil, err
 	}
-	if s.peerN, _, err = checkHello(m, o); err != nil {
-		return nil, err
-	}
-	s.ds = digestSize(n, s.peerN)
+	o := ss.o
+	s := &sender{session: ss, table: table, payloads: payloads}
 	if s.b, err = o.Group.NewScalar(o.Rand); err != nil {
 		return nil, fmt.Errorf("psi: draw scalar: %w", err)
 	}
@@ -70,7 +54,7 @@ func RunSender(ctx context.Context, conn protocol.Conn, table Table, opts Option
 	if err != nil {
 		return nil, err
 	}
-	s.perm = permutation(rng, n)
+	s.perm = permutation(rng, s.n)
 
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return s.sendSet(gctx) })

@@ -64,7 +64,7 @@ func decodeMessage(b []byte) (*mitaiv1.PsiMessage, error) {
 }
 
 // hello is the hello this role sends.
-func (o Options) hello(setSize int, isReceiver bool) *mitaiv1.PsiMessage {
+func (o Options) hello(setSize int) *mitaiv1.PsiMessage {
 	return &mitaiv1.PsiMessage{Body: &mitaiv1.PsiMessage_Hello{Hello: &mitaiv1.PsiHello{
 		Version:         version,
 		JobId:           o.JobID,
@@ -75,6 +75,41 @@ func (o Options) hello(setSize int, isReceiver bool) *mitaiv1.PsiMessage {
 		BothReceive:     o.BothReceive,
 		MinIntersection: o.MinIntersection,
 	}}}
+}
+
+// session is what both roles hold once the hellos are exchanged.
+type session struct {
+	o        Options
+	w        wire
+	n, peerN int    // this role's and the peer's set sizes
+	peerMin  uint64 // the peer's policy minimum
+	es, ds   int    // element and digest sizes
+}
+
+// openSession fills in the options' defaults, sends this role's hello and
+// checks the peer's.
+func openSession(ctx context.Context, conn protocol.Conn, table Table, opts Options) (*session, error) {
+	o, err := opts.withDefaults()
+	if err != nil {
+		return nil, err
+	}
+	n := table.Len()
+	if n > MaxSetSize {
+		return nil, fmt.Errorf("psi: %d keys, more than the limit %d", n, MaxSetSize)
+	}
+	s := &session{o: o, w: wire{conn: conn, opts: o}, n: n, es: o.Group.ElementSize()}
+	if err := s.w.send(ctx, o.hello(n)); err != nil {
+		return nil, err
+	}
+	m, err := s.w.recv(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if s.peerN, s.peerMin, err = checkHello(m, o); err != nil {
+		return nil, err
+	}
+	s.ds = digestSize(n, s.peerN)
+	return s, nil
 }
 
 // checkHello validates the peer's hello against our options and returns the
