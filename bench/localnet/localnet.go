@@ -190,6 +190,15 @@ func (p *Proc) waitReady(ctx context.Context, timeout time.Duration) error {
 	}
 }
 
+// Kill kills the node process at once (SIGKILL), as a crash would.
+func (p *Proc) Kill() error {
+	if err := p.cmd.Process.Kill(); err != nil {
+		return err
+	}
+	<-p.exited
+	return nil
+}
+
 // Stop stops every node (SIGTERM, then SIGKILL after 10 s) and records each
 // one's peak RSS.
 func (n *Net) Stop() {
