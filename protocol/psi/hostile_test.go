@@ -285,28 +285,37 @@ func FuzzReceiverMessages(f *testing.F) {
 	f.Add([]byte{0x12, 0x00})
 	f.Fuzz(func(t *testing.T, data []byte) {
 		a, _, _ := makeSets(5, 4, 4, 2)
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		mine, theirs := protocol.Pipe()
-		go func() {
-			mustSend(ctx, theirs, helloFor(o, 4))
-			for _, frame := range bytes.Split(data, []byte{0, 0}) {
-				_ = theirs.Send(ctx, frame)
-			}
-			theirs.Close()
-		}()
-		go func() {
-			for {
-				if _, err := theirs.Recv(ctx); err != nil {
-					return
-				}
-			}
-		}()
-		_, _ = RunReceiver(ctx, mine, a, o)
-		if ctx.Err() != nil {
-			t.Fatal("receiver hung")
-		}
+		fuzzRole(t, o, data, func(ctx context.Context, c protocol.Conn) error {
+			_, err := RunReceiver(ctx, c, a, o)
+			return err
+		})
 	})
+}
+
+// fuzzRole runs a role against a peer that sends a valid hello and then the
+// frames of data (split at each 0x00 0x00), and fails if the role hangs.
+func fuzzRole(t *testing.T, o Options, data []byte, role func(context.Context, protocol.Conn) error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	mine, theirs := protocol.Pipe()
+	go func() {
+		mustSend(ctx, theirs, helloFor(o, 4))
+		for _, frame := range bytes.Split(data, []byte{0, 0}) {
+			_ = theirs.Send(ctx, frame)
+		}
+		theirs.Close()
+	}()
+	go func() {
+		for {
+			if _, err := theirs.Recv(ctx); err != nil {
+				return
+			}
+		}
+	}()
+	_ = role(ctx, mine)
+	if ctx.Err() != nil {
+		t.Fatal("role hung")
+	}
 }
 
 // FuzzSenderMessages does the same for the sender role.
@@ -319,27 +328,10 @@ func FuzzSenderMessages(f *testing.F) {
 	f.Add(seed)
 	f.Fuzz(func(t *testing.T, data []byte) {
 		_, b, _ := makeSets(6, 4, 4, 2)
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		mine, theirs := protocol.Pipe()
-		go func() {
-			mustSend(ctx, theirs, helloFor(o, 4))
-			for _, frame := range bytes.Split(data, []byte{0, 0}) {
-				_ = theirs.Send(ctx, frame)
-			}
-			theirs.Close()
-		}()
-		go func() {
-			for {
-				if _, err := theirs.Recv(ctx); err != nil {
-					return
-				}
-			}
-		}()
-		_, _ = RunSender(ctx, mine, b, o)
-		if ctx.Err() != nil {
-			t.Fatal("sender hung")
-		}
+		fuzzRole(t, o, data, func(ctx context.Context, c protocol.Conn) error {
+			_, err := RunSender(ctx, c, b, o)
+			return err
+		})
 	})
 }
 
