@@ -10,7 +10,6 @@ import (
 
 	"google.golang.org/protobuf/proto"
 
-	"github.com/mitai-dev/mitai/crypto/group"
 	mitaiv1 "github.com/mitai-dev/mitai/proto/mitai/v1"
 	"github.com/mitai-dev/mitai/protocol"
 )
@@ -355,4 +354,3 @@ func FuzzDecodeMessage(f *testing.F) {
 	})
 }
 
-var _ = group.DefaultName
