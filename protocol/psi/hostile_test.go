@@ -353,4 +353,3 @@ func FuzzDecodeMessage(f *testing.F) {
 		_ = s.check(m.GetBatch())
 	})
 }
-
