@@ -64,6 +64,7 @@ type PolicyConfig struct {
 	Reveal          map[string][]string `yaml:"reveal"`
 	MinIntersection uint64              `yaml:"min_intersection"`
 	Expires         time.Time           `yaml:"expires"`
+	AutoApprove     []string            `yaml:"auto_approve"`
 }
 
 // DefaultConfig returns a configuration with every default filled in; Party,

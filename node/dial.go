@@ -4,60 +4,18 @@ import (
 	"context"
 	"crypto/tls"
 	"fmt"
-	"net"
 	"time"
 
 	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials"
 
-	"github.com/mitai-dev/mitai/crypto/pki"
+	"github.com/mitai-dev/mitai/internal/mtls"
 	mitaiv1 "github.com/mitai-dev/mitai/proto/mitai/v1"
 )
-
-// maxMessageBytes bounds one gRPC message; psi batches stay far below it
-// (4,096 elements of 32 bytes, or of payloads up to psi.MaxPayloadBytes).
-const maxMessageBytes = 96 << 20
 
 // dialer opens task streams to peer nodes with this node's certificate.
 type dialer struct {
 	cert  tls.Certificate
 	caPEM []byte
-}
-
-// DialOptions returns the gRPC options to reach a server of the cluster at
-// address as the holder of cert, requiring that the server's certificate
-// names party wantParty (any party if empty).
-func DialOptions(cert tls.Certificate, caPEM []byte, address, wantParty string) ([]grpc.DialOption, error) {
-	host, _, err := net.SplitHostPort(address)
-	if err != nil {
-		return nil, fmt.Errorf("address %q: %w", address, err)
-	}
-	cfg, err := pki.ClientConfig(cert, caPEM, host)
-	if err != nil {
-		return nil, err
-	}
-	if wantParty != "" {
-		verify := cfg.VerifyConnection
-		cfg.VerifyConnection = func(cs tls.ConnectionState) error {
-			if verify != nil {
-				if err := verify(cs); err != nil {
-					return err
-				}
-			}
-			party, err := pki.PartyOf(cs)
-			if err != nil {
-				return err
-			}
-			if party != wantParty {
-				return fmt.Errorf("the server at %s is party %q, expected %q", address, party, wantParty)
-			}
-			return nil
-		}
-	}
-	return []grpc.DialOption{
-		grpc.WithTransportCredentials(credentials.NewTLS(cfg)),
-		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(maxMessageBytes), grpc.MaxCallSendMsgSize(maxMessageBytes)),
-	}, nil
 }
 
 // taskStream is a client-side task stream and the connection under it.
@@ -69,7 +27,7 @@ type taskStream struct {
 // openTask dials the peer's node, checking that its certificate names the
 // expected party, and opens a Peer.Task stream bound to ctx.
 func (d *dialer) openTask(ctx context.Context, peer *mitaiv1.Participant) (*taskStream, error) {
-	opts, err := DialOptions(d.cert, d.caPEM, peer.Address, peer.Party)
+	opts, err := mtls.DialOptions(d.cert, d.caPEM, peer.Address, peer.Party)
 	if err != nil {
 		return nil, fmt.Errorf("dial %s: %w", peer.Party, err)
 	}

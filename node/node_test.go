@@ -20,6 +20,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/mitai-dev/mitai/crypto/pki"
+	"github.com/mitai-dev/mitai/internal/mtls"
 	mitaiv1 "github.com/mitai-dev/mitai/proto/mitai/v1"
 	"github.com/mitai-dev/mitai/protocol/psi"
 )
@@ -283,7 +284,7 @@ func TestPeerCertificateChecks(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		opts, err := DialOptions(cert, c.ca.CertPEM, bank.Addr(), "bank")
+		opts, err := mtls.DialOptions(cert, c.ca.CertPEM, bank.Addr(), "bank")
 		if err != nil {
 			t.Fatal(err)
 		}

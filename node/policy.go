@@ -54,7 +54,7 @@ func CheckPolicy(p *mitaiv1.Policy, req PolicyRequest) error {
 
 // toPolicy validates the YAML form and converts it.
 func (c PolicyConfig) toPolicy() (*mitaiv1.Policy, error) {
-	p := &mitaiv1.Policy{Partners: c.Partners, Modes: c.Modes, MinIntersection: c.MinIntersection}
+	p := &mitaiv1.Policy{Partners: c.Partners, Modes: c.Modes, MinIntersection: c.MinIntersection, AutoApprove: c.AutoApprove}
 	if !c.Expires.IsZero() {
 		p.ExpiresUnix = c.Expires.Unix()
 	}
@@ -87,6 +87,11 @@ func ValidatePolicy(p *mitaiv1.Policy) error {
 	for _, g := range p.Reveal {
 		if !slices.Contains(p.Partners, g.Party) {
 			return fmt.Errorf("policy reveals columns to %q, which is not a partner", g.Party)
+		}
+	}
+	for _, party := range p.AutoApprove {
+		if !slices.Contains(p.Partners, party) {
+			return fmt.Errorf("policy auto-approves %q, which is not a partner", party)
 		}
 	}
 	return nil

@@ -14,13 +14,12 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/health"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
-	"google.golang.org/grpc/peer"
 	"google.golang.org/grpc/status"
 
 	"github.com/mitai-dev/mitai/crypto/pki"
+	"github.com/mitai-dev/mitai/internal/mtls"
 	"github.com/mitai-dev/mitai/node/dataset"
 	mitaiv1 "github.com/mitai-dev/mitai/proto/mitai/v1"
 	"github.com/mitai-dev/mitai/protocol/psi"
@@ -59,7 +58,7 @@ func New(cfg Config, log *slog.Logger) (*Node, error) {
 	if err != nil {
 		return nil, fmt.Errorf("node: cluster CA: %w", err)
 	}
-	serverTLS, err := pki.ServerConfig(cert, caPEM)
+	serverOpts, err := mtls.ServerOptions(cert, caPEM)
 	if err != nil {
 		return nil, fmt.Errorf("node: %w", err)
 	}
@@ -89,10 +88,7 @@ func New(cfg Config, log *slog.Logger) (*Node, error) {
 		taskTimeout: cfg.TaskTimeout, idleTimeout: cfg.PeerIdleTimeout,
 		slots: make(chan struct{}, cfg.MaxTasks), metrics: n.metrics, log: log, now: time.Now,
 	}
-	n.grpc = grpc.NewServer(
-		grpc.Creds(credentials.NewTLS(serverTLS)),
-		grpc.MaxRecvMsgSize(maxMessageBytes), grpc.MaxSendMsgSize(maxMessageBytes),
-	)
+	n.grpc = grpc.NewServer(serverOpts...)
 	mitaiv1.RegisterPeerServer(n.grpc, &peerService{n: n})
 	mitaiv1.RegisterNodeAdminServer(n.grpc, &adminService{n: n})
 	n.health = health.NewServer()
@@ -180,23 +176,6 @@ func (n *Node) Stop(grace time.Duration) {
 	}
 }
 
-// callerParty returns the party of the verified client certificate of a call.
-func callerParty(ctx context.Context) (string, error) {
-	p, ok := peer.FromContext(ctx)
-	if !ok {
-		return "", status.Error(codes.Unauthenticated, "no peer information")
-	}
-	ti, ok := p.AuthInfo.(credentials.TLSInfo)
-	if !ok {
-		return "", status.Error(codes.Unauthenticated, "not a TLS connection")
-	}
-	party, err := pki.PartyOf(ti.State)
-	if err != nil {
-		return "", status.Error(codes.Unauthenticated, err.Error())
-	}
-	return party, nil
-}
-
 type peerService struct {
 	mitaiv1.UnimplementedPeerServer
 	n *Node
@@ -204,7 +183,7 @@ type peerService struct {
 
 // Task serves a task stream opened by another party's node.
 func (s *peerService) Task(stream grpc.BidiStreamingServer[mitaiv1.PeerFrame, mitaiv1.PeerFrame]) error {
-	caller, err := callerParty(stream.Context())
+	caller, err := mtls.CallerParty(stream.Context())
 	if err != nil {
 		return err
 	}
@@ -233,7 +212,7 @@ type adminService struct {
 
 // authorize lets only the node's own party administer it.
 func (s *adminService) authorize(ctx context.Context) error {
-	party, err := callerParty(ctx)
+	party, err := mtls.CallerParty(ctx)
 	if err != nil {
 		return err
 	}

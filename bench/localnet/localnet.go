@@ -20,6 +20,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/mitai-dev/mitai/crypto/pki"
+	"github.com/mitai-dev/mitai/internal/mtls"
 	"github.com/mitai-dev/mitai/node"
 	mitaiv1 "github.com/mitai-dev/mitai/proto/mitai/v1"
 )
@@ -156,7 +157,7 @@ func (n *Net) start(ctx context.Context, o Options, ca *pki.CA, pkiDir string, p
 	if err != nil {
 		return proc, err
 	}
-	opts, err := node.DialOptions(cert, ca.CertPEM, addr, p.Name)
+	opts, err := mtls.DialOptions(cert, ca.CertPEM, addr, p.Name)
 	if err != nil {
 		return proc, err
 	}

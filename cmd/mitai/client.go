@@ -8,6 +8,7 @@ import (
 	"google.golang.org/grpc"
 
 	"github.com/mitai-dev/mitai/crypto/pki"
+	"github.com/mitai-dev/mitai/internal/mtls"
 	"github.com/mitai-dev/mitai/node"
 	mitaiv1 "github.com/mitai-dev/mitai/proto/mitai/v1"
 )
@@ -54,7 +55,7 @@ func (f *adminFlags) dial() (mitaiv1.NodeAdminClient, string, func(), error) {
 	if err != nil {
 		return nil, "", nil, err
 	}
-	opts, err := node.DialOptions(c, caPEM, addr, party)
+	opts, err := mtls.DialOptions(c, caPEM, addr, party)
 	if err != nil {
 		return nil, "", nil, err
 	}

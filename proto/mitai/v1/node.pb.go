@@ -432,7 +432,10 @@ type Policy struct {
 	// Below this intersection size the receiver gets an error, not a result.
 	MinIntersection uint64 `protobuf:"varint,4,opt,name=min_intersection,json=minIntersection,proto3" json:"min_intersection,omitempty"`
 	// After this time (Unix seconds) the dataset is not used; 0 means never.
-	ExpiresUnix   int64 `protobuf:"varint,5,opt,name=expires_unix,json=expiresUnix,proto3" json:"expires_unix,omitempty"`
+	ExpiresUnix int64 `protobuf:"varint,5,opt,name=expires_unix,json=expiresUnix,proto3" json:"expires_unix,omitempty"`
+	// Partners whose jobs over the dataset the coordinator may schedule without
+	// the owner's explicit approval (the owner's node still checks the policy).
+	AutoApprove   []string `protobuf:"bytes,6,rep,name=auto_approve,json=autoApprove,proto3" json:"auto_approve,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -500,6 +503,13 @@ func (x *Policy) GetExpiresUnix() int64 {
 		return x.ExpiresUnix
 	}
 	return 0
+}
+
+func (x *Policy) GetAutoApprove() []string {
+	if x != nil {
+		return x.AutoApprove
+	}
+	return nil
 }
 
 // ColumnGrant lets one partner receive some columns.
@@ -1132,13 +1142,14 @@ const file_mitai_v1_node_proto_rawDesc = "" +
 	"\fparticipants\x18\x05 \x03(\v2\x15.mitai.v1.ParticipantR\fparticipants\x12\x1c\n" +
 	"\treceivers\x18\x06 \x03(\tR\treceivers\x12%\n" +
 	"\x03psi\x18\a \x01(\v2\x13.mitai.v1.PsiParamsR\x03psi\x12(\n" +
-	"\x10deadline_unix_ms\x18\b \x01(\x03R\x0edeadlineUnixMs\"\xb7\x01\n" +
+	"\x10deadline_unix_ms\x18\b \x01(\x03R\x0edeadlineUnixMs\"\xda\x01\n" +
 	"\x06Policy\x12\x1a\n" +
 	"\bpartners\x18\x01 \x03(\tR\bpartners\x12\x14\n" +
 	"\x05modes\x18\x02 \x03(\tR\x05modes\x12-\n" +
 	"\x06reveal\x18\x03 \x03(\v2\x15.mitai.v1.ColumnGrantR\x06reveal\x12)\n" +
 	"\x10min_intersection\x18\x04 \x01(\x04R\x0fminIntersection\x12!\n" +
-	"\fexpires_unix\x18\x05 \x01(\x03R\vexpiresUnix\"=\n" +
+	"\fexpires_unix\x18\x05 \x01(\x03R\vexpiresUnix\x12!\n" +
+	"\fauto_approve\x18\x06 \x03(\tR\vautoApprove\"=\n" +
 	"\vColumnGrant\x12\x14\n" +
 	"\x05party\x18\x01 \x01(\tR\x05party\x12\x18\n" +
 	"\acolumns\x18\x02 \x03(\tR\acolumns\"\x84\x01\n" +

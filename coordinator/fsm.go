@@ -1,0 +1,94 @@
+package coordinator
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"sync"
+
+	"github.com/hashicorp/raft"
+
+	"github.com/mitai-dev/mitai/coordinator/state"
+)
+
+// applyResult is what the FSM returns for one log entry.
+type applyResult struct {
+	state.Result
+	err error
+}
+
+// fsm adapts state.State to raft.FSM. Reads take mu for reading.
+type fsm struct {
+	mu    sync.RWMutex
+	st    *state.State
+	fatal chan error // receives the first error that must stop the replica
+	once  sync.Once
+}
+
+func newFSM() *fsm { return &fsm{st: state.New(), fatal: make(chan error, 1)} }
+
+// Apply implements raft.FSM.
+func (f *fsm) Apply(l *raft.Log) interface{} {
+	if l.Type != raft.LogCommand {
+		return applyResult{}
+	}
+	f.mu.Lock()
+	r, err := f.st.Apply(l.Data)
+	f.mu.Unlock()
+	if err != nil && !errors.Is(err, state.ErrRejected) {
+		// A command this replica cannot apply: continuing would diverge from
+		// the replicas that can. Stop, loudly.
+		f.once.Do(func() { f.fatal <- fmt.Errorf("log entry %d: %w", l.Index, err) })
+	}
+	return applyResult{Result: r, err: err}
+}
+
+// read runs fn with the state locked for reading.
+func (f *fsm) read(fn func(*state.State)) {
+	f.mu.RLock()
+	defer f.mu.RUnlock()
+	fn(f.st)
+}
+
+// Snapshot implements raft.FSM: the state is encoded at once, under the
+// lock, so later commands cannot leak into it.
+func (f *fsm) Snapshot() (raft.FSMSnapshot, error) {
+	f.mu.RLock()
+	b, err := f.st.Snapshot()
+	f.mu.RUnlock()
+	if err != nil {
+		return nil, err
+	}
+	return snapshot(b), nil
+}
+
+// Restore implements raft.FSM.
+func (f *fsm) Restore(rc io.ReadCloser) error {
+	defer rc.Close()
+	b, err := io.ReadAll(rc)
+	if err != nil {
+		return fmt.Errorf("coordinator: read snapshot: %w", err)
+	}
+	st, err := state.Restore(b)
+	if err != nil {
+		return err
+	}
+	f.mu.Lock()
+	f.st = st
+	f.mu.Unlock()
+	return nil
+}
+
+type snapshot []byte
+
+// Persist implements raft.FSMSnapshot.
+func (s snapshot) Persist(sink raft.SnapshotSink) error {
+	if _, err := sink.Write(s); err != nil {
+		sink.Cancel()
+		return err
+	}
+	return sink.Close()
+}
+
+// Release implements raft.FSMSnapshot.
+func (s snapshot) Release() {}
