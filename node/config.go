@@ -28,6 +28,9 @@ type Config struct {
 	DataDir string `yaml:"data_dir"`
 	// TLS names the cluster CA and this node's certificate and key files.
 	TLS TLSFiles `yaml:"tls"`
+	// Coordinator lists the coordinator replicas' API addresses; empty means
+	// the node runs without a coordinator (tasks only through its admin API).
+	Coordinator []string `yaml:"coordinator"`
 	// Datasets are registered at start (in addition to those added through the admin API).
 	Datasets []DatasetConfig `yaml:"datasets"`
 	// TaskTimeout bounds a task whose spec names no deadline; default 30 minutes.
@@ -113,6 +116,11 @@ func ValidateConfig(c Config) error {
 	var errs []error
 	if err := pki.ValidPartyName(c.Party); err != nil {
 		errs = append(errs, fmt.Errorf("party: %w", err))
+	}
+	for _, addr := range c.Coordinator {
+		if _, _, err := net.SplitHostPort(addr); err != nil {
+			errs = append(errs, fmt.Errorf("coordinator address %q: want host:port: %w", addr, err))
+		}
 	}
 	for name, addr := range map[string]string{"listen": c.Listen, "advertise": c.Advertise, "metrics_listen": c.MetricsListen} {
 		if addr == "" && name != "listen" {

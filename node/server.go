@@ -17,8 +17,10 @@ import (
 	"google.golang.org/grpc/health"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/proto"
 
 	"github.com/mitai-dev/mitai/crypto/pki"
+	"github.com/mitai-dev/mitai/internal/coordclient"
 	"github.com/mitai-dev/mitai/internal/mtls"
 	"github.com/mitai-dev/mitai/node/dataset"
 	mitaiv1 "github.com/mitai-dev/mitai/proto/mitai/v1"
@@ -38,6 +40,7 @@ type Node struct {
 	httpSrv  *http.Server
 	httpLis  net.Listener
 	serveErr chan error
+	coord    *coordclient.Client // nil without a coordinator
 }
 
 // New prepares a node from its configuration: it loads the certificates
@@ -69,6 +72,12 @@ func New(cfg Config, log *slog.Logger) (*Node, error) {
 	if err != nil {
 		return nil, err
 	}
+	n := &Node{cfg: cfg, log: log, reg: reg, serveErr: make(chan error, 2)}
+	if len(cfg.Coordinator) > 0 {
+		if n.coord, err = coordclient.Dial(cfg.Coordinator, cert, caPEM, 30*time.Second); err != nil {
+			return nil, fmt.Errorf("node: coordinator: %w", err)
+		}
+	}
 	for _, d := range cfg.Datasets {
 		pol, err := d.Policy.toPolicy()
 		if err != nil {
@@ -79,8 +88,10 @@ func New(cfg Config, log *slog.Logger) (*Node, error) {
 			return nil, fmt.Errorf("node: dataset %q from the config: %w", d.Name, err)
 		}
 		log.Info("dataset registered", "name", info.Name, "rows", info.Rows, "sha256", info.Digest, "duplicate_keys", info.DuplicateKeys)
+		if err := n.publish(context.Background(), info); err != nil {
+			log.Warn("dataset not published; the coordinator cannot schedule jobs over it until it is added again", "name", info.Name, "err", err)
+		}
 	}
-	n := &Node{cfg: cfg, log: log, reg: reg, serveErr: make(chan error, 2)}
 	n.metrics = newMetrics(func() float64 { return float64(len(reg.List())) })
 	n.exec = &Executor{
 		party: cfg.Party, reg: reg, resultsDir: filepath.Join(cfg.DataDir, "results"),
@@ -94,6 +105,24 @@ func New(cfg Config, log *slog.Logger) (*Node, error) {
 	n.health = health.NewServer()
 	healthpb.RegisterHealthServer(n.grpc, n.health)
 	return n, nil
+}
+
+// publish sends a dataset's metadata to the coordinator, if there is one:
+// name, schema, row count, digest and policy, not the file's path.
+func (n *Node) publish(ctx context.Context, info *mitaiv1.DatasetInfo) error {
+	if n.coord == nil {
+		return nil
+	}
+	meta := proto.Clone(info).(*mitaiv1.DatasetInfo)
+	meta.Path = ""
+	err := n.coord.Call(ctx, func(ctx context.Context, c mitaiv1.CoordinatorClient) error {
+		_, err := c.PublishDataset(ctx, &mitaiv1.PublishDatasetRequest{Info: meta})
+		return err
+	})
+	if err == nil {
+		n.log.Info("dataset published to the coordinator", "name", info.Name)
+	}
+	return err
 }
 
 // Start listens on the configured addresses and serves in the background.
@@ -174,6 +203,9 @@ func (n *Node) Stop(grace time.Duration) {
 		defer cancel()
 		_ = n.httpSrv.Shutdown(ctx)
 	}
+	if n.coord != nil {
+		n.coord.Close()
+	}
 }
 
 type peerService struct {
@@ -232,6 +264,9 @@ func (s *adminService) AddDataset(ctx context.Context, req *mitaiv1.AddDatasetRe
 		return nil, status.Error(codes.InvalidArgument, err.Error())
 	}
 	s.n.log.Info("dataset registered", "name", info.Name, "rows", info.Rows, "sha256", info.Digest, "duplicate_keys", info.DuplicateKeys)
+	if err := s.n.publish(ctx, info); err != nil {
+		return nil, status.Errorf(codes.Unavailable, "dataset %q is registered on the node but could not be published to the coordinator (add it again to retry): %v", info.Name, err)
+	}
 	return info, nil
 }
 

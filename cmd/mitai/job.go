@@ -14,14 +14,14 @@ import (
 )
 
 func jobCmd() *cobra.Command {
-	cmd := &cobra.Command{Use: "job", Short: "Run jobs (through a node's admin API until the coordinator exists)"}
+	cmd := &cobra.Command{Use: "job", Short: "Submit and follow jobs (coordinator), or run one directly on a node (run)"}
 	var af adminFlags
 	var jobID, mode, dataset, peer, peerAddr, peerDataset, group string
 	var receivers, columns []string
 	var dedupe bool
 	run := &cobra.Command{
 		Use:   "run --dataset NAME --peer PARTY --peer-address HOST:PORT --peer-dataset NAME [--mode join --columns a,b]",
-		Short: "Run a psi job between this node's dataset and a peer's, and wait for it",
+		Short: "Run a psi task directly from this node's admin API, without the coordinator, and wait for it",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			client, self, closeFn, err := af.dial()
@@ -67,6 +67,7 @@ func jobCmd() *cobra.Command {
 		_ = run.MarkFlagRequired(name)
 	}
 	cmd.AddCommand(run)
+	cmd.AddCommand(coordinatorJobCmds()...)
 	return cmd
 }
 

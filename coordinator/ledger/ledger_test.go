@@ -270,8 +270,8 @@ func TestEncodingVector(t *testing.T) {
 	if got, want := ContentDigest(e), sha256Sum(content); got != want {
 		t.Errorf("ContentDigest = %x, want %x", got, want)
 	}
-	// And a fixed value, so that a change to both this test and hash.go
-	// shows up in review.
+	// And the value itself, checked with Python's hashlib, so that a change
+	// to both this test and hash.go shows up in review.
 	const pinned = "dba27274b156b07463247c3e344de2a2e554428086e763efc3396ee071dce19d"
 	if got := EntryHash(e); hex.EncodeToString(got[:]) != pinned {
 		t.Errorf("EntryHash = %x, pinned %s", got, pinned)

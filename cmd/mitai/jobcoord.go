@@ -1,0 +1,294 @@
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/spf13/cobra"
+	"gopkg.in/yaml.v3"
+
+	"github.com/mitai-dev/mitai/internal/coordclient"
+	mitaiv1 "github.com/mitai-dev/mitai/proto/mitai/v1"
+	"github.com/mitai-dev/mitai/protocol/psi"
+)
+
+// jobFile is the YAML form of a job spec (mitai job submit -f).
+type jobFile struct {
+	Kind           string   `yaml:"kind"`
+	Participants   []string `yaml:"participants"`
+	Receivers      []string `yaml:"receivers"`
+	IdempotencyKey string   `yaml:"idempotency_key"`
+	PSI            struct {
+		Mode    string   `yaml:"mode"`
+		Group   string   `yaml:"group"`
+		Columns []string `yaml:"columns"`
+		Dedupe  bool     `yaml:"dedupe"`
+	} `yaml:"psi"`
+}
+
+func (j jobFile) spec() (*mitaiv1.JobSpec, error) {
+	mode, err := psi.ParseMode(j.PSI.Mode)
+	if err != nil {
+		return nil, err
+	}
+	return &mitaiv1.JobSpec{
+		Kind: j.Kind, Participants: j.Participants, Receivers: j.Receivers, IdempotencyKey: j.IdempotencyKey,
+		Psi: &mitaiv1.PsiParams{Mode: mode.Proto(), Group: j.PSI.Group, Columns: j.PSI.Columns, Dedupe: j.PSI.Dedupe},
+	}, nil
+}
+
+// coordinatorJobCmds are the job commands that go through the coordinator.
+func coordinatorJobCmds() []*cobra.Command {
+	var sf coordFlags
+	var file string
+	var jf jobFile
+	submit := &cobra.Command{
+		Use:   "submit (-f job.yaml | --participant party:dataset ... --receivers party [--mode join --columns a,b])",
+		Short: "Submit a job to the coordinator (retries are deduplicated by the idempotency key)",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if file != "" {
+				b, err := os.ReadFile(file)
+				if err != nil {
+					return err
+				}
+				dec := yaml.NewDecoder(strings.NewReader(string(b)))
+				dec.KnownFields(true)
+				if err := dec.Decode(&jf); err != nil {
+					return fmt.Errorf("%s: %w", file, err)
+				}
+			}
+			if jf.IdempotencyKey == "" {
+				jf.IdempotencyKey = randomKey()
+			}
+			spec, err := jf.spec()
+			if err != nil {
+				return err
+			}
+			c, err := sf.dial()
+			if err != nil {
+				return err
+			}
+			defer c.Close()
+			var resp *mitaiv1.SubmitJobResponse
+			err = c.Call(cmd.Context(), func(ctx context.Context, cl mitaiv1.CoordinatorClient) (err error) {
+				resp, err = cl.SubmitJob(ctx, &mitaiv1.SubmitJobRequest{Spec: spec})
+				return err
+			})
+			if err != nil {
+				return err
+			}
+			note := ""
+			if resp.Duplicate {
+				note = " (already submitted with this idempotency key)"
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "job %s: %s%s\n", resp.Job.Id, stateName(resp.Job.State), note)
+			if len(resp.Job.PendingApprovals) > 0 {
+				fmt.Fprintf(cmd.OutOrStdout(), "  waiting for approval by: %s\n", strings.Join(resp.Job.PendingApprovals, ", "))
+			}
+			return nil
+		},
+	}
+	sf.register(submit)
+	f := submit.Flags()
+	f.StringVarP(&file, "file", "f", "", "job spec file (YAML)")
+	f.StringVar(&jf.Kind, "kind", "psi", "job kind")
+	f.StringSliceVar(&jf.Participants, "participant", nil, "party:dataset (twice for psi; the first party's node initiates)")
+	f.StringSliceVar(&jf.Receivers, "receivers", nil, "parties that receive the result")
+	f.StringVar(&jf.PSI.Mode, "mode", "intersection", "psi mode: intersection, cardinality or join")
+	f.StringSliceVar(&jf.PSI.Columns, "columns", nil, "join: the sender's columns to receive")
+	f.StringVar(&jf.PSI.Group, "group", "", "group for the blinding")
+	f.BoolVar(&jf.PSI.Dedupe, "dedupe", false, "keep the first row of each duplicated key")
+	f.StringVar(&jf.IdempotencyKey, "idempotency-key", "", "key that makes retries safe (default: random per invocation)")
+
+	var gf coordFlags
+	var consistent bool
+	status := &cobra.Command{
+		Use:   "status JOB",
+		Short: "Show a job",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			c, err := gf.dial()
+			if err != nil {
+				return err
+			}
+			defer c.Close()
+			job, read, err := getJob(cmd.Context(), c, args[0], consistent)
+			if err != nil {
+				return err
+			}
+			printJob(cmd.OutOrStdout(), job, read)
+			return nil
+		},
+	}
+	gf.register(status)
+	status.Flags().BoolVar(&consistent, "consistent", true, "read through the leader (false: any replica, possibly stale)")
+
+	var wf coordFlags
+	var interval time.Duration
+	watch := &cobra.Command{
+		Use:   "watch JOB",
+		Short: "Print a job's state whenever it changes, until it ends",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			c, err := wf.dial()
+			if err != nil {
+				return err
+			}
+			defer c.Close()
+			last := mitaiv1.JobState(-1)
+			for {
+				job, _, err := getJob(cmd.Context(), c, args[0], true)
+				if err != nil {
+					return err
+				}
+				if job.State != last {
+					fmt.Fprintf(cmd.OutOrStdout(), "%s %s %s\n", time.Now().Format(time.TimeOnly), job.Id, stateName(job.State))
+					last = job.State
+				}
+				switch job.State {
+				case mitaiv1.JobState_JOB_STATE_SUCCEEDED, mitaiv1.JobState_JOB_STATE_FAILED, mitaiv1.JobState_JOB_STATE_CANCELLED:
+					return nil
+				}
+				select {
+				case <-cmd.Context().Done():
+					return nil
+				case <-time.After(interval):
+				}
+			}
+		},
+	}
+	wf.register(watch)
+	watch.Flags().DurationVar(&interval, "interval", time.Second, "poll interval")
+
+	var lf coordFlags
+	list := &cobra.Command{
+		Use:   "list",
+		Short: "List the jobs your party is involved in",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			c, err := lf.dial()
+			if err != nil {
+				return err
+			}
+			defer c.Close()
+			var resp *mitaiv1.ListJobsResponse
+			err = c.Call(cmd.Context(), func(ctx context.Context, cl mitaiv1.CoordinatorClient) (err error) {
+				resp, err = cl.ListJobs(ctx, &mitaiv1.ListJobsRequest{Read: &mitaiv1.ReadOptions{Consistent: true}})
+				return err
+			})
+			if err != nil {
+				return err
+			}
+			tw := tabwriter.NewWriter(cmd.OutOrStdout(), 2, 4, 2, ' ', 0)
+			fmt.Fprintln(tw, "JOB\tSTATE\tKIND\tPARTICIPANTS\tSUBMITTER\tCREATED")
+			for _, j := range resp.Jobs {
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", j.Id, stateName(j.State), j.Spec.GetKind(),
+					strings.Join(j.Spec.GetParticipants(), ","), j.Submitter, time.UnixMilli(j.CreatedUnixMs).UTC().Format(time.RFC3339))
+			}
+			return tw.Flush()
+		},
+	}
+	lf.register(list)
+
+	var af coordFlags
+	approve := &cobra.Command{
+		Use:   "approve JOB",
+		Short: "Approve a job over your party's dataset",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			c, err := af.dial()
+			if err != nil {
+				return err
+			}
+			defer c.Close()
+			var job *mitaiv1.Job
+			err = c.Call(cmd.Context(), func(ctx context.Context, cl mitaiv1.CoordinatorClient) (err error) {
+				job, err = cl.ApproveJob(ctx, &mitaiv1.ApproveJobRequest{JobId: args[0]})
+				return err
+			})
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "job %s: %s\n", job.Id, stateName(job.State))
+			return nil
+		},
+	}
+	af.register(approve)
+
+	var cf coordFlags
+	var reason string
+	cancel := &cobra.Command{
+		Use:   "cancel JOB",
+		Short: "Cancel a job that has not ended",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			c, err := cf.dial()
+			if err != nil {
+				return err
+			}
+			defer c.Close()
+			var job *mitaiv1.Job
+			err = c.Call(cmd.Context(), func(ctx context.Context, cl mitaiv1.CoordinatorClient) (err error) {
+				job, err = cl.CancelJob(ctx, &mitaiv1.CancelJobRequest{JobId: args[0], Reason: reason})
+				return err
+			})
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "job %s: %s\n", job.Id, stateName(job.State))
+			return nil
+		},
+	}
+	cf.register(cancel)
+	cancel.Flags().StringVar(&reason, "reason", "", "why (recorded in the audit ledger)")
+	return []*cobra.Command{submit, status, watch, list, approve, cancel}
+}
+
+func getJob(ctx context.Context, c *coordclient.Client, id string, consistent bool) (*mitaiv1.Job, *mitaiv1.ReadInfo, error) {
+	var resp *mitaiv1.GetJobResponse
+	err := c.Call(ctx, func(ctx context.Context, cl mitaiv1.CoordinatorClient) (err error) {
+		resp, err = cl.GetJob(ctx, &mitaiv1.GetJobRequest{JobId: id, Read: &mitaiv1.ReadOptions{Consistent: consistent}})
+		return err
+	})
+	if err != nil {
+		return nil, nil, err
+	}
+	return resp.Job, resp.Read, nil
+}
+
+func printJob(w io.Writer, j *mitaiv1.Job, read *mitaiv1.ReadInfo) {
+	fmt.Fprintf(w, "job %s: %s\n", j.Id, stateName(j.State))
+	fmt.Fprintf(w, "  kind %s, participants %s, receivers %s\n", j.Spec.GetKind(), strings.Join(j.Spec.GetParticipants(), ", "), strings.Join(j.Spec.GetReceivers(), ", "))
+	fmt.Fprintf(w, "  submitted by %s at %s (audit entry %d)\n", j.Submitter, time.UnixMilli(j.CreatedUnixMs).UTC().Format(time.RFC3339), j.AuditIndex)
+	if len(j.PendingApprovals) > 0 {
+		fmt.Fprintf(w, "  waiting for approval by: %s\n", strings.Join(j.PendingApprovals, ", "))
+	}
+	if j.Reason != "" {
+		fmt.Fprintf(w, "  reason: %s\n", j.Reason)
+	}
+	if read != nil {
+		fresh := "consistent (through the leader)"
+		if read.Stale {
+			fresh = "possibly stale"
+		}
+		fmt.Fprintf(w, "  read from replica %s at applied index %d, %s\n", read.Replica, read.AppliedIndex, fresh)
+	}
+}
+
+func stateName(s mitaiv1.JobState) string {
+	return strings.ToLower(strings.TrimPrefix(s.String(), "JOB_STATE_"))
+}
+
+func randomKey() string {
+	var b [12]byte
+	_, _ = rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}
