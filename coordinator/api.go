@@ -38,6 +38,10 @@ type Server struct {
 
 	mu    sync.Mutex
 	peers map[string]*grpc.ClientConn // by API address, to other replicas
+
+	sched     *scheduler
+	stopSched context.CancelFunc
+	schedDone chan struct{}
 }
 
 // NewServer starts the replica and prepares its API server; Start listens.
@@ -61,7 +65,8 @@ func NewServer(cfg Config, log *slog.Logger) (*Server, error) {
 		rep.Shutdown()
 		return nil, err
 	}
-	s := &Server{cfg: cfg, log: log, rep: rep, cert: cert, caPEM: caPEM, peers: map[string]*grpc.ClientConn{}}
+	s := &Server{cfg: cfg, log: log, rep: rep, cert: cert, caPEM: caPEM, peers: map[string]*grpc.ClientConn{}, schedDone: make(chan struct{})}
+	s.sched = newScheduler(s)
 	s.grpc = grpc.NewServer(opts...)
 	mitaiv1.RegisterCoordinatorServer(s.grpc, s)
 	return s, nil
@@ -75,6 +80,9 @@ func (s *Server) Start() error {
 	}
 	s.lis = lis
 	go func() { _ = s.grpc.Serve(lis) }()
+	ctx, cancel := context.WithCancel(context.Background())
+	s.stopSched = cancel
+	go func() { defer close(s.schedDone); s.sched.run(ctx) }()
 	s.log.Info("coordinator replica serving", "id", s.cfg.ID, "api", lis.Addr().String(), "raft", s.cfg.self().Raft)
 	return nil
 }
@@ -84,6 +92,10 @@ func (s *Server) Replica() *Replica { return s.rep }
 
 // Stop stops serving and shuts the replica down.
 func (s *Server) Stop() error {
+	if s.stopSched != nil {
+		s.stopSched()
+		<-s.schedDone
+	}
 	s.grpc.Stop()
 	s.mu.Lock()
 	for _, cc := range s.peers {

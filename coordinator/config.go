@@ -37,6 +37,9 @@ type Config struct {
 	// LeaderHold bounds how long a write waits for a leader before it fails
 	// with a retryable error; default 5 s.
 	LeaderHold time.Duration `yaml:"leader_hold"`
+	// NodeTTL is how long a node may miss heartbeats before the attempts it
+	// takes part in are aborted; default 10 s.
+	NodeTTL time.Duration `yaml:"node_ttl"`
 	// LogLevel is debug, info, warn or error; default info.
 	LogLevel string `yaml:"log_level"`
 }
@@ -65,6 +68,7 @@ func DefaultConfig() Config {
 		SnapshotThreshold: 8192,
 		TrailingLogs:      10240,
 		LeaderHold:        5 * time.Second,
+		NodeTTL:           10 * time.Second,
 		LogLevel:          "info",
 	}
 }
@@ -126,8 +130,8 @@ func ValidateConfig(c Config) error {
 	if c.HeartbeatTimeout <= 0 || c.ElectionTimeout < c.HeartbeatTimeout {
 		errs = append(errs, errors.New("need 0 < heartbeat_timeout <= election_timeout"))
 	}
-	if c.LeaderHold <= 0 {
-		errs = append(errs, errors.New("leader_hold must be positive"))
+	if c.LeaderHold <= 0 || c.NodeTTL <= 0 {
+		errs = append(errs, errors.New("leader_hold and node_ttl must be positive"))
 	}
 	if len(errs) > 0 {
 		return fmt.Errorf("coordinator: invalid config: %w", errors.Join(errs...))

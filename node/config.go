@@ -31,6 +31,10 @@ type Config struct {
 	// Coordinator lists the coordinator replicas' API addresses; empty means
 	// the node runs without a coordinator (tasks only through its admin API).
 	Coordinator []string `yaml:"coordinator"`
+	// NodeName names this node within its party (for the coordinator); default n1.
+	NodeName string `yaml:"node_name"`
+	// HeartbeatInterval is how often the node heartbeats to the coordinator; default 1 s.
+	HeartbeatInterval time.Duration `yaml:"heartbeat_interval"`
 	// Datasets are registered at start (in addition to those added through the admin API).
 	Datasets []DatasetConfig `yaml:"datasets"`
 	// TaskTimeout bounds a task whose spec names no deadline; default 30 minutes.
@@ -74,12 +78,14 @@ type PolicyConfig struct {
 // TLS and DataDir must still be set.
 func DefaultConfig() Config {
 	return Config{
-		Listen:          "127.0.0.1:7400",
-		TaskTimeout:     30 * time.Minute,
-		PeerIdleTimeout: 2 * time.Minute,
-		MaxTasks:        4,
-		Group:           group.DefaultName,
-		LogLevel:        "info",
+		Listen:            "127.0.0.1:7400",
+		TaskTimeout:       30 * time.Minute,
+		PeerIdleTimeout:   2 * time.Minute,
+		MaxTasks:          4,
+		NodeName:          "n1",
+		HeartbeatInterval: time.Second,
+		Group:             group.DefaultName,
+		LogLevel:          "info",
 	}
 }
 
@@ -138,6 +144,12 @@ func ValidateConfig(c Config) error {
 	}
 	if c.TaskTimeout <= 0 || c.PeerIdleTimeout <= 0 {
 		errs = append(errs, errors.New("task_timeout and peer_idle_timeout must be positive"))
+	}
+	if c.HeartbeatInterval <= 0 {
+		errs = append(errs, errors.New("heartbeat_interval must be positive"))
+	}
+	if err := pki.ValidPartyName(c.NodeName); err != nil {
+		errs = append(errs, fmt.Errorf("node_name: %w", err))
 	}
 	if c.MaxTasks < 1 {
 		errs = append(errs, errors.New("max_tasks must be at least 1"))

@@ -32,6 +32,9 @@ type Executor struct {
 	metrics     *metrics
 	log         *slog.Logger
 	now         func() time.Time
+	// fence, when set, confirms with the coordinator that an offered
+	// scheduled attempt is current.
+	fence func(context.Context, *mitaiv1.TaskSpec) error
 }
 
 // linger bounds how long a role that finished well waits for its stream to
@@ -131,6 +134,14 @@ func (e *Executor) Serve(ctx context.Context, caller string, stream frameStream)
 	}
 	if pl.peer.Party != caller {
 		return refuse(fmt.Errorf("the offer names initiator %q but the caller's certificate is party %q", pl.peer.Party, caller))
+	}
+	if spec.Scheduled {
+		if e.fence == nil {
+			return refuse(errors.New("a scheduled task, but this node has no coordinator to confirm it with"))
+		}
+		if err := e.fence(ctx, spec); err != nil {
+			return refuse(err)
+		}
 	}
 	info, err := e.checkLocal(pl)
 	if err != nil {

@@ -29,18 +29,21 @@ import (
 
 // Node is a running mitai node.
 type Node struct {
-	cfg      Config
-	log      *slog.Logger
-	reg      *Registry
-	exec     *Executor
-	metrics  *metrics
-	grpc     *grpc.Server
-	health   *health.Server
-	lis      net.Listener
-	httpSrv  *http.Server
-	httpLis  net.Listener
-	serveErr chan error
-	coord    *coordclient.Client // nil without a coordinator
+	cfg       Config
+	log       *slog.Logger
+	reg       *Registry
+	exec      *Executor
+	metrics   *metrics
+	grpc      *grpc.Server
+	health    *health.Server
+	lis       net.Listener
+	httpSrv   *http.Server
+	httpLis   net.Listener
+	serveErr  chan error
+	coord     *coordclient.Client // nil without a coordinator
+	agent     *agent
+	stopAgent context.CancelFunc
+	agentDone chan struct{}
 }
 
 // New prepares a node from its configuration: it loads the certificates
@@ -99,6 +102,13 @@ func New(cfg Config, log *slog.Logger) (*Node, error) {
 		taskTimeout: cfg.TaskTimeout, idleTimeout: cfg.PeerIdleTimeout,
 		slots: make(chan struct{}, cfg.MaxTasks), metrics: n.metrics, log: log, now: time.Now,
 	}
+	if n.coord != nil {
+		n.agent = &agent{
+			coord: n.coord, exec: n.exec, reg: reg, name: cfg.NodeName, interval: cfg.HeartbeatInterval, log: log,
+			running: map[string]attempt{}, done: map[string]uint32{},
+		}
+		n.exec.fence = n.agent.fence
+	}
 	n.grpc = grpc.NewServer(serverOpts...)
 	mitaiv1.RegisterPeerServer(n.grpc, &peerService{n: n})
 	mitaiv1.RegisterNodeAdminServer(n.grpc, &adminService{n: n})
@@ -156,6 +166,15 @@ func (n *Node) Start() error {
 		}()
 	}
 	n.log.Info("node listening", "party", n.cfg.Party, "addr", lis.Addr().String(), "metrics", n.MetricsAddr())
+	if n.agent != nil {
+		n.agent.address = n.cfg.Advertise
+		if n.agent.address == "" {
+			n.agent.address = lis.Addr().String()
+		}
+		ctx, cancel := context.WithCancel(context.Background())
+		n.stopAgent, n.agentDone = cancel, make(chan struct{})
+		go func() { defer close(n.agentDone); n.agent.run(ctx) }()
+	}
 	return nil
 }
 
@@ -191,6 +210,10 @@ func (n *Node) Wait(ctx context.Context, grace time.Duration) error {
 // Stop stops the node, giving running tasks up to grace to finish.
 func (n *Node) Stop(grace time.Duration) {
 	n.health.Shutdown()
+	if n.stopAgent != nil {
+		n.stopAgent()
+		<-n.agentDone
+	}
 	done := make(chan struct{})
 	go func() { n.grpc.GracefulStop(); close(done) }()
 	select {

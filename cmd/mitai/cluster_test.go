@@ -168,7 +168,7 @@ func TestCoordinatorCluster(t *testing.T) {
 
 	nodeAddr := map[string]string{"bank": freeAddr(t), "telco": freeAddr(t)}
 	for p, addr := range nodeAddr {
-		h.write(p+".yaml", fmt.Sprintf("party: %s\nlisten: %s\ndata_dir: %s-data\nlog_level: warn\ncoordinator: [%s]\ntls: {ca: pki/ca.crt, cert: pki/%s-n1.crt, key: pki/%s-n1.key}\n",
+		h.write(p+".yaml", fmt.Sprintf("party: %s\nlisten: %s\ndata_dir: %s-data\nlog_level: info\nheartbeat_interval: 200ms\ncoordinator: [%s]\ntls: {ca: pki/ca.crt, cert: pki/%s-n1.crt, key: pki/%s-n1.key}\n",
 			p, addr, p, strings.Join(apis, ", "), p, p))
 		h.start(p, "node", "--config", p+".yaml")
 		waitListening(t, addr)
@@ -190,6 +190,15 @@ func TestCoordinatorCluster(t *testing.T) {
 	if out := h.run(env("telco"), "job", "approve", jobID); !strings.Contains(out, "submitted") {
 		t.Fatalf("approve: %s", out)
 	}
+	// The coordinator schedules the job on the two nodes, which run it.
+	watch := h.run(env("bank"), "job", "watch", jobID, "--interval", "100ms", "--timeout", "60s")
+	if !strings.Contains(watch, "succeeded") {
+		t.Fatalf("watch: %s", watch)
+	}
+	results, _ := filepath.Glob(filepath.Join(h.dir, "bank-data", "results", jobID+"*.csv"))
+	if len(results) != 1 {
+		t.Fatalf("bank's result for %s: %v", jobID, results)
+	}
 
 	// SIGKILL the leader: another replica leads, the job is still there, and
 	// a retried submit with the same key returns the same job.
@@ -203,7 +212,7 @@ func TestCoordinatorCluster(t *testing.T) {
 		return nil
 	})
 	t.Logf("new leader %s, %v after SIGKILL of %s", leader(), time.Since(killed).Round(time.Millisecond), old)
-	if out := h.run(env("telco"), "job", "status", jobID); !strings.Contains(out, "submitted") || !strings.Contains(out, "consistent") {
+	if out := h.run(env("telco"), "job", "status", jobID); !strings.Contains(out, "succeeded") || !strings.Contains(out, "consistent") {
 		t.Fatalf("status after failover: %s", out)
 	}
 	if out := h.run(env("bank"), submit...); !strings.Contains(out, jobID) || !strings.Contains(out, "already submitted") {

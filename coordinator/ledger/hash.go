@@ -31,7 +31,11 @@ func EntryHash(e *mitaiv1.AuditEntry) [32]byte {
 	n := 8 + len(entryTag) + 8 + 8 +
 		8 + len(e.GetKind()) + 8 + len(e.GetActor()) + 8 + len(e.GetSubject()) + 8 + len(e.GetDetail()) +
 		8 + len(e.GetPrevHash()) + 8 + len(e.GetSignerCert()) + 8 + len(e.GetSignature())
-	b := make([]byte, 0, n)
+	var stack [1024]byte
+	b := stack[:0]
+	if n > len(stack) {
+		b = make([]byte, 0, n)
+	}
 	b = appendString(b, entryTag)
 	b = binary.BigEndian.AppendUint64(b, e.GetIndex())
 	b = binary.BigEndian.AppendUint64(b, uint64(e.GetTimeUnixMs()))
@@ -62,7 +66,11 @@ func contentDigest(e *mitaiv1.AuditEntry, certDER []byte) [32]byte {
 	n := 8 + len(contentTag) +
 		8 + len(e.GetKind()) + 8 + len(e.GetActor()) + 8 + len(e.GetSubject()) + 8 + len(e.GetDetail()) +
 		8 + len(certDER)
-	b := make([]byte, 0, n)
+	var stack [1024]byte
+	b := stack[:0]
+	if n > len(stack) {
+		b = make([]byte, 0, n)
+	}
 	b = appendString(b, contentTag)
 	b = appendString(b, e.GetKind())
 	b = appendString(b, e.GetActor())

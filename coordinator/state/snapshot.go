@@ -29,6 +29,8 @@ func (s *State) Snapshot() ([]byte, error) {
 		snap.Jobs = append(snap.Jobs, j)
 	}
 	slices.SortFunc(snap.Jobs, func(a, b *mitaiv1.Job) int { return strings.Compare(a.Id, b.Id) })
+	snap.Nodes = s.sortedNodes()
+	snap.Tasks = s.sortedTasks()
 	return proto.MarshalOptions{Deterministic: true}.Marshal(snap)
 }
 
@@ -60,5 +62,31 @@ func Restore(b []byte) (*State, error) {
 			s.byKey[j.Submitter+"/"+j.Spec.IdempotencyKey] = j.Id
 		}
 	}
+	for _, n := range snap.Nodes {
+		s.nodes[NodeKey(n.Party, n.Node)] = n
+	}
+	for _, t := range snap.Tasks {
+		s.tasks[t.Id] = t
+	}
 	return s, nil
+}
+
+func (s *State) sortedNodes() []*mitaiv1.NodeRecord {
+	out := make([]*mitaiv1.NodeRecord, 0, len(s.nodes))
+	for _, n := range s.nodes {
+		out = append(out, n)
+	}
+	slices.SortFunc(out, func(a, b *mitaiv1.NodeRecord) int {
+		return strings.Compare(NodeKey(a.Party, a.Node), NodeKey(b.Party, b.Node))
+	})
+	return out
+}
+
+func (s *State) sortedTasks() []*mitaiv1.Task {
+	out := make([]*mitaiv1.Task, 0, len(s.tasks))
+	for _, t := range s.tasks {
+		out = append(out, t)
+	}
+	slices.SortFunc(out, func(a, b *mitaiv1.Task) int { return strings.Compare(a.Id, b.Id) })
+	return out
 }

@@ -25,6 +25,8 @@ type State struct {
 	jobs     map[string]*mitaiv1.Job
 	// byKey finds a job by its submitter and idempotency key.
 	byKey  map[string]string
+	nodes  map[string]*mitaiv1.NodeRecord // by "party/node"
+	tasks  map[string]*mitaiv1.Task       // by task id
 	ledger *ledger.Ledger
 }
 
@@ -34,6 +36,8 @@ func New() *State {
 		datasets: map[string]*mitaiv1.CatalogDataset{},
 		jobs:     map[string]*mitaiv1.Job{},
 		byKey:    map[string]string{},
+		nodes:    map[string]*mitaiv1.NodeRecord{},
+		tasks:    map[string]*mitaiv1.Task{},
 		ledger:   ledger.New(),
 	}
 }
@@ -42,6 +46,8 @@ func New() *State {
 type Result struct {
 	// Job is a copy of the job the command created or changed.
 	Job *mitaiv1.Job
+	// Task is a copy of the task the command scheduled or ended.
+	Task *mitaiv1.Task
 	// Dataset is a copy of the dataset the command published.
 	Dataset *mitaiv1.CatalogDataset
 	// Duplicate reports a submit whose idempotency key named an existing job.
@@ -67,6 +73,14 @@ func (s *State) Apply(data []byte) (Result, error) {
 		return s.approveJob(&cmd, body.ApproveJob, data)
 	case *mitaiv1.Command_CancelJob:
 		return s.cancelJob(&cmd, body.CancelJob, data)
+	case *mitaiv1.Command_RegisterNode:
+		return s.registerNode(&cmd, body.RegisterNode, data)
+	case *mitaiv1.Command_ScheduleTask:
+		return s.scheduleTask(&cmd, body.ScheduleTask, data)
+	case *mitaiv1.Command_TaskOutcome:
+		return s.taskOutcome(&cmd, body.TaskOutcome, data)
+	case *mitaiv1.Command_AbortAttempt:
+		return s.abortAttempt(&cmd, body.AbortAttempt, data)
 	}
 	return Result{}, fmt.Errorf("state: unknown command type %T: is this replica older than the leader?", cmd.Body)
 }
@@ -245,6 +259,9 @@ func (s *State) cancelJob(cmd *mitaiv1.Command, c *mitaiv1.CancelJobCommand, dat
 	}
 	job.State = mitaiv1.JobState_JOB_STATE_CANCELLED
 	job.Reason = c.Reason
+	if t := s.tasks[TaskID(job.Id)]; t != nil && t.State == mitaiv1.TaskState_TASK_STATE_RUNNING {
+		t.State, t.EndedUnixMs, t.Error = mitaiv1.TaskState_TASK_STATE_ABORTED, cmd.TimeUnixMs, "job cancelled"
+	}
 	job.UpdatedUnixMs = cmd.TimeUnixMs
 	idx := s.audit(cmd, "job.cancelled", job.Id, data)
 	return Result{Job: proto.Clone(job).(*mitaiv1.Job), AuditIndex: idx}, nil

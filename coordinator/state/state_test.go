@@ -31,6 +31,14 @@ func (l *log) cmd(actor string, body any) []byte {
 		c.Body = &mitaiv1.Command_ApproveJob{ApproveJob: b}
 	case *mitaiv1.CancelJobCommand:
 		c.Body = &mitaiv1.Command_CancelJob{CancelJob: b}
+	case *mitaiv1.RegisterNodeCommand:
+		c.Body = &mitaiv1.Command_RegisterNode{RegisterNode: b}
+	case *mitaiv1.ScheduleTaskCommand:
+		c.Body = &mitaiv1.Command_ScheduleTask{ScheduleTask: b}
+	case *mitaiv1.TaskOutcomeCommand:
+		c.Body = &mitaiv1.Command_TaskOutcome{TaskOutcome: b}
+	case *mitaiv1.AbortAttemptCommand:
+		c.Body = &mitaiv1.Command_AbortAttempt{AbortAttempt: b}
 	case nil:
 	default:
 		l.t.Fatalf("unknown body %T", body)

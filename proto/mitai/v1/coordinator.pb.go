@@ -90,6 +90,62 @@ func (JobState) EnumDescriptor() ([]byte, []int) {
 	return file_mitai_v1_coordinator_proto_rawDescGZIP(), []int{0}
 }
 
+// TaskState is where an attempt is.
+type TaskState int32
+
+const (
+	TaskState_TASK_STATE_UNSPECIFIED TaskState = 0
+	TaskState_TASK_STATE_RUNNING     TaskState = 1
+	TaskState_TASK_STATE_SUCCEEDED   TaskState = 2
+	TaskState_TASK_STATE_FAILED      TaskState = 3
+	TaskState_TASK_STATE_ABORTED     TaskState = 4
+)
+
+// Enum value maps for TaskState.
+var (
+	TaskState_name = map[int32]string{
+		0: "TASK_STATE_UNSPECIFIED",
+		1: "TASK_STATE_RUNNING",
+		2: "TASK_STATE_SUCCEEDED",
+		3: "TASK_STATE_FAILED",
+		4: "TASK_STATE_ABORTED",
+	}
+	TaskState_value = map[string]int32{
+		"TASK_STATE_UNSPECIFIED": 0,
+		"TASK_STATE_RUNNING":     1,
+		"TASK_STATE_SUCCEEDED":   2,
+		"TASK_STATE_FAILED":      3,
+		"TASK_STATE_ABORTED":     4,
+	}
+)
+
+func (x TaskState) Enum() *TaskState {
+	p := new(TaskState)
+	*p = x
+	return p
+}
+
+func (x TaskState) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (TaskState) Descriptor() protoreflect.EnumDescriptor {
+	return file_mitai_v1_coordinator_proto_enumTypes[1].Descriptor()
+}
+
+func (TaskState) Type() protoreflect.EnumType {
+	return &file_mitai_v1_coordinator_proto_enumTypes[1]
+}
+
+func (x TaskState) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use TaskState.Descriptor instead.
+func (TaskState) EnumDescriptor() ([]byte, []int) {
+	return file_mitai_v1_coordinator_proto_rawDescGZIP(), []int{1}
+}
+
 // AuditEntry is one entry of the hash-chained audit ledger.
 type AuditEntry struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -492,6 +548,10 @@ type Command struct {
 	//	*Command_SubmitJob
 	//	*Command_ApproveJob
 	//	*Command_CancelJob
+	//	*Command_RegisterNode
+	//	*Command_ScheduleTask
+	//	*Command_TaskOutcome
+	//	*Command_AbortAttempt
 	Body          isCommand_Body `protobuf_oneof:"body"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -584,6 +644,42 @@ func (x *Command) GetCancelJob() *CancelJobCommand {
 	return nil
 }
 
+func (x *Command) GetRegisterNode() *RegisterNodeCommand {
+	if x != nil {
+		if x, ok := x.Body.(*Command_RegisterNode); ok {
+			return x.RegisterNode
+		}
+	}
+	return nil
+}
+
+func (x *Command) GetScheduleTask() *ScheduleTaskCommand {
+	if x != nil {
+		if x, ok := x.Body.(*Command_ScheduleTask); ok {
+			return x.ScheduleTask
+		}
+	}
+	return nil
+}
+
+func (x *Command) GetTaskOutcome() *TaskOutcomeCommand {
+	if x != nil {
+		if x, ok := x.Body.(*Command_TaskOutcome); ok {
+			return x.TaskOutcome
+		}
+	}
+	return nil
+}
+
+func (x *Command) GetAbortAttempt() *AbortAttemptCommand {
+	if x != nil {
+		if x, ok := x.Body.(*Command_AbortAttempt); ok {
+			return x.AbortAttempt
+		}
+	}
+	return nil
+}
+
 type isCommand_Body interface {
 	isCommand_Body()
 }
@@ -604,6 +700,22 @@ type Command_CancelJob struct {
 	CancelJob *CancelJobCommand `protobuf:"bytes,13,opt,name=cancel_job,json=cancelJob,proto3,oneof"`
 }
 
+type Command_RegisterNode struct {
+	RegisterNode *RegisterNodeCommand `protobuf:"bytes,14,opt,name=register_node,json=registerNode,proto3,oneof"`
+}
+
+type Command_ScheduleTask struct {
+	ScheduleTask *ScheduleTaskCommand `protobuf:"bytes,15,opt,name=schedule_task,json=scheduleTask,proto3,oneof"`
+}
+
+type Command_TaskOutcome struct {
+	TaskOutcome *TaskOutcomeCommand `protobuf:"bytes,16,opt,name=task_outcome,json=taskOutcome,proto3,oneof"`
+}
+
+type Command_AbortAttempt struct {
+	AbortAttempt *AbortAttemptCommand `protobuf:"bytes,17,opt,name=abort_attempt,json=abortAttempt,proto3,oneof"`
+}
+
 func (*Command_PublishDataset) isCommand_Body() {}
 
 func (*Command_SubmitJob) isCommand_Body() {}
@@ -611,6 +723,528 @@ func (*Command_SubmitJob) isCommand_Body() {}
 func (*Command_ApproveJob) isCommand_Body() {}
 
 func (*Command_CancelJob) isCommand_Body() {}
+
+func (*Command_RegisterNode) isCommand_Body() {}
+
+func (*Command_ScheduleTask) isCommand_Body() {}
+
+func (*Command_TaskOutcome) isCommand_Body() {}
+
+func (*Command_AbortAttempt) isCommand_Body() {}
+
+// RegisterNodeCommand records a node of the actor's party (or its new address).
+type RegisterNodeCommand struct {
+	state   protoimpl.MessageState `protogen:"open.v1"`
+	Node    string                 `protobuf:"bytes,1,opt,name=node,proto3" json:"node,omitempty"`
+	Address string                 `protobuf:"bytes,2,opt,name=address,proto3" json:"address,omitempty"`
+	// Datasets the node holds (names within the party).
+	Datasets      []string `protobuf:"bytes,3,rep,name=datasets,proto3" json:"datasets,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RegisterNodeCommand) Reset() {
+	*x = RegisterNodeCommand{}
+	mi := &file_mitai_v1_coordinator_proto_msgTypes[5]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RegisterNodeCommand) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RegisterNodeCommand) ProtoMessage() {}
+
+func (x *RegisterNodeCommand) ProtoReflect() protoreflect.Message {
+	mi := &file_mitai_v1_coordinator_proto_msgTypes[5]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RegisterNodeCommand.ProtoReflect.Descriptor instead.
+func (*RegisterNodeCommand) Descriptor() ([]byte, []int) {
+	return file_mitai_v1_coordinator_proto_rawDescGZIP(), []int{5}
+}
+
+func (x *RegisterNodeCommand) GetNode() string {
+	if x != nil {
+		return x.Node
+	}
+	return ""
+}
+
+func (x *RegisterNodeCommand) GetAddress() string {
+	if x != nil {
+		return x.Address
+	}
+	return ""
+}
+
+func (x *RegisterNodeCommand) GetDatasets() []string {
+	if x != nil {
+		return x.Datasets
+	}
+	return nil
+}
+
+// ScheduleTaskCommand starts an attempt of a job's task on chosen nodes.
+type ScheduleTaskCommand struct {
+	state   protoimpl.MessageState `protogen:"open.v1"`
+	JobId   string                 `protobuf:"bytes,1,opt,name=job_id,json=jobId,proto3" json:"job_id,omitempty"`
+	TaskId  string                 `protobuf:"bytes,2,opt,name=task_id,json=taskId,proto3" json:"task_id,omitempty"`
+	Attempt uint32                 `protobuf:"varint,3,opt,name=attempt,proto3" json:"attempt,omitempty"`
+	// The leader's Raft term when it scheduled the attempt.
+	Term uint64 `protobuf:"varint,4,opt,name=term,proto3" json:"term,omitempty"`
+	// The chosen node of each participant, in the job's participant order, as
+	// "party/node".
+	Nodes         []string `protobuf:"bytes,5,rep,name=nodes,proto3" json:"nodes,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ScheduleTaskCommand) Reset() {
+	*x = ScheduleTaskCommand{}
+	mi := &file_mitai_v1_coordinator_proto_msgTypes[6]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ScheduleTaskCommand) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ScheduleTaskCommand) ProtoMessage() {}
+
+func (x *ScheduleTaskCommand) ProtoReflect() protoreflect.Message {
+	mi := &file_mitai_v1_coordinator_proto_msgTypes[6]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ScheduleTaskCommand.ProtoReflect.Descriptor instead.
+func (*ScheduleTaskCommand) Descriptor() ([]byte, []int) {
+	return file_mitai_v1_coordinator_proto_rawDescGZIP(), []int{6}
+}
+
+func (x *ScheduleTaskCommand) GetJobId() string {
+	if x != nil {
+		return x.JobId
+	}
+	return ""
+}
+
+func (x *ScheduleTaskCommand) GetTaskId() string {
+	if x != nil {
+		return x.TaskId
+	}
+	return ""
+}
+
+func (x *ScheduleTaskCommand) GetAttempt() uint32 {
+	if x != nil {
+		return x.Attempt
+	}
+	return 0
+}
+
+func (x *ScheduleTaskCommand) GetTerm() uint64 {
+	if x != nil {
+		return x.Term
+	}
+	return 0
+}
+
+func (x *ScheduleTaskCommand) GetNodes() []string {
+	if x != nil {
+		return x.Nodes
+	}
+	return nil
+}
+
+// TaskOutcomeCommand is a node's report of how an attempt ended.
+type TaskOutcomeCommand struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Task  *TaskRef               `protobuf:"bytes,1,opt,name=task,proto3" json:"task,omitempty"`
+	Ok    bool                   `protobuf:"varint,2,opt,name=ok,proto3" json:"ok,omitempty"`
+	Error string                 `protobuf:"bytes,3,opt,name=error,proto3" json:"error,omitempty"`
+	// The initiating node's report: sizes, timings and the result digest, never
+	// keys or rows.
+	Report        *TaskReport `protobuf:"bytes,4,opt,name=report,proto3" json:"report,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *TaskOutcomeCommand) Reset() {
+	*x = TaskOutcomeCommand{}
+	mi := &file_mitai_v1_coordinator_proto_msgTypes[7]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *TaskOutcomeCommand) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*TaskOutcomeCommand) ProtoMessage() {}
+
+func (x *TaskOutcomeCommand) ProtoReflect() protoreflect.Message {
+	mi := &file_mitai_v1_coordinator_proto_msgTypes[7]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use TaskOutcomeCommand.ProtoReflect.Descriptor instead.
+func (*TaskOutcomeCommand) Descriptor() ([]byte, []int) {
+	return file_mitai_v1_coordinator_proto_rawDescGZIP(), []int{7}
+}
+
+func (x *TaskOutcomeCommand) GetTask() *TaskRef {
+	if x != nil {
+		return x.Task
+	}
+	return nil
+}
+
+func (x *TaskOutcomeCommand) GetOk() bool {
+	if x != nil {
+		return x.Ok
+	}
+	return false
+}
+
+func (x *TaskOutcomeCommand) GetError() string {
+	if x != nil {
+		return x.Error
+	}
+	return ""
+}
+
+func (x *TaskOutcomeCommand) GetReport() *TaskReport {
+	if x != nil {
+		return x.Report
+	}
+	return nil
+}
+
+// AbortAttemptCommand ends an attempt whose lease expired.
+type AbortAttemptCommand struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Task          *TaskRef               `protobuf:"bytes,1,opt,name=task,proto3" json:"task,omitempty"`
+	Reason        string                 `protobuf:"bytes,2,opt,name=reason,proto3" json:"reason,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *AbortAttemptCommand) Reset() {
+	*x = AbortAttemptCommand{}
+	mi := &file_mitai_v1_coordinator_proto_msgTypes[8]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *AbortAttemptCommand) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*AbortAttemptCommand) ProtoMessage() {}
+
+func (x *AbortAttemptCommand) ProtoReflect() protoreflect.Message {
+	mi := &file_mitai_v1_coordinator_proto_msgTypes[8]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use AbortAttemptCommand.ProtoReflect.Descriptor instead.
+func (*AbortAttemptCommand) Descriptor() ([]byte, []int) {
+	return file_mitai_v1_coordinator_proto_rawDescGZIP(), []int{8}
+}
+
+func (x *AbortAttemptCommand) GetTask() *TaskRef {
+	if x != nil {
+		return x.Task
+	}
+	return nil
+}
+
+func (x *AbortAttemptCommand) GetReason() string {
+	if x != nil {
+		return x.Reason
+	}
+	return ""
+}
+
+// TaskRef names one attempt of a task.
+type TaskRef struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	TaskId        string                 `protobuf:"bytes,1,opt,name=task_id,json=taskId,proto3" json:"task_id,omitempty"`
+	Attempt       uint32                 `protobuf:"varint,2,opt,name=attempt,proto3" json:"attempt,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *TaskRef) Reset() {
+	*x = TaskRef{}
+	mi := &file_mitai_v1_coordinator_proto_msgTypes[9]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *TaskRef) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*TaskRef) ProtoMessage() {}
+
+func (x *TaskRef) ProtoReflect() protoreflect.Message {
+	mi := &file_mitai_v1_coordinator_proto_msgTypes[9]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use TaskRef.ProtoReflect.Descriptor instead.
+func (*TaskRef) Descriptor() ([]byte, []int) {
+	return file_mitai_v1_coordinator_proto_rawDescGZIP(), []int{9}
+}
+
+func (x *TaskRef) GetTaskId() string {
+	if x != nil {
+		return x.TaskId
+	}
+	return ""
+}
+
+func (x *TaskRef) GetAttempt() uint32 {
+	if x != nil {
+		return x.Attempt
+	}
+	return 0
+}
+
+// Task is a job's task as the coordinator keeps it (its current attempt).
+type Task struct {
+	state   protoimpl.MessageState `protogen:"open.v1"`
+	Id      string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	JobId   string                 `protobuf:"bytes,2,opt,name=job_id,json=jobId,proto3" json:"job_id,omitempty"`
+	Attempt uint32                 `protobuf:"varint,3,opt,name=attempt,proto3" json:"attempt,omitempty"`
+	Term    uint64                 `protobuf:"varint,4,opt,name=term,proto3" json:"term,omitempty"`
+	State   TaskState              `protobuf:"varint,5,opt,name=state,proto3,enum=mitai.v1.TaskState" json:"state,omitempty"`
+	// "party/node" per participant.
+	Nodes         []string    `protobuf:"bytes,6,rep,name=nodes,proto3" json:"nodes,omitempty"`
+	StartedUnixMs int64       `protobuf:"varint,7,opt,name=started_unix_ms,json=startedUnixMs,proto3" json:"started_unix_ms,omitempty"`
+	EndedUnixMs   int64       `protobuf:"varint,8,opt,name=ended_unix_ms,json=endedUnixMs,proto3" json:"ended_unix_ms,omitempty"`
+	Error         string      `protobuf:"bytes,9,opt,name=error,proto3" json:"error,omitempty"`
+	Report        *TaskReport `protobuf:"bytes,10,opt,name=report,proto3" json:"report,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Task) Reset() {
+	*x = Task{}
+	mi := &file_mitai_v1_coordinator_proto_msgTypes[10]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Task) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Task) ProtoMessage() {}
+
+func (x *Task) ProtoReflect() protoreflect.Message {
+	mi := &file_mitai_v1_coordinator_proto_msgTypes[10]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Task.ProtoReflect.Descriptor instead.
+func (*Task) Descriptor() ([]byte, []int) {
+	return file_mitai_v1_coordinator_proto_rawDescGZIP(), []int{10}
+}
+
+func (x *Task) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+func (x *Task) GetJobId() string {
+	if x != nil {
+		return x.JobId
+	}
+	return ""
+}
+
+func (x *Task) GetAttempt() uint32 {
+	if x != nil {
+		return x.Attempt
+	}
+	return 0
+}
+
+func (x *Task) GetTerm() uint64 {
+	if x != nil {
+		return x.Term
+	}
+	return 0
+}
+
+func (x *Task) GetState() TaskState {
+	if x != nil {
+		return x.State
+	}
+	return TaskState_TASK_STATE_UNSPECIFIED
+}
+
+func (x *Task) GetNodes() []string {
+	if x != nil {
+		return x.Nodes
+	}
+	return nil
+}
+
+func (x *Task) GetStartedUnixMs() int64 {
+	if x != nil {
+		return x.StartedUnixMs
+	}
+	return 0
+}
+
+func (x *Task) GetEndedUnixMs() int64 {
+	if x != nil {
+		return x.EndedUnixMs
+	}
+	return 0
+}
+
+func (x *Task) GetError() string {
+	if x != nil {
+		return x.Error
+	}
+	return ""
+}
+
+func (x *Task) GetReport() *TaskReport {
+	if x != nil {
+		return x.Report
+	}
+	return nil
+}
+
+// NodeRecord is a registered node.
+type NodeRecord struct {
+	state            protoimpl.MessageState `protogen:"open.v1"`
+	Party            string                 `protobuf:"bytes,1,opt,name=party,proto3" json:"party,omitempty"`
+	Node             string                 `protobuf:"bytes,2,opt,name=node,proto3" json:"node,omitempty"`
+	Address          string                 `protobuf:"bytes,3,opt,name=address,proto3" json:"address,omitempty"`
+	Datasets         []string               `protobuf:"bytes,4,rep,name=datasets,proto3" json:"datasets,omitempty"`
+	RegisteredUnixMs int64                  `protobuf:"varint,5,opt,name=registered_unix_ms,json=registeredUnixMs,proto3" json:"registered_unix_ms,omitempty"`
+	unknownFields    protoimpl.UnknownFields
+	sizeCache        protoimpl.SizeCache
+}
+
+func (x *NodeRecord) Reset() {
+	*x = NodeRecord{}
+	mi := &file_mitai_v1_coordinator_proto_msgTypes[11]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *NodeRecord) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*NodeRecord) ProtoMessage() {}
+
+func (x *NodeRecord) ProtoReflect() protoreflect.Message {
+	mi := &file_mitai_v1_coordinator_proto_msgTypes[11]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use NodeRecord.ProtoReflect.Descriptor instead.
+func (*NodeRecord) Descriptor() ([]byte, []int) {
+	return file_mitai_v1_coordinator_proto_rawDescGZIP(), []int{11}
+}
+
+func (x *NodeRecord) GetParty() string {
+	if x != nil {
+		return x.Party
+	}
+	return ""
+}
+
+func (x *NodeRecord) GetNode() string {
+	if x != nil {
+		return x.Node
+	}
+	return ""
+}
+
+func (x *NodeRecord) GetAddress() string {
+	if x != nil {
+		return x.Address
+	}
+	return ""
+}
+
+func (x *NodeRecord) GetDatasets() []string {
+	if x != nil {
+		return x.Datasets
+	}
+	return nil
+}
+
+func (x *NodeRecord) GetRegisteredUnixMs() int64 {
+	if x != nil {
+		return x.RegisteredUnixMs
+	}
+	return 0
+}
 
 type PublishDatasetCommand struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
@@ -621,7 +1255,7 @@ type PublishDatasetCommand struct {
 
 func (x *PublishDatasetCommand) Reset() {
 	*x = PublishDatasetCommand{}
-	mi := &file_mitai_v1_coordinator_proto_msgTypes[5]
+	mi := &file_mitai_v1_coordinator_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -633,7 +1267,7 @@ func (x *PublishDatasetCommand) String() string {
 func (*PublishDatasetCommand) ProtoMessage() {}
 
 func (x *PublishDatasetCommand) ProtoReflect() protoreflect.Message {
-	mi := &file_mitai_v1_coordinator_proto_msgTypes[5]
+	mi := &file_mitai_v1_coordinator_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -646,7 +1280,7 @@ func (x *PublishDatasetCommand) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PublishDatasetCommand.ProtoReflect.Descriptor instead.
 func (*PublishDatasetCommand) Descriptor() ([]byte, []int) {
-	return file_mitai_v1_coordinator_proto_rawDescGZIP(), []int{5}
+	return file_mitai_v1_coordinator_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *PublishDatasetCommand) GetInfo() *DatasetInfo {
@@ -667,7 +1301,7 @@ type SubmitJobCommand struct {
 
 func (x *SubmitJobCommand) Reset() {
 	*x = SubmitJobCommand{}
-	mi := &file_mitai_v1_coordinator_proto_msgTypes[6]
+	mi := &file_mitai_v1_coordinator_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -679,7 +1313,7 @@ func (x *SubmitJobCommand) String() string {
 func (*SubmitJobCommand) ProtoMessage() {}
 
 func (x *SubmitJobCommand) ProtoReflect() protoreflect.Message {
-	mi := &file_mitai_v1_coordinator_proto_msgTypes[6]
+	mi := &file_mitai_v1_coordinator_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -692,7 +1326,7 @@ func (x *SubmitJobCommand) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SubmitJobCommand.ProtoReflect.Descriptor instead.
 func (*SubmitJobCommand) Descriptor() ([]byte, []int) {
-	return file_mitai_v1_coordinator_proto_rawDescGZIP(), []int{6}
+	return file_mitai_v1_coordinator_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *SubmitJobCommand) GetJobId() string {
@@ -718,7 +1352,7 @@ type ApproveJobCommand struct {
 
 func (x *ApproveJobCommand) Reset() {
 	*x = ApproveJobCommand{}
-	mi := &file_mitai_v1_coordinator_proto_msgTypes[7]
+	mi := &file_mitai_v1_coordinator_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -730,7 +1364,7 @@ func (x *ApproveJobCommand) String() string {
 func (*ApproveJobCommand) ProtoMessage() {}
 
 func (x *ApproveJobCommand) ProtoReflect() protoreflect.Message {
-	mi := &file_mitai_v1_coordinator_proto_msgTypes[7]
+	mi := &file_mitai_v1_coordinator_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -743,7 +1377,7 @@ func (x *ApproveJobCommand) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ApproveJobCommand.ProtoReflect.Descriptor instead.
 func (*ApproveJobCommand) Descriptor() ([]byte, []int) {
-	return file_mitai_v1_coordinator_proto_rawDescGZIP(), []int{7}
+	return file_mitai_v1_coordinator_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *ApproveJobCommand) GetJobId() string {
@@ -763,7 +1397,7 @@ type CancelJobCommand struct {
 
 func (x *CancelJobCommand) Reset() {
 	*x = CancelJobCommand{}
-	mi := &file_mitai_v1_coordinator_proto_msgTypes[8]
+	mi := &file_mitai_v1_coordinator_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -775,7 +1409,7 @@ func (x *CancelJobCommand) String() string {
 func (*CancelJobCommand) ProtoMessage() {}
 
 func (x *CancelJobCommand) ProtoReflect() protoreflect.Message {
-	mi := &file_mitai_v1_coordinator_proto_msgTypes[8]
+	mi := &file_mitai_v1_coordinator_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -788,7 +1422,7 @@ func (x *CancelJobCommand) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CancelJobCommand.ProtoReflect.Descriptor instead.
 func (*CancelJobCommand) Descriptor() ([]byte, []int) {
-	return file_mitai_v1_coordinator_proto_rawDescGZIP(), []int{8}
+	return file_mitai_v1_coordinator_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *CancelJobCommand) GetJobId() string {
@@ -811,13 +1445,15 @@ type CoordinatorSnapshot struct {
 	Datasets      []*CatalogDataset      `protobuf:"bytes,1,rep,name=datasets,proto3" json:"datasets,omitempty"`
 	Jobs          []*Job                 `protobuf:"bytes,2,rep,name=jobs,proto3" json:"jobs,omitempty"`
 	Ledger        []*AuditEntry          `protobuf:"bytes,3,rep,name=ledger,proto3" json:"ledger,omitempty"`
+	Nodes         []*NodeRecord          `protobuf:"bytes,4,rep,name=nodes,proto3" json:"nodes,omitempty"`
+	Tasks         []*Task                `protobuf:"bytes,5,rep,name=tasks,proto3" json:"tasks,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *CoordinatorSnapshot) Reset() {
 	*x = CoordinatorSnapshot{}
-	mi := &file_mitai_v1_coordinator_proto_msgTypes[9]
+	mi := &file_mitai_v1_coordinator_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -829,7 +1465,7 @@ func (x *CoordinatorSnapshot) String() string {
 func (*CoordinatorSnapshot) ProtoMessage() {}
 
 func (x *CoordinatorSnapshot) ProtoReflect() protoreflect.Message {
-	mi := &file_mitai_v1_coordinator_proto_msgTypes[9]
+	mi := &file_mitai_v1_coordinator_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -842,7 +1478,7 @@ func (x *CoordinatorSnapshot) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CoordinatorSnapshot.ProtoReflect.Descriptor instead.
 func (*CoordinatorSnapshot) Descriptor() ([]byte, []int) {
-	return file_mitai_v1_coordinator_proto_rawDescGZIP(), []int{9}
+	return file_mitai_v1_coordinator_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *CoordinatorSnapshot) GetDatasets() []*CatalogDataset {
@@ -866,6 +1502,20 @@ func (x *CoordinatorSnapshot) GetLedger() []*AuditEntry {
 	return nil
 }
 
+func (x *CoordinatorSnapshot) GetNodes() []*NodeRecord {
+	if x != nil {
+		return x.Nodes
+	}
+	return nil
+}
+
+func (x *CoordinatorSnapshot) GetTasks() []*Task {
+	if x != nil {
+		return x.Tasks
+	}
+	return nil
+}
+
 // ReadOptions say how fresh a read must be.
 type ReadOptions struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -878,7 +1528,7 @@ type ReadOptions struct {
 
 func (x *ReadOptions) Reset() {
 	*x = ReadOptions{}
-	mi := &file_mitai_v1_coordinator_proto_msgTypes[10]
+	mi := &file_mitai_v1_coordinator_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -890,7 +1540,7 @@ func (x *ReadOptions) String() string {
 func (*ReadOptions) ProtoMessage() {}
 
 func (x *ReadOptions) ProtoReflect() protoreflect.Message {
-	mi := &file_mitai_v1_coordinator_proto_msgTypes[10]
+	mi := &file_mitai_v1_coordinator_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -903,7 +1553,7 @@ func (x *ReadOptions) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReadOptions.ProtoReflect.Descriptor instead.
 func (*ReadOptions) Descriptor() ([]byte, []int) {
-	return file_mitai_v1_coordinator_proto_rawDescGZIP(), []int{10}
+	return file_mitai_v1_coordinator_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *ReadOptions) GetConsistent() bool {
@@ -927,7 +1577,7 @@ type ReadInfo struct {
 
 func (x *ReadInfo) Reset() {
 	*x = ReadInfo{}
-	mi := &file_mitai_v1_coordinator_proto_msgTypes[11]
+	mi := &file_mitai_v1_coordinator_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -939,7 +1589,7 @@ func (x *ReadInfo) String() string {
 func (*ReadInfo) ProtoMessage() {}
 
 func (x *ReadInfo) ProtoReflect() protoreflect.Message {
-	mi := &file_mitai_v1_coordinator_proto_msgTypes[11]
+	mi := &file_mitai_v1_coordinator_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -952,7 +1602,7 @@ func (x *ReadInfo) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReadInfo.ProtoReflect.Descriptor instead.
 func (*ReadInfo) Descriptor() ([]byte, []int) {
-	return file_mitai_v1_coordinator_proto_rawDescGZIP(), []int{11}
+	return file_mitai_v1_coordinator_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *ReadInfo) GetStale() bool {
@@ -985,7 +1635,7 @@ type PublishDatasetRequest struct {
 
 func (x *PublishDatasetRequest) Reset() {
 	*x = PublishDatasetRequest{}
-	mi := &file_mitai_v1_coordinator_proto_msgTypes[12]
+	mi := &file_mitai_v1_coordinator_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -997,7 +1647,7 @@ func (x *PublishDatasetRequest) String() string {
 func (*PublishDatasetRequest) ProtoMessage() {}
 
 func (x *PublishDatasetRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_mitai_v1_coordinator_proto_msgTypes[12]
+	mi := &file_mitai_v1_coordinator_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1010,7 +1660,7 @@ func (x *PublishDatasetRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PublishDatasetRequest.ProtoReflect.Descriptor instead.
 func (*PublishDatasetRequest) Descriptor() ([]byte, []int) {
-	return file_mitai_v1_coordinator_proto_rawDescGZIP(), []int{12}
+	return file_mitai_v1_coordinator_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *PublishDatasetRequest) GetInfo() *DatasetInfo {
@@ -1029,7 +1679,7 @@ type SubmitJobRequest struct {
 
 func (x *SubmitJobRequest) Reset() {
 	*x = SubmitJobRequest{}
-	mi := &file_mitai_v1_coordinator_proto_msgTypes[13]
+	mi := &file_mitai_v1_coordinator_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1041,7 +1691,7 @@ func (x *SubmitJobRequest) String() string {
 func (*SubmitJobRequest) ProtoMessage() {}
 
 func (x *SubmitJobRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_mitai_v1_coordinator_proto_msgTypes[13]
+	mi := &file_mitai_v1_coordinator_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1054,7 +1704,7 @@ func (x *SubmitJobRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SubmitJobRequest.ProtoReflect.Descriptor instead.
 func (*SubmitJobRequest) Descriptor() ([]byte, []int) {
-	return file_mitai_v1_coordinator_proto_rawDescGZIP(), []int{13}
+	return file_mitai_v1_coordinator_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *SubmitJobRequest) GetSpec() *JobSpec {
@@ -1075,7 +1725,7 @@ type SubmitJobResponse struct {
 
 func (x *SubmitJobResponse) Reset() {
 	*x = SubmitJobResponse{}
-	mi := &file_mitai_v1_coordinator_proto_msgTypes[14]
+	mi := &file_mitai_v1_coordinator_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1087,7 +1737,7 @@ func (x *SubmitJobResponse) String() string {
 func (*SubmitJobResponse) ProtoMessage() {}
 
 func (x *SubmitJobResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_mitai_v1_coordinator_proto_msgTypes[14]
+	mi := &file_mitai_v1_coordinator_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1100,7 +1750,7 @@ func (x *SubmitJobResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SubmitJobResponse.ProtoReflect.Descriptor instead.
 func (*SubmitJobResponse) Descriptor() ([]byte, []int) {
-	return file_mitai_v1_coordinator_proto_rawDescGZIP(), []int{14}
+	return file_mitai_v1_coordinator_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *SubmitJobResponse) GetJob() *Job {
@@ -1126,7 +1776,7 @@ type ApproveJobRequest struct {
 
 func (x *ApproveJobRequest) Reset() {
 	*x = ApproveJobRequest{}
-	mi := &file_mitai_v1_coordinator_proto_msgTypes[15]
+	mi := &file_mitai_v1_coordinator_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1138,7 +1788,7 @@ func (x *ApproveJobRequest) String() string {
 func (*ApproveJobRequest) ProtoMessage() {}
 
 func (x *ApproveJobRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_mitai_v1_coordinator_proto_msgTypes[15]
+	mi := &file_mitai_v1_coordinator_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1151,7 +1801,7 @@ func (x *ApproveJobRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ApproveJobRequest.ProtoReflect.Descriptor instead.
 func (*ApproveJobRequest) Descriptor() ([]byte, []int) {
-	return file_mitai_v1_coordinator_proto_rawDescGZIP(), []int{15}
+	return file_mitai_v1_coordinator_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *ApproveJobRequest) GetJobId() string {
@@ -1171,7 +1821,7 @@ type CancelJobRequest struct {
 
 func (x *CancelJobRequest) Reset() {
 	*x = CancelJobRequest{}
-	mi := &file_mitai_v1_coordinator_proto_msgTypes[16]
+	mi := &file_mitai_v1_coordinator_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1183,7 +1833,7 @@ func (x *CancelJobRequest) String() string {
 func (*CancelJobRequest) ProtoMessage() {}
 
 func (x *CancelJobRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_mitai_v1_coordinator_proto_msgTypes[16]
+	mi := &file_mitai_v1_coordinator_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1196,7 +1846,7 @@ func (x *CancelJobRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CancelJobRequest.ProtoReflect.Descriptor instead.
 func (*CancelJobRequest) Descriptor() ([]byte, []int) {
-	return file_mitai_v1_coordinator_proto_rawDescGZIP(), []int{16}
+	return file_mitai_v1_coordinator_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *CancelJobRequest) GetJobId() string {
@@ -1223,7 +1873,7 @@ type GetJobRequest struct {
 
 func (x *GetJobRequest) Reset() {
 	*x = GetJobRequest{}
-	mi := &file_mitai_v1_coordinator_proto_msgTypes[17]
+	mi := &file_mitai_v1_coordinator_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1235,7 +1885,7 @@ func (x *GetJobRequest) String() string {
 func (*GetJobRequest) ProtoMessage() {}
 
 func (x *GetJobRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_mitai_v1_coordinator_proto_msgTypes[17]
+	mi := &file_mitai_v1_coordinator_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1248,7 +1898,7 @@ func (x *GetJobRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetJobRequest.ProtoReflect.Descriptor instead.
 func (*GetJobRequest) Descriptor() ([]byte, []int) {
-	return file_mitai_v1_coordinator_proto_rawDescGZIP(), []int{17}
+	return file_mitai_v1_coordinator_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *GetJobRequest) GetJobId() string {
@@ -1275,7 +1925,7 @@ type GetJobResponse struct {
 
 func (x *GetJobResponse) Reset() {
 	*x = GetJobResponse{}
-	mi := &file_mitai_v1_coordinator_proto_msgTypes[18]
+	mi := &file_mitai_v1_coordinator_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1287,7 +1937,7 @@ func (x *GetJobResponse) String() string {
 func (*GetJobResponse) ProtoMessage() {}
 
 func (x *GetJobResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_mitai_v1_coordinator_proto_msgTypes[18]
+	mi := &file_mitai_v1_coordinator_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1300,7 +1950,7 @@ func (x *GetJobResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetJobResponse.ProtoReflect.Descriptor instead.
 func (*GetJobResponse) Descriptor() ([]byte, []int) {
-	return file_mitai_v1_coordinator_proto_rawDescGZIP(), []int{18}
+	return file_mitai_v1_coordinator_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *GetJobResponse) GetJob() *Job {
@@ -1326,7 +1976,7 @@ type ListJobsRequest struct {
 
 func (x *ListJobsRequest) Reset() {
 	*x = ListJobsRequest{}
-	mi := &file_mitai_v1_coordinator_proto_msgTypes[19]
+	mi := &file_mitai_v1_coordinator_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1338,7 +1988,7 @@ func (x *ListJobsRequest) String() string {
 func (*ListJobsRequest) ProtoMessage() {}
 
 func (x *ListJobsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_mitai_v1_coordinator_proto_msgTypes[19]
+	mi := &file_mitai_v1_coordinator_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1351,7 +2001,7 @@ func (x *ListJobsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListJobsRequest.ProtoReflect.Descriptor instead.
 func (*ListJobsRequest) Descriptor() ([]byte, []int) {
-	return file_mitai_v1_coordinator_proto_rawDescGZIP(), []int{19}
+	return file_mitai_v1_coordinator_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *ListJobsRequest) GetRead() *ReadOptions {
@@ -1371,7 +2021,7 @@ type ListJobsResponse struct {
 
 func (x *ListJobsResponse) Reset() {
 	*x = ListJobsResponse{}
-	mi := &file_mitai_v1_coordinator_proto_msgTypes[20]
+	mi := &file_mitai_v1_coordinator_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1383,7 +2033,7 @@ func (x *ListJobsResponse) String() string {
 func (*ListJobsResponse) ProtoMessage() {}
 
 func (x *ListJobsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_mitai_v1_coordinator_proto_msgTypes[20]
+	mi := &file_mitai_v1_coordinator_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1396,7 +2046,7 @@ func (x *ListJobsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListJobsResponse.ProtoReflect.Descriptor instead.
 func (*ListJobsResponse) Descriptor() ([]byte, []int) {
-	return file_mitai_v1_coordinator_proto_rawDescGZIP(), []int{20}
+	return file_mitai_v1_coordinator_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *ListJobsResponse) GetJobs() []*Job {
@@ -1423,7 +2073,7 @@ type ClusterStatusRequest struct {
 
 func (x *ClusterStatusRequest) Reset() {
 	*x = ClusterStatusRequest{}
-	mi := &file_mitai_v1_coordinator_proto_msgTypes[21]
+	mi := &file_mitai_v1_coordinator_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1435,7 +2085,7 @@ func (x *ClusterStatusRequest) String() string {
 func (*ClusterStatusRequest) ProtoMessage() {}
 
 func (x *ClusterStatusRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_mitai_v1_coordinator_proto_msgTypes[21]
+	mi := &file_mitai_v1_coordinator_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1448,7 +2098,7 @@ func (x *ClusterStatusRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ClusterStatusRequest.ProtoReflect.Descriptor instead.
 func (*ClusterStatusRequest) Descriptor() ([]byte, []int) {
-	return file_mitai_v1_coordinator_proto_rawDescGZIP(), []int{21}
+	return file_mitai_v1_coordinator_proto_rawDescGZIP(), []int{28}
 }
 
 func (x *ClusterStatusRequest) GetLocalOnly() bool {
@@ -1476,7 +2126,7 @@ type ReplicaStatus struct {
 
 func (x *ReplicaStatus) Reset() {
 	*x = ReplicaStatus{}
-	mi := &file_mitai_v1_coordinator_proto_msgTypes[22]
+	mi := &file_mitai_v1_coordinator_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1488,7 +2138,7 @@ func (x *ReplicaStatus) String() string {
 func (*ReplicaStatus) ProtoMessage() {}
 
 func (x *ReplicaStatus) ProtoReflect() protoreflect.Message {
-	mi := &file_mitai_v1_coordinator_proto_msgTypes[22]
+	mi := &file_mitai_v1_coordinator_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1501,7 +2151,7 @@ func (x *ReplicaStatus) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReplicaStatus.ProtoReflect.Descriptor instead.
 func (*ReplicaStatus) Descriptor() ([]byte, []int) {
-	return file_mitai_v1_coordinator_proto_rawDescGZIP(), []int{22}
+	return file_mitai_v1_coordinator_proto_rawDescGZIP(), []int{29}
 }
 
 func (x *ReplicaStatus) GetId() string {
@@ -1569,7 +2219,7 @@ type ClusterStatusResponse struct {
 
 func (x *ClusterStatusResponse) Reset() {
 	*x = ClusterStatusResponse{}
-	mi := &file_mitai_v1_coordinator_proto_msgTypes[23]
+	mi := &file_mitai_v1_coordinator_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1581,7 +2231,7 @@ func (x *ClusterStatusResponse) String() string {
 func (*ClusterStatusResponse) ProtoMessage() {}
 
 func (x *ClusterStatusResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_mitai_v1_coordinator_proto_msgTypes[23]
+	mi := &file_mitai_v1_coordinator_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1594,7 +2244,7 @@ func (x *ClusterStatusResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ClusterStatusResponse.ProtoReflect.Descriptor instead.
 func (*ClusterStatusResponse) Descriptor() ([]byte, []int) {
-	return file_mitai_v1_coordinator_proto_rawDescGZIP(), []int{23}
+	return file_mitai_v1_coordinator_proto_rawDescGZIP(), []int{30}
 }
 
 func (x *ClusterStatusResponse) GetReplicas() []*ReplicaStatus {
@@ -1616,7 +2266,7 @@ type AuditRangeRequest struct {
 
 func (x *AuditRangeRequest) Reset() {
 	*x = AuditRangeRequest{}
-	mi := &file_mitai_v1_coordinator_proto_msgTypes[24]
+	mi := &file_mitai_v1_coordinator_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1628,7 +2278,7 @@ func (x *AuditRangeRequest) String() string {
 func (*AuditRangeRequest) ProtoMessage() {}
 
 func (x *AuditRangeRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_mitai_v1_coordinator_proto_msgTypes[24]
+	mi := &file_mitai_v1_coordinator_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1641,7 +2291,7 @@ func (x *AuditRangeRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AuditRangeRequest.ProtoReflect.Descriptor instead.
 func (*AuditRangeRequest) Descriptor() ([]byte, []int) {
-	return file_mitai_v1_coordinator_proto_rawDescGZIP(), []int{24}
+	return file_mitai_v1_coordinator_proto_rawDescGZIP(), []int{31}
 }
 
 func (x *AuditRangeRequest) GetFrom() uint64 {
@@ -1675,7 +2325,7 @@ type AuditRangeResponse struct {
 
 func (x *AuditRangeResponse) Reset() {
 	*x = AuditRangeResponse{}
-	mi := &file_mitai_v1_coordinator_proto_msgTypes[25]
+	mi := &file_mitai_v1_coordinator_proto_msgTypes[32]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1687,7 +2337,7 @@ func (x *AuditRangeResponse) String() string {
 func (*AuditRangeResponse) ProtoMessage() {}
 
 func (x *AuditRangeResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_mitai_v1_coordinator_proto_msgTypes[25]
+	mi := &file_mitai_v1_coordinator_proto_msgTypes[32]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1700,7 +2350,7 @@ func (x *AuditRangeResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AuditRangeResponse.ProtoReflect.Descriptor instead.
 func (*AuditRangeResponse) Descriptor() ([]byte, []int) {
-	return file_mitai_v1_coordinator_proto_rawDescGZIP(), []int{25}
+	return file_mitai_v1_coordinator_proto_rawDescGZIP(), []int{32}
 }
 
 func (x *AuditRangeResponse) GetEntries() []*AuditEntry {
@@ -1728,7 +2378,7 @@ type ProposeRequest struct {
 
 func (x *ProposeRequest) Reset() {
 	*x = ProposeRequest{}
-	mi := &file_mitai_v1_coordinator_proto_msgTypes[26]
+	mi := &file_mitai_v1_coordinator_proto_msgTypes[33]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1740,7 +2390,7 @@ func (x *ProposeRequest) String() string {
 func (*ProposeRequest) ProtoMessage() {}
 
 func (x *ProposeRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_mitai_v1_coordinator_proto_msgTypes[26]
+	mi := &file_mitai_v1_coordinator_proto_msgTypes[33]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1753,7 +2403,7 @@ func (x *ProposeRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ProposeRequest.ProtoReflect.Descriptor instead.
 func (*ProposeRequest) Descriptor() ([]byte, []int) {
-	return file_mitai_v1_coordinator_proto_rawDescGZIP(), []int{26}
+	return file_mitai_v1_coordinator_proto_rawDescGZIP(), []int{33}
 }
 
 func (x *ProposeRequest) GetCommand() *Command {
@@ -1777,7 +2427,7 @@ type ProposeResponse struct {
 
 func (x *ProposeResponse) Reset() {
 	*x = ProposeResponse{}
-	mi := &file_mitai_v1_coordinator_proto_msgTypes[27]
+	mi := &file_mitai_v1_coordinator_proto_msgTypes[34]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1789,7 +2439,7 @@ func (x *ProposeResponse) String() string {
 func (*ProposeResponse) ProtoMessage() {}
 
 func (x *ProposeResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_mitai_v1_coordinator_proto_msgTypes[27]
+	mi := &file_mitai_v1_coordinator_proto_msgTypes[34]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1802,7 +2452,7 @@ func (x *ProposeResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ProposeResponse.ProtoReflect.Descriptor instead.
 func (*ProposeResponse) Descriptor() ([]byte, []int) {
-	return file_mitai_v1_coordinator_proto_rawDescGZIP(), []int{27}
+	return file_mitai_v1_coordinator_proto_rawDescGZIP(), []int{34}
 }
 
 func (x *ProposeResponse) GetJob() *Job {
@@ -1836,6 +2486,331 @@ func (x *ProposeResponse) GetAuditIndex() uint64 {
 func (x *ProposeResponse) GetRejected() string {
 	if x != nil {
 		return x.Rejected
+	}
+	return ""
+}
+
+type HeartbeatRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Node  string                 `protobuf:"bytes,1,opt,name=node,proto3" json:"node,omitempty"`
+	// host:port where peers reach the node.
+	Address  string   `protobuf:"bytes,2,opt,name=address,proto3" json:"address,omitempty"`
+	Datasets []string `protobuf:"bytes,3,rep,name=datasets,proto3" json:"datasets,omitempty"`
+	// Attempts the node runs now.
+	Running       []*TaskRef `protobuf:"bytes,4,rep,name=running,proto3" json:"running,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *HeartbeatRequest) Reset() {
+	*x = HeartbeatRequest{}
+	mi := &file_mitai_v1_coordinator_proto_msgTypes[35]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *HeartbeatRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*HeartbeatRequest) ProtoMessage() {}
+
+func (x *HeartbeatRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_mitai_v1_coordinator_proto_msgTypes[35]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use HeartbeatRequest.ProtoReflect.Descriptor instead.
+func (*HeartbeatRequest) Descriptor() ([]byte, []int) {
+	return file_mitai_v1_coordinator_proto_rawDescGZIP(), []int{35}
+}
+
+func (x *HeartbeatRequest) GetNode() string {
+	if x != nil {
+		return x.Node
+	}
+	return ""
+}
+
+func (x *HeartbeatRequest) GetAddress() string {
+	if x != nil {
+		return x.Address
+	}
+	return ""
+}
+
+func (x *HeartbeatRequest) GetDatasets() []string {
+	if x != nil {
+		return x.Datasets
+	}
+	return nil
+}
+
+func (x *HeartbeatRequest) GetRunning() []*TaskRef {
+	if x != nil {
+		return x.Running
+	}
+	return nil
+}
+
+type HeartbeatResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Attempts this node must start, as initiator.
+	Start []*TaskSpec `protobuf:"bytes,1,rep,name=start,proto3" json:"start,omitempty"`
+	// Attempts this node must stop.
+	Abort         []*TaskRef `protobuf:"bytes,2,rep,name=abort,proto3" json:"abort,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *HeartbeatResponse) Reset() {
+	*x = HeartbeatResponse{}
+	mi := &file_mitai_v1_coordinator_proto_msgTypes[36]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *HeartbeatResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*HeartbeatResponse) ProtoMessage() {}
+
+func (x *HeartbeatResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_mitai_v1_coordinator_proto_msgTypes[36]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use HeartbeatResponse.ProtoReflect.Descriptor instead.
+func (*HeartbeatResponse) Descriptor() ([]byte, []int) {
+	return file_mitai_v1_coordinator_proto_rawDescGZIP(), []int{36}
+}
+
+func (x *HeartbeatResponse) GetStart() []*TaskSpec {
+	if x != nil {
+		return x.Start
+	}
+	return nil
+}
+
+func (x *HeartbeatResponse) GetAbort() []*TaskRef {
+	if x != nil {
+		return x.Abort
+	}
+	return nil
+}
+
+type ReportTaskRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Task          *TaskRef               `protobuf:"bytes,1,opt,name=task,proto3" json:"task,omitempty"`
+	Ok            bool                   `protobuf:"varint,2,opt,name=ok,proto3" json:"ok,omitempty"`
+	Error         string                 `protobuf:"bytes,3,opt,name=error,proto3" json:"error,omitempty"`
+	Report        *TaskReport            `protobuf:"bytes,4,opt,name=report,proto3" json:"report,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ReportTaskRequest) Reset() {
+	*x = ReportTaskRequest{}
+	mi := &file_mitai_v1_coordinator_proto_msgTypes[37]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ReportTaskRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ReportTaskRequest) ProtoMessage() {}
+
+func (x *ReportTaskRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_mitai_v1_coordinator_proto_msgTypes[37]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ReportTaskRequest.ProtoReflect.Descriptor instead.
+func (*ReportTaskRequest) Descriptor() ([]byte, []int) {
+	return file_mitai_v1_coordinator_proto_rawDescGZIP(), []int{37}
+}
+
+func (x *ReportTaskRequest) GetTask() *TaskRef {
+	if x != nil {
+		return x.Task
+	}
+	return nil
+}
+
+func (x *ReportTaskRequest) GetOk() bool {
+	if x != nil {
+		return x.Ok
+	}
+	return false
+}
+
+func (x *ReportTaskRequest) GetError() string {
+	if x != nil {
+		return x.Error
+	}
+	return ""
+}
+
+func (x *ReportTaskRequest) GetReport() *TaskReport {
+	if x != nil {
+		return x.Report
+	}
+	return nil
+}
+
+type ReportTaskResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ReportTaskResponse) Reset() {
+	*x = ReportTaskResponse{}
+	mi := &file_mitai_v1_coordinator_proto_msgTypes[38]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ReportTaskResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ReportTaskResponse) ProtoMessage() {}
+
+func (x *ReportTaskResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_mitai_v1_coordinator_proto_msgTypes[38]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ReportTaskResponse.ProtoReflect.Descriptor instead.
+func (*ReportTaskResponse) Descriptor() ([]byte, []int) {
+	return file_mitai_v1_coordinator_proto_rawDescGZIP(), []int{38}
+}
+
+type CheckTaskRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Task          *TaskRef               `protobuf:"bytes,1,opt,name=task,proto3" json:"task,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CheckTaskRequest) Reset() {
+	*x = CheckTaskRequest{}
+	mi := &file_mitai_v1_coordinator_proto_msgTypes[39]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CheckTaskRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CheckTaskRequest) ProtoMessage() {}
+
+func (x *CheckTaskRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_mitai_v1_coordinator_proto_msgTypes[39]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CheckTaskRequest.ProtoReflect.Descriptor instead.
+func (*CheckTaskRequest) Descriptor() ([]byte, []int) {
+	return file_mitai_v1_coordinator_proto_rawDescGZIP(), []int{39}
+}
+
+func (x *CheckTaskRequest) GetTask() *TaskRef {
+	if x != nil {
+		return x.Task
+	}
+	return nil
+}
+
+type CheckTaskResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The attempt is the task's current one, running, with the caller's node among its nodes.
+	Current       bool   `protobuf:"varint,1,opt,name=current,proto3" json:"current,omitempty"`
+	Reason        string `protobuf:"bytes,2,opt,name=reason,proto3" json:"reason,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CheckTaskResponse) Reset() {
+	*x = CheckTaskResponse{}
+	mi := &file_mitai_v1_coordinator_proto_msgTypes[40]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CheckTaskResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CheckTaskResponse) ProtoMessage() {}
+
+func (x *CheckTaskResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_mitai_v1_coordinator_proto_msgTypes[40]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CheckTaskResponse.ProtoReflect.Descriptor instead.
+func (*CheckTaskResponse) Descriptor() ([]byte, []int) {
+	return file_mitai_v1_coordinator_proto_rawDescGZIP(), []int{40}
+}
+
+func (x *CheckTaskResponse) GetCurrent() bool {
+	if x != nil {
+		return x.Current
+	}
+	return false
+}
+
+func (x *CheckTaskResponse) GetReason() string {
+	if x != nil {
+		return x.Reason
 	}
 	return ""
 }
@@ -1880,7 +2855,7 @@ const file_mitai_v1_coordinator_proto_rawDesc = "" +
 	"\x0eCatalogDataset\x12\x14\n" +
 	"\x05party\x18\x01 \x01(\tR\x05party\x12)\n" +
 	"\x04info\x18\x02 \x01(\v2\x15.mitai.v1.DatasetInfoR\x04info\x12#\n" +
-	"\rpolicy_digest\x18\x03 \x01(\tR\fpolicyDigest\"\xcf\x02\n" +
+	"\rpolicy_digest\x18\x03 \x01(\tR\fpolicyDigest\"\xe4\x04\n" +
 	"\aCommand\x12 \n" +
 	"\ftime_unix_ms\x18\x01 \x01(\x03R\n" +
 	"timeUnixMs\x12\x14\n" +
@@ -1892,8 +2867,52 @@ const file_mitai_v1_coordinator_proto_rawDesc = "" +
 	"\vapprove_job\x18\f \x01(\v2\x1b.mitai.v1.ApproveJobCommandH\x00R\n" +
 	"approveJob\x12;\n" +
 	"\n" +
-	"cancel_job\x18\r \x01(\v2\x1a.mitai.v1.CancelJobCommandH\x00R\tcancelJobB\x06\n" +
-	"\x04body\"B\n" +
+	"cancel_job\x18\r \x01(\v2\x1a.mitai.v1.CancelJobCommandH\x00R\tcancelJob\x12D\n" +
+	"\rregister_node\x18\x0e \x01(\v2\x1d.mitai.v1.RegisterNodeCommandH\x00R\fregisterNode\x12D\n" +
+	"\rschedule_task\x18\x0f \x01(\v2\x1d.mitai.v1.ScheduleTaskCommandH\x00R\fscheduleTask\x12A\n" +
+	"\ftask_outcome\x18\x10 \x01(\v2\x1c.mitai.v1.TaskOutcomeCommandH\x00R\vtaskOutcome\x12D\n" +
+	"\rabort_attempt\x18\x11 \x01(\v2\x1d.mitai.v1.AbortAttemptCommandH\x00R\fabortAttemptB\x06\n" +
+	"\x04body\"_\n" +
+	"\x13RegisterNodeCommand\x12\x12\n" +
+	"\x04node\x18\x01 \x01(\tR\x04node\x12\x18\n" +
+	"\aaddress\x18\x02 \x01(\tR\aaddress\x12\x1a\n" +
+	"\bdatasets\x18\x03 \x03(\tR\bdatasets\"\x89\x01\n" +
+	"\x13ScheduleTaskCommand\x12\x15\n" +
+	"\x06job_id\x18\x01 \x01(\tR\x05jobId\x12\x17\n" +
+	"\atask_id\x18\x02 \x01(\tR\x06taskId\x12\x18\n" +
+	"\aattempt\x18\x03 \x01(\rR\aattempt\x12\x12\n" +
+	"\x04term\x18\x04 \x01(\x04R\x04term\x12\x14\n" +
+	"\x05nodes\x18\x05 \x03(\tR\x05nodes\"\x8f\x01\n" +
+	"\x12TaskOutcomeCommand\x12%\n" +
+	"\x04task\x18\x01 \x01(\v2\x11.mitai.v1.TaskRefR\x04task\x12\x0e\n" +
+	"\x02ok\x18\x02 \x01(\bR\x02ok\x12\x14\n" +
+	"\x05error\x18\x03 \x01(\tR\x05error\x12,\n" +
+	"\x06report\x18\x04 \x01(\v2\x14.mitai.v1.TaskReportR\x06report\"T\n" +
+	"\x13AbortAttemptCommand\x12%\n" +
+	"\x04task\x18\x01 \x01(\v2\x11.mitai.v1.TaskRefR\x04task\x12\x16\n" +
+	"\x06reason\x18\x02 \x01(\tR\x06reason\"<\n" +
+	"\aTaskRef\x12\x17\n" +
+	"\atask_id\x18\x01 \x01(\tR\x06taskId\x12\x18\n" +
+	"\aattempt\x18\x02 \x01(\rR\aattempt\"\xac\x02\n" +
+	"\x04Task\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\tR\x02id\x12\x15\n" +
+	"\x06job_id\x18\x02 \x01(\tR\x05jobId\x12\x18\n" +
+	"\aattempt\x18\x03 \x01(\rR\aattempt\x12\x12\n" +
+	"\x04term\x18\x04 \x01(\x04R\x04term\x12)\n" +
+	"\x05state\x18\x05 \x01(\x0e2\x13.mitai.v1.TaskStateR\x05state\x12\x14\n" +
+	"\x05nodes\x18\x06 \x03(\tR\x05nodes\x12&\n" +
+	"\x0fstarted_unix_ms\x18\a \x01(\x03R\rstartedUnixMs\x12\"\n" +
+	"\rended_unix_ms\x18\b \x01(\x03R\vendedUnixMs\x12\x14\n" +
+	"\x05error\x18\t \x01(\tR\x05error\x12,\n" +
+	"\x06report\x18\n" +
+	" \x01(\v2\x14.mitai.v1.TaskReportR\x06report\"\x9a\x01\n" +
+	"\n" +
+	"NodeRecord\x12\x14\n" +
+	"\x05party\x18\x01 \x01(\tR\x05party\x12\x12\n" +
+	"\x04node\x18\x02 \x01(\tR\x04node\x12\x18\n" +
+	"\aaddress\x18\x03 \x01(\tR\aaddress\x12\x1a\n" +
+	"\bdatasets\x18\x04 \x03(\tR\bdatasets\x12,\n" +
+	"\x12registered_unix_ms\x18\x05 \x01(\x03R\x10registeredUnixMs\"B\n" +
 	"\x15PublishDatasetCommand\x12)\n" +
 	"\x04info\x18\x01 \x01(\v2\x15.mitai.v1.DatasetInfoR\x04info\"P\n" +
 	"\x10SubmitJobCommand\x12\x15\n" +
@@ -1903,11 +2922,13 @@ const file_mitai_v1_coordinator_proto_rawDesc = "" +
 	"\x06job_id\x18\x01 \x01(\tR\x05jobId\"A\n" +
 	"\x10CancelJobCommand\x12\x15\n" +
 	"\x06job_id\x18\x01 \x01(\tR\x05jobId\x12\x16\n" +
-	"\x06reason\x18\x02 \x01(\tR\x06reason\"\x9c\x01\n" +
+	"\x06reason\x18\x02 \x01(\tR\x06reason\"\xee\x01\n" +
 	"\x13CoordinatorSnapshot\x124\n" +
 	"\bdatasets\x18\x01 \x03(\v2\x18.mitai.v1.CatalogDatasetR\bdatasets\x12!\n" +
 	"\x04jobs\x18\x02 \x03(\v2\r.mitai.v1.JobR\x04jobs\x12,\n" +
-	"\x06ledger\x18\x03 \x03(\v2\x14.mitai.v1.AuditEntryR\x06ledger\"-\n" +
+	"\x06ledger\x18\x03 \x03(\v2\x14.mitai.v1.AuditEntryR\x06ledger\x12*\n" +
+	"\x05nodes\x18\x04 \x03(\v2\x14.mitai.v1.NodeRecordR\x05nodes\x12$\n" +
+	"\x05tasks\x18\x05 \x03(\v2\x0e.mitai.v1.TaskR\x05tasks\"-\n" +
 	"\vReadOptions\x12\x1e\n" +
 	"\n" +
 	"consistent\x18\x01 \x01(\bR\n" +
@@ -1970,7 +2991,26 @@ const file_mitai_v1_coordinator_proto_rawDesc = "" +
 	"\tduplicate\x18\x03 \x01(\bR\tduplicate\x12\x1f\n" +
 	"\vaudit_index\x18\x04 \x01(\x04R\n" +
 	"auditIndex\x12\x1a\n" +
-	"\brejected\x18\x05 \x01(\tR\brejected*\xd7\x01\n" +
+	"\brejected\x18\x05 \x01(\tR\brejected\"\x89\x01\n" +
+	"\x10HeartbeatRequest\x12\x12\n" +
+	"\x04node\x18\x01 \x01(\tR\x04node\x12\x18\n" +
+	"\aaddress\x18\x02 \x01(\tR\aaddress\x12\x1a\n" +
+	"\bdatasets\x18\x03 \x03(\tR\bdatasets\x12+\n" +
+	"\arunning\x18\x04 \x03(\v2\x11.mitai.v1.TaskRefR\arunning\"f\n" +
+	"\x11HeartbeatResponse\x12(\n" +
+	"\x05start\x18\x01 \x03(\v2\x12.mitai.v1.TaskSpecR\x05start\x12'\n" +
+	"\x05abort\x18\x02 \x03(\v2\x11.mitai.v1.TaskRefR\x05abort\"\x8e\x01\n" +
+	"\x11ReportTaskRequest\x12%\n" +
+	"\x04task\x18\x01 \x01(\v2\x11.mitai.v1.TaskRefR\x04task\x12\x0e\n" +
+	"\x02ok\x18\x02 \x01(\bR\x02ok\x12\x14\n" +
+	"\x05error\x18\x03 \x01(\tR\x05error\x12,\n" +
+	"\x06report\x18\x04 \x01(\v2\x14.mitai.v1.TaskReportR\x06report\"\x14\n" +
+	"\x12ReportTaskResponse\"9\n" +
+	"\x10CheckTaskRequest\x12%\n" +
+	"\x04task\x18\x01 \x01(\v2\x11.mitai.v1.TaskRefR\x04task\"E\n" +
+	"\x11CheckTaskResponse\x12\x18\n" +
+	"\acurrent\x18\x01 \x01(\bR\acurrent\x12\x16\n" +
+	"\x06reason\x18\x02 \x01(\tR\x06reason*\xd7\x01\n" +
 	"\bJobState\x12\x19\n" +
 	"\x15JOB_STATE_UNSPECIFIED\x10\x00\x12\x17\n" +
 	"\x13JOB_STATE_SUBMITTED\x10\x01\x12\x1f\n" +
@@ -1979,7 +3019,13 @@ const file_mitai_v1_coordinator_proto_rawDesc = "" +
 	"\x11JOB_STATE_RUNNING\x10\x04\x12\x17\n" +
 	"\x13JOB_STATE_SUCCEEDED\x10\x05\x12\x14\n" +
 	"\x10JOB_STATE_FAILED\x10\x06\x12\x17\n" +
-	"\x13JOB_STATE_CANCELLED\x10\a2\xed\x04\n" +
+	"\x13JOB_STATE_CANCELLED\x10\a*\x88\x01\n" +
+	"\tTaskState\x12\x1a\n" +
+	"\x16TASK_STATE_UNSPECIFIED\x10\x00\x12\x16\n" +
+	"\x12TASK_STATE_RUNNING\x10\x01\x12\x18\n" +
+	"\x14TASK_STATE_SUCCEEDED\x10\x02\x12\x15\n" +
+	"\x11TASK_STATE_FAILED\x10\x03\x12\x16\n" +
+	"\x12TASK_STATE_ABORTED\x10\x042\xc2\x06\n" +
 	"\vCoordinator\x12K\n" +
 	"\x0ePublishDataset\x12\x1f.mitai.v1.PublishDatasetRequest\x1a\x18.mitai.v1.CatalogDataset\x12D\n" +
 	"\tSubmitJob\x12\x1a.mitai.v1.SubmitJobRequest\x1a\x1b.mitai.v1.SubmitJobResponse\x128\n" +
@@ -1990,7 +3036,11 @@ const file_mitai_v1_coordinator_proto_rawDesc = "" +
 	"\bListJobs\x12\x19.mitai.v1.ListJobsRequest\x1a\x1a.mitai.v1.ListJobsResponse\x12P\n" +
 	"\rClusterStatus\x12\x1e.mitai.v1.ClusterStatusRequest\x1a\x1f.mitai.v1.ClusterStatusResponse\x12G\n" +
 	"\n" +
-	"AuditRange\x12\x1b.mitai.v1.AuditRangeRequest\x1a\x1c.mitai.v1.AuditRangeResponse\x12>\n" +
+	"AuditRange\x12\x1b.mitai.v1.AuditRangeRequest\x1a\x1c.mitai.v1.AuditRangeResponse\x12D\n" +
+	"\tHeartbeat\x12\x1a.mitai.v1.HeartbeatRequest\x1a\x1b.mitai.v1.HeartbeatResponse\x12G\n" +
+	"\n" +
+	"ReportTask\x12\x1b.mitai.v1.ReportTaskRequest\x1a\x1c.mitai.v1.ReportTaskResponse\x12D\n" +
+	"\tCheckTask\x12\x1a.mitai.v1.CheckTaskRequest\x1a\x1b.mitai.v1.CheckTaskResponse\x12>\n" +
 	"\aPropose\x12\x18.mitai.v1.ProposeRequest\x1a\x19.mitai.v1.ProposeResponseB3Z1github.com/mitai-dev/mitai/proto/mitai/v1;mitaiv1b\x06proto3"
 
 var (
@@ -2005,94 +3055,133 @@ func file_mitai_v1_coordinator_proto_rawDescGZIP() []byte {
 	return file_mitai_v1_coordinator_proto_rawDescData
 }
 
-var file_mitai_v1_coordinator_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_mitai_v1_coordinator_proto_msgTypes = make([]protoimpl.MessageInfo, 28)
+var file_mitai_v1_coordinator_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
+var file_mitai_v1_coordinator_proto_msgTypes = make([]protoimpl.MessageInfo, 41)
 var file_mitai_v1_coordinator_proto_goTypes = []any{
 	(JobState)(0),                 // 0: mitai.v1.JobState
-	(*AuditEntry)(nil),            // 1: mitai.v1.AuditEntry
-	(*JobSpec)(nil),               // 2: mitai.v1.JobSpec
-	(*Job)(nil),                   // 3: mitai.v1.Job
-	(*CatalogDataset)(nil),        // 4: mitai.v1.CatalogDataset
-	(*Command)(nil),               // 5: mitai.v1.Command
-	(*PublishDatasetCommand)(nil), // 6: mitai.v1.PublishDatasetCommand
-	(*SubmitJobCommand)(nil),      // 7: mitai.v1.SubmitJobCommand
-	(*ApproveJobCommand)(nil),     // 8: mitai.v1.ApproveJobCommand
-	(*CancelJobCommand)(nil),      // 9: mitai.v1.CancelJobCommand
-	(*CoordinatorSnapshot)(nil),   // 10: mitai.v1.CoordinatorSnapshot
-	(*ReadOptions)(nil),           // 11: mitai.v1.ReadOptions
-	(*ReadInfo)(nil),              // 12: mitai.v1.ReadInfo
-	(*PublishDatasetRequest)(nil), // 13: mitai.v1.PublishDatasetRequest
-	(*SubmitJobRequest)(nil),      // 14: mitai.v1.SubmitJobRequest
-	(*SubmitJobResponse)(nil),     // 15: mitai.v1.SubmitJobResponse
-	(*ApproveJobRequest)(nil),     // 16: mitai.v1.ApproveJobRequest
-	(*CancelJobRequest)(nil),      // 17: mitai.v1.CancelJobRequest
-	(*GetJobRequest)(nil),         // 18: mitai.v1.GetJobRequest
-	(*GetJobResponse)(nil),        // 19: mitai.v1.GetJobResponse
-	(*ListJobsRequest)(nil),       // 20: mitai.v1.ListJobsRequest
-	(*ListJobsResponse)(nil),      // 21: mitai.v1.ListJobsResponse
-	(*ClusterStatusRequest)(nil),  // 22: mitai.v1.ClusterStatusRequest
-	(*ReplicaStatus)(nil),         // 23: mitai.v1.ReplicaStatus
-	(*ClusterStatusResponse)(nil), // 24: mitai.v1.ClusterStatusResponse
-	(*AuditRangeRequest)(nil),     // 25: mitai.v1.AuditRangeRequest
-	(*AuditRangeResponse)(nil),    // 26: mitai.v1.AuditRangeResponse
-	(*ProposeRequest)(nil),        // 27: mitai.v1.ProposeRequest
-	(*ProposeResponse)(nil),       // 28: mitai.v1.ProposeResponse
-	(*PsiParams)(nil),             // 29: mitai.v1.PsiParams
-	(*DatasetInfo)(nil),           // 30: mitai.v1.DatasetInfo
+	(TaskState)(0),                // 1: mitai.v1.TaskState
+	(*AuditEntry)(nil),            // 2: mitai.v1.AuditEntry
+	(*JobSpec)(nil),               // 3: mitai.v1.JobSpec
+	(*Job)(nil),                   // 4: mitai.v1.Job
+	(*CatalogDataset)(nil),        // 5: mitai.v1.CatalogDataset
+	(*Command)(nil),               // 6: mitai.v1.Command
+	(*RegisterNodeCommand)(nil),   // 7: mitai.v1.RegisterNodeCommand
+	(*ScheduleTaskCommand)(nil),   // 8: mitai.v1.ScheduleTaskCommand
+	(*TaskOutcomeCommand)(nil),    // 9: mitai.v1.TaskOutcomeCommand
+	(*AbortAttemptCommand)(nil),   // 10: mitai.v1.AbortAttemptCommand
+	(*TaskRef)(nil),               // 11: mitai.v1.TaskRef
+	(*Task)(nil),                  // 12: mitai.v1.Task
+	(*NodeRecord)(nil),            // 13: mitai.v1.NodeRecord
+	(*PublishDatasetCommand)(nil), // 14: mitai.v1.PublishDatasetCommand
+	(*SubmitJobCommand)(nil),      // 15: mitai.v1.SubmitJobCommand
+	(*ApproveJobCommand)(nil),     // 16: mitai.v1.ApproveJobCommand
+	(*CancelJobCommand)(nil),      // 17: mitai.v1.CancelJobCommand
+	(*CoordinatorSnapshot)(nil),   // 18: mitai.v1.CoordinatorSnapshot
+	(*ReadOptions)(nil),           // 19: mitai.v1.ReadOptions
+	(*ReadInfo)(nil),              // 20: mitai.v1.ReadInfo
+	(*PublishDatasetRequest)(nil), // 21: mitai.v1.PublishDatasetRequest
+	(*SubmitJobRequest)(nil),      // 22: mitai.v1.SubmitJobRequest
+	(*SubmitJobResponse)(nil),     // 23: mitai.v1.SubmitJobResponse
+	(*ApproveJobRequest)(nil),     // 24: mitai.v1.ApproveJobRequest
+	(*CancelJobRequest)(nil),      // 25: mitai.v1.CancelJobRequest
+	(*GetJobRequest)(nil),         // 26: mitai.v1.GetJobRequest
+	(*GetJobResponse)(nil),        // 27: mitai.v1.GetJobResponse
+	(*ListJobsRequest)(nil),       // 28: mitai.v1.ListJobsRequest
+	(*ListJobsResponse)(nil),      // 29: mitai.v1.ListJobsResponse
+	(*ClusterStatusRequest)(nil),  // 30: mitai.v1.ClusterStatusRequest
+	(*ReplicaStatus)(nil),         // 31: mitai.v1.ReplicaStatus
+	(*ClusterStatusResponse)(nil), // 32: mitai.v1.ClusterStatusResponse
+	(*AuditRangeRequest)(nil),     // 33: mitai.v1.AuditRangeRequest
+	(*AuditRangeResponse)(nil),    // 34: mitai.v1.AuditRangeResponse
+	(*ProposeRequest)(nil),        // 35: mitai.v1.ProposeRequest
+	(*ProposeResponse)(nil),       // 36: mitai.v1.ProposeResponse
+	(*HeartbeatRequest)(nil),      // 37: mitai.v1.HeartbeatRequest
+	(*HeartbeatResponse)(nil),     // 38: mitai.v1.HeartbeatResponse
+	(*ReportTaskRequest)(nil),     // 39: mitai.v1.ReportTaskRequest
+	(*ReportTaskResponse)(nil),    // 40: mitai.v1.ReportTaskResponse
+	(*CheckTaskRequest)(nil),      // 41: mitai.v1.CheckTaskRequest
+	(*CheckTaskResponse)(nil),     // 42: mitai.v1.CheckTaskResponse
+	(*PsiParams)(nil),             // 43: mitai.v1.PsiParams
+	(*DatasetInfo)(nil),           // 44: mitai.v1.DatasetInfo
+	(*TaskReport)(nil),            // 45: mitai.v1.TaskReport
+	(*TaskSpec)(nil),              // 46: mitai.v1.TaskSpec
 }
 var file_mitai_v1_coordinator_proto_depIdxs = []int32{
-	29, // 0: mitai.v1.JobSpec.psi:type_name -> mitai.v1.PsiParams
-	2,  // 1: mitai.v1.Job.spec:type_name -> mitai.v1.JobSpec
+	43, // 0: mitai.v1.JobSpec.psi:type_name -> mitai.v1.PsiParams
+	3,  // 1: mitai.v1.Job.spec:type_name -> mitai.v1.JobSpec
 	0,  // 2: mitai.v1.Job.state:type_name -> mitai.v1.JobState
-	30, // 3: mitai.v1.CatalogDataset.info:type_name -> mitai.v1.DatasetInfo
-	6,  // 4: mitai.v1.Command.publish_dataset:type_name -> mitai.v1.PublishDatasetCommand
-	7,  // 5: mitai.v1.Command.submit_job:type_name -> mitai.v1.SubmitJobCommand
-	8,  // 6: mitai.v1.Command.approve_job:type_name -> mitai.v1.ApproveJobCommand
-	9,  // 7: mitai.v1.Command.cancel_job:type_name -> mitai.v1.CancelJobCommand
-	30, // 8: mitai.v1.PublishDatasetCommand.info:type_name -> mitai.v1.DatasetInfo
-	2,  // 9: mitai.v1.SubmitJobCommand.spec:type_name -> mitai.v1.JobSpec
-	4,  // 10: mitai.v1.CoordinatorSnapshot.datasets:type_name -> mitai.v1.CatalogDataset
-	3,  // 11: mitai.v1.CoordinatorSnapshot.jobs:type_name -> mitai.v1.Job
-	1,  // 12: mitai.v1.CoordinatorSnapshot.ledger:type_name -> mitai.v1.AuditEntry
-	30, // 13: mitai.v1.PublishDatasetRequest.info:type_name -> mitai.v1.DatasetInfo
-	2,  // 14: mitai.v1.SubmitJobRequest.spec:type_name -> mitai.v1.JobSpec
-	3,  // 15: mitai.v1.SubmitJobResponse.job:type_name -> mitai.v1.Job
-	11, // 16: mitai.v1.GetJobRequest.read:type_name -> mitai.v1.ReadOptions
-	3,  // 17: mitai.v1.GetJobResponse.job:type_name -> mitai.v1.Job
-	12, // 18: mitai.v1.GetJobResponse.read:type_name -> mitai.v1.ReadInfo
-	11, // 19: mitai.v1.ListJobsRequest.read:type_name -> mitai.v1.ReadOptions
-	3,  // 20: mitai.v1.ListJobsResponse.jobs:type_name -> mitai.v1.Job
-	12, // 21: mitai.v1.ListJobsResponse.read:type_name -> mitai.v1.ReadInfo
-	23, // 22: mitai.v1.ClusterStatusResponse.replicas:type_name -> mitai.v1.ReplicaStatus
-	11, // 23: mitai.v1.AuditRangeRequest.read:type_name -> mitai.v1.ReadOptions
-	1,  // 24: mitai.v1.AuditRangeResponse.entries:type_name -> mitai.v1.AuditEntry
-	12, // 25: mitai.v1.AuditRangeResponse.read:type_name -> mitai.v1.ReadInfo
-	5,  // 26: mitai.v1.ProposeRequest.command:type_name -> mitai.v1.Command
-	3,  // 27: mitai.v1.ProposeResponse.job:type_name -> mitai.v1.Job
-	4,  // 28: mitai.v1.ProposeResponse.dataset:type_name -> mitai.v1.CatalogDataset
-	13, // 29: mitai.v1.Coordinator.PublishDataset:input_type -> mitai.v1.PublishDatasetRequest
-	14, // 30: mitai.v1.Coordinator.SubmitJob:input_type -> mitai.v1.SubmitJobRequest
-	16, // 31: mitai.v1.Coordinator.ApproveJob:input_type -> mitai.v1.ApproveJobRequest
-	17, // 32: mitai.v1.Coordinator.CancelJob:input_type -> mitai.v1.CancelJobRequest
-	18, // 33: mitai.v1.Coordinator.GetJob:input_type -> mitai.v1.GetJobRequest
-	20, // 34: mitai.v1.Coordinator.ListJobs:input_type -> mitai.v1.ListJobsRequest
-	22, // 35: mitai.v1.Coordinator.ClusterStatus:input_type -> mitai.v1.ClusterStatusRequest
-	25, // 36: mitai.v1.Coordinator.AuditRange:input_type -> mitai.v1.AuditRangeRequest
-	27, // 37: mitai.v1.Coordinator.Propose:input_type -> mitai.v1.ProposeRequest
-	4,  // 38: mitai.v1.Coordinator.PublishDataset:output_type -> mitai.v1.CatalogDataset
-	15, // 39: mitai.v1.Coordinator.SubmitJob:output_type -> mitai.v1.SubmitJobResponse
-	3,  // 40: mitai.v1.Coordinator.ApproveJob:output_type -> mitai.v1.Job
-	3,  // 41: mitai.v1.Coordinator.CancelJob:output_type -> mitai.v1.Job
-	19, // 42: mitai.v1.Coordinator.GetJob:output_type -> mitai.v1.GetJobResponse
-	21, // 43: mitai.v1.Coordinator.ListJobs:output_type -> mitai.v1.ListJobsResponse
-	24, // 44: mitai.v1.Coordinator.ClusterStatus:output_type -> mitai.v1.ClusterStatusResponse
-	26, // 45: mitai.v1.Coordinator.AuditRange:output_type -> mitai.v1.AuditRangeResponse
-	28, // 46: mitai.v1.Coordinator.Propose:output_type -> mitai.v1.ProposeResponse
-	38, // [38:47] is the sub-list for method output_type
-	29, // [29:38] is the sub-list for method input_type
-	29, // [29:29] is the sub-list for extension type_name
-	29, // [29:29] is the sub-list for extension extendee
-	0,  // [0:29] is the sub-list for field type_name
+	44, // 3: mitai.v1.CatalogDataset.info:type_name -> mitai.v1.DatasetInfo
+	14, // 4: mitai.v1.Command.publish_dataset:type_name -> mitai.v1.PublishDatasetCommand
+	15, // 5: mitai.v1.Command.submit_job:type_name -> mitai.v1.SubmitJobCommand
+	16, // 6: mitai.v1.Command.approve_job:type_name -> mitai.v1.ApproveJobCommand
+	17, // 7: mitai.v1.Command.cancel_job:type_name -> mitai.v1.CancelJobCommand
+	7,  // 8: mitai.v1.Command.register_node:type_name -> mitai.v1.RegisterNodeCommand
+	8,  // 9: mitai.v1.Command.schedule_task:type_name -> mitai.v1.ScheduleTaskCommand
+	9,  // 10: mitai.v1.Command.task_outcome:type_name -> mitai.v1.TaskOutcomeCommand
+	10, // 11: mitai.v1.Command.abort_attempt:type_name -> mitai.v1.AbortAttemptCommand
+	11, // 12: mitai.v1.TaskOutcomeCommand.task:type_name -> mitai.v1.TaskRef
+	45, // 13: mitai.v1.TaskOutcomeCommand.report:type_name -> mitai.v1.TaskReport
+	11, // 14: mitai.v1.AbortAttemptCommand.task:type_name -> mitai.v1.TaskRef
+	1,  // 15: mitai.v1.Task.state:type_name -> mitai.v1.TaskState
+	45, // 16: mitai.v1.Task.report:type_name -> mitai.v1.TaskReport
+	44, // 17: mitai.v1.PublishDatasetCommand.info:type_name -> mitai.v1.DatasetInfo
+	3,  // 18: mitai.v1.SubmitJobCommand.spec:type_name -> mitai.v1.JobSpec
+	5,  // 19: mitai.v1.CoordinatorSnapshot.datasets:type_name -> mitai.v1.CatalogDataset
+	4,  // 20: mitai.v1.CoordinatorSnapshot.jobs:type_name -> mitai.v1.Job
+	2,  // 21: mitai.v1.CoordinatorSnapshot.ledger:type_name -> mitai.v1.AuditEntry
+	13, // 22: mitai.v1.CoordinatorSnapshot.nodes:type_name -> mitai.v1.NodeRecord
+	12, // 23: mitai.v1.CoordinatorSnapshot.tasks:type_name -> mitai.v1.Task
+	44, // 24: mitai.v1.PublishDatasetRequest.info:type_name -> mitai.v1.DatasetInfo
+	3,  // 25: mitai.v1.SubmitJobRequest.spec:type_name -> mitai.v1.JobSpec
+	4,  // 26: mitai.v1.SubmitJobResponse.job:type_name -> mitai.v1.Job
+	19, // 27: mitai.v1.GetJobRequest.read:type_name -> mitai.v1.ReadOptions
+	4,  // 28: mitai.v1.GetJobResponse.job:type_name -> mitai.v1.Job
+	20, // 29: mitai.v1.GetJobResponse.read:type_name -> mitai.v1.ReadInfo
+	19, // 30: mitai.v1.ListJobsRequest.read:type_name -> mitai.v1.ReadOptions
+	4,  // 31: mitai.v1.ListJobsResponse.jobs:type_name -> mitai.v1.Job
+	20, // 32: mitai.v1.ListJobsResponse.read:type_name -> mitai.v1.ReadInfo
+	31, // 33: mitai.v1.ClusterStatusResponse.replicas:type_name -> mitai.v1.ReplicaStatus
+	19, // 34: mitai.v1.AuditRangeRequest.read:type_name -> mitai.v1.ReadOptions
+	2,  // 35: mitai.v1.AuditRangeResponse.entries:type_name -> mitai.v1.AuditEntry
+	20, // 36: mitai.v1.AuditRangeResponse.read:type_name -> mitai.v1.ReadInfo
+	6,  // 37: mitai.v1.ProposeRequest.command:type_name -> mitai.v1.Command
+	4,  // 38: mitai.v1.ProposeResponse.job:type_name -> mitai.v1.Job
+	5,  // 39: mitai.v1.ProposeResponse.dataset:type_name -> mitai.v1.CatalogDataset
+	11, // 40: mitai.v1.HeartbeatRequest.running:type_name -> mitai.v1.TaskRef
+	46, // 41: mitai.v1.HeartbeatResponse.start:type_name -> mitai.v1.TaskSpec
+	11, // 42: mitai.v1.HeartbeatResponse.abort:type_name -> mitai.v1.TaskRef
+	11, // 43: mitai.v1.ReportTaskRequest.task:type_name -> mitai.v1.TaskRef
+	45, // 44: mitai.v1.ReportTaskRequest.report:type_name -> mitai.v1.TaskReport
+	11, // 45: mitai.v1.CheckTaskRequest.task:type_name -> mitai.v1.TaskRef
+	21, // 46: mitai.v1.Coordinator.PublishDataset:input_type -> mitai.v1.PublishDatasetRequest
+	22, // 47: mitai.v1.Coordinator.SubmitJob:input_type -> mitai.v1.SubmitJobRequest
+	24, // 48: mitai.v1.Coordinator.ApproveJob:input_type -> mitai.v1.ApproveJobRequest
+	25, // 49: mitai.v1.Coordinator.CancelJob:input_type -> mitai.v1.CancelJobRequest
+	26, // 50: mitai.v1.Coordinator.GetJob:input_type -> mitai.v1.GetJobRequest
+	28, // 51: mitai.v1.Coordinator.ListJobs:input_type -> mitai.v1.ListJobsRequest
+	30, // 52: mitai.v1.Coordinator.ClusterStatus:input_type -> mitai.v1.ClusterStatusRequest
+	33, // 53: mitai.v1.Coordinator.AuditRange:input_type -> mitai.v1.AuditRangeRequest
+	37, // 54: mitai.v1.Coordinator.Heartbeat:input_type -> mitai.v1.HeartbeatRequest
+	39, // 55: mitai.v1.Coordinator.ReportTask:input_type -> mitai.v1.ReportTaskRequest
+	41, // 56: mitai.v1.Coordinator.CheckTask:input_type -> mitai.v1.CheckTaskRequest
+	35, // 57: mitai.v1.Coordinator.Propose:input_type -> mitai.v1.ProposeRequest
+	5,  // 58: mitai.v1.Coordinator.PublishDataset:output_type -> mitai.v1.CatalogDataset
+	23, // 59: mitai.v1.Coordinator.SubmitJob:output_type -> mitai.v1.SubmitJobResponse
+	4,  // 60: mitai.v1.Coordinator.ApproveJob:output_type -> mitai.v1.Job
+	4,  // 61: mitai.v1.Coordinator.CancelJob:output_type -> mitai.v1.Job
+	27, // 62: mitai.v1.Coordinator.GetJob:output_type -> mitai.v1.GetJobResponse
+	29, // 63: mitai.v1.Coordinator.ListJobs:output_type -> mitai.v1.ListJobsResponse
+	32, // 64: mitai.v1.Coordinator.ClusterStatus:output_type -> mitai.v1.ClusterStatusResponse
+	34, // 65: mitai.v1.Coordinator.AuditRange:output_type -> mitai.v1.AuditRangeResponse
+	38, // 66: mitai.v1.Coordinator.Heartbeat:output_type -> mitai.v1.HeartbeatResponse
+	40, // 67: mitai.v1.Coordinator.ReportTask:output_type -> mitai.v1.ReportTaskResponse
+	42, // 68: mitai.v1.Coordinator.CheckTask:output_type -> mitai.v1.CheckTaskResponse
+	36, // 69: mitai.v1.Coordinator.Propose:output_type -> mitai.v1.ProposeResponse
+	58, // [58:70] is the sub-list for method output_type
+	46, // [46:58] is the sub-list for method input_type
+	46, // [46:46] is the sub-list for extension type_name
+	46, // [46:46] is the sub-list for extension extendee
+	0,  // [0:46] is the sub-list for field type_name
 }
 
 func init() { file_mitai_v1_coordinator_proto_init() }
@@ -2106,14 +3195,18 @@ func file_mitai_v1_coordinator_proto_init() {
 		(*Command_SubmitJob)(nil),
 		(*Command_ApproveJob)(nil),
 		(*Command_CancelJob)(nil),
+		(*Command_RegisterNode)(nil),
+		(*Command_ScheduleTask)(nil),
+		(*Command_TaskOutcome)(nil),
+		(*Command_AbortAttempt)(nil),
 	}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_mitai_v1_coordinator_proto_rawDesc), len(file_mitai_v1_coordinator_proto_rawDesc)),
-			NumEnums:      1,
-			NumMessages:   28,
+			NumEnums:      2,
+			NumMessages:   41,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -31,6 +31,9 @@ const (
 	Coordinator_ListJobs_FullMethodName       = "/mitai.v1.Coordinator/ListJobs"
 	Coordinator_ClusterStatus_FullMethodName  = "/mitai.v1.Coordinator/ClusterStatus"
 	Coordinator_AuditRange_FullMethodName     = "/mitai.v1.Coordinator/AuditRange"
+	Coordinator_Heartbeat_FullMethodName      = "/mitai.v1.Coordinator/Heartbeat"
+	Coordinator_ReportTask_FullMethodName     = "/mitai.v1.Coordinator/ReportTask"
+	Coordinator_CheckTask_FullMethodName      = "/mitai.v1.Coordinator/CheckTask"
 	Coordinator_Propose_FullMethodName        = "/mitai.v1.Coordinator/Propose"
 )
 
@@ -61,6 +64,15 @@ type CoordinatorClient interface {
 	ClusterStatus(ctx context.Context, in *ClusterStatusRequest, opts ...grpc.CallOption) (*ClusterStatusResponse, error)
 	// AuditRange returns ledger entries.
 	AuditRange(ctx context.Context, in *AuditRangeRequest, opts ...grpc.CallOption) (*AuditRangeResponse, error)
+	// Heartbeat is a node's periodic call: it registers the node, renews the
+	// leases of its running tasks and returns the attempts it must start or
+	// abort. Only the leader answers; others return UNAVAILABLE.
+	Heartbeat(ctx context.Context, in *HeartbeatRequest, opts ...grpc.CallOption) (*HeartbeatResponse, error)
+	// ReportTask records how an attempt ended; a stale attempt is rejected.
+	ReportTask(ctx context.Context, in *ReportTaskRequest, opts ...grpc.CallOption) (*ReportTaskResponse, error)
+	// CheckTask tells a responding node whether an offered attempt is current
+	// and assigned to it (fencing).
+	CheckTask(ctx context.Context, in *CheckTaskRequest, opts ...grpc.CallOption) (*CheckTaskResponse, error)
 	// Propose is for replicas only: a follower forwards a client's write to the
 	// leader, naming the client's party as actor.
 	Propose(ctx context.Context, in *ProposeRequest, opts ...grpc.CallOption) (*ProposeResponse, error)
@@ -154,6 +166,36 @@ func (c *coordinatorClient) AuditRange(ctx context.Context, in *AuditRangeReques
 	return out, nil
 }
 
+func (c *coordinatorClient) Heartbeat(ctx context.Context, in *HeartbeatRequest, opts ...grpc.CallOption) (*HeartbeatResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(HeartbeatResponse)
+	err := c.cc.Invoke(ctx, Coordinator_Heartbeat_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *coordinatorClient) ReportTask(ctx context.Context, in *ReportTaskRequest, opts ...grpc.CallOption) (*ReportTaskResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ReportTaskResponse)
+	err := c.cc.Invoke(ctx, Coordinator_ReportTask_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *coordinatorClient) CheckTask(ctx context.Context, in *CheckTaskRequest, opts ...grpc.CallOption) (*CheckTaskResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(CheckTaskResponse)
+	err := c.cc.Invoke(ctx, Coordinator_CheckTask_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 func (c *coordinatorClient) Propose(ctx context.Context, in *ProposeRequest, opts ...grpc.CallOption) (*ProposeResponse, error) {
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
 	out := new(ProposeResponse)
@@ -191,6 +233,15 @@ type CoordinatorServer interface {
 	ClusterStatus(context.Context, *ClusterStatusRequest) (*ClusterStatusResponse, error)
 	// AuditRange returns ledger entries.
 	AuditRange(context.Context, *AuditRangeRequest) (*AuditRangeResponse, error)
+	// Heartbeat is a node's periodic call: it registers the node, renews the
+	// leases of its running tasks and returns the attempts it must start or
+	// abort. Only the leader answers; others return UNAVAILABLE.
+	Heartbeat(context.Context, *HeartbeatRequest) (*HeartbeatResponse, error)
+	// ReportTask records how an attempt ended; a stale attempt is rejected.
+	ReportTask(context.Context, *ReportTaskRequest) (*ReportTaskResponse, error)
+	// CheckTask tells a responding node whether an offered attempt is current
+	// and assigned to it (fencing).
+	CheckTask(context.Context, *CheckTaskRequest) (*CheckTaskResponse, error)
 	// Propose is for replicas only: a follower forwards a client's write to the
 	// leader, naming the client's party as actor.
 	Propose(context.Context, *ProposeRequest) (*ProposeResponse, error)
@@ -227,6 +278,15 @@ func (UnimplementedCoordinatorServer) ClusterStatus(context.Context, *ClusterSta
 }
 func (UnimplementedCoordinatorServer) AuditRange(context.Context, *AuditRangeRequest) (*AuditRangeResponse, error) {
 	return nil, status.Errorf(codes.Unimplemented, "method AuditRange not implemented")
+}
+func (UnimplementedCoordinatorServer) Heartbeat(context.Context, *HeartbeatRequest) (*HeartbeatResponse, error) {
+	return nil, status.Errorf(codes.Unimplemented, "method Heartbeat not implemented")
+}
+func (UnimplementedCoordinatorServer) ReportTask(context.Context, *ReportTaskRequest) (*ReportTaskResponse, error) {
+	return nil, status.Errorf(codes.Unimplemented, "method ReportTask not implemented")
+}
+func (UnimplementedCoordinatorServer) CheckTask(context.Context, *CheckTaskRequest) (*CheckTaskResponse, error) {
+	return nil, status.Errorf(codes.Unimplemented, "method CheckTask not implemented")
 }
 func (UnimplementedCoordinatorServer) Propose(context.Context, *ProposeRequest) (*ProposeResponse, error) {
 	return nil, status.Errorf(codes.Unimplemented, "method Propose not implemented")
@@ -396,6 +456,60 @@ func _Coordinator_AuditRange_Handler(srv interface{}, ctx context.Context, dec f
 	return interceptor(ctx, in, info, handler)
 }
 
+func _Coordinator_Heartbeat_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(HeartbeatRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(CoordinatorServer).Heartbeat(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Coordinator_Heartbeat_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(CoordinatorServer).Heartbeat(ctx, req.(*HeartbeatRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Coordinator_ReportTask_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ReportTaskRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(CoordinatorServer).ReportTask(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Coordinator_ReportTask_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(CoordinatorServer).ReportTask(ctx, req.(*ReportTaskRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Coordinator_CheckTask_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(CheckTaskRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(CoordinatorServer).CheckTask(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Coordinator_CheckTask_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(CoordinatorServer).CheckTask(ctx, req.(*CheckTaskRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 func _Coordinator_Propose_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
 	in := new(ProposeRequest)
 	if err := dec(in); err != nil {
@@ -452,6 +566,18 @@ var Coordinator_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "AuditRange",
 			Handler:    _Coordinator_AuditRange_Handler,
+		},
+		{
+			MethodName: "Heartbeat",
+			Handler:    _Coordinator_Heartbeat_Handler,
+		},
+		{
+			MethodName: "ReportTask",
+			Handler:    _Coordinator_ReportTask_Handler,
+		},
+		{
+			MethodName: "CheckTask",
+			Handler:    _Coordinator_CheckTask_Handler,
 		},
 		{
 			MethodName: "Propose",

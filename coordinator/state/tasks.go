@@ -1,0 +1,183 @@
+package state
+
+import (
+	"slices"
+	"strings"
+
+	"google.golang.org/protobuf/proto"
+
+	mitaiv1 "github.com/mitai-dev/mitai/proto/mitai/v1"
+)
+
+// MaxAttempts bounds the attempts of a task; after the last one fails or
+// its lease expires, the job fails.
+const MaxAttempts = 3
+
+// NodeKey is a node's key, "party/node".
+func NodeKey(party, node string) string { return party + "/" + node }
+
+// TaskID is the id of a job's (single, for now) task.
+func TaskID(jobID string) string { return jobID + ".t0" }
+
+func (s *State) registerNode(cmd *mitaiv1.Command, c *mitaiv1.RegisterNodeCommand, data []byte) (Result, error) {
+	if cmd.Actor == "" || !idPattern(c.Node) || c.Address == "" {
+		return Result{}, rejectf("a node registers with its party's certificate, a name and an address")
+	}
+	key := NodeKey(cmd.Actor, c.Node)
+	rec := &mitaiv1.NodeRecord{Party: cmd.Actor, Node: c.Node, Address: c.Address, Datasets: c.Datasets, RegisteredUnixMs: cmd.TimeUnixMs}
+	s.nodes[key] = rec
+	idx := s.audit(cmd, "node.registered", key, data)
+	return Result{AuditIndex: idx}, nil
+}
+
+func (s *State) scheduleTask(cmd *mitaiv1.Command, c *mitaiv1.ScheduleTaskCommand, data []byte) (Result, error) {
+	if cmd.Actor != "" {
+		return Result{}, rejectf("only the leader schedules tasks")
+	}
+	job, ok := s.jobs[c.JobId]
+	if !ok {
+		return Result{}, rejectf("no job %s", c.JobId)
+	}
+	if c.TaskId != TaskID(job.Id) {
+		return Result{}, rejectf("task %q is not job %s's task", c.TaskId, job.Id)
+	}
+	task := s.tasks[c.TaskId]
+	switch {
+	case job.State == mitaiv1.JobState_JOB_STATE_SUBMITTED && task == nil && c.Attempt == 1:
+	case job.State == mitaiv1.JobState_JOB_STATE_SCHEDULED && task != nil && c.Attempt == task.Attempt+1 &&
+		(task.State == mitaiv1.TaskState_TASK_STATE_FAILED || task.State == mitaiv1.TaskState_TASK_STATE_ABORTED):
+	default:
+		return Result{}, rejectf("job %s (%v) cannot start attempt %d", job.Id, job.State, c.Attempt)
+	}
+	if c.Attempt > MaxAttempts {
+		return Result{}, rejectf("job %s has used its %d attempts", job.Id, MaxAttempts)
+	}
+	if len(c.Nodes) != len(job.Spec.Participants) {
+		return Result{}, rejectf("attempt names %d nodes for %d participants", len(c.Nodes), len(job.Spec.Participants))
+	}
+	for i, nk := range c.Nodes {
+		party, dataset, _ := strings.Cut(job.Spec.Participants[i], ":")
+		n, ok := s.nodes[nk]
+		if !ok || n.Party != party || !slices.Contains(n.Datasets, dataset) {
+			return Result{}, rejectf("node %s does not hold %s", nk, job.Spec.Participants[i])
+		}
+	}
+	task = &mitaiv1.Task{
+		Id: c.TaskId, JobId: job.Id, Attempt: c.Attempt, Term: c.Term, State: mitaiv1.TaskState_TASK_STATE_RUNNING,
+		Nodes: c.Nodes, StartedUnixMs: cmd.TimeUnixMs,
+	}
+	s.tasks[task.Id] = task
+	job.State = mitaiv1.JobState_JOB_STATE_SCHEDULED
+	job.UpdatedUnixMs = cmd.TimeUnixMs
+	idx := s.audit(cmd, "task.scheduled", task.Id, data)
+	return Result{Job: proto.Clone(job).(*mitaiv1.Job), Task: proto.Clone(task).(*mitaiv1.Task), AuditIndex: idx}, nil
+}
+
+// currentAttempt returns the task if ref names its current, running attempt.
+func (s *State) currentAttempt(ref *mitaiv1.TaskRef) (*mitaiv1.Task, error) {
+	task, ok := s.tasks[ref.GetTaskId()]
+	if !ok {
+		return nil, rejectf("no task %s", ref.GetTaskId())
+	}
+	if ref.Attempt != task.Attempt || task.State != mitaiv1.TaskState_TASK_STATE_RUNNING {
+		return nil, rejectf("attempt %d of task %s is stale (current attempt %d, %v)", ref.Attempt, task.Id, task.Attempt, task.State)
+	}
+	return task, nil
+}
+
+func (s *State) taskOutcome(cmd *mitaiv1.Command, c *mitaiv1.TaskOutcomeCommand, data []byte) (Result, error) {
+	task, err := s.currentAttempt(c.Task)
+	if err != nil {
+		return Result{}, err
+	}
+	if party, _, _ := strings.Cut(task.Nodes[0], "/"); cmd.Actor != party {
+		return Result{}, rejectf("only the initiating party %s reports task %s", party, task.Id)
+	}
+	job := s.jobs[task.JobId]
+	task.EndedUnixMs, task.Report, task.Error = cmd.TimeUnixMs, c.Report, c.Error
+	if c.Ok {
+		task.State = mitaiv1.TaskState_TASK_STATE_SUCCEEDED
+		job.State = mitaiv1.JobState_JOB_STATE_SUCCEEDED
+	} else {
+		task.State = mitaiv1.TaskState_TASK_STATE_FAILED
+		s.afterFailedAttempt(job, task, c.Error)
+	}
+	job.UpdatedUnixMs = cmd.TimeUnixMs
+	idx := s.audit(cmd, "task.outcome", task.Id, data)
+	return Result{Job: proto.Clone(job).(*mitaiv1.Job), Task: proto.Clone(task).(*mitaiv1.Task), AuditIndex: idx}, nil
+}
+
+func (s *State) abortAttempt(cmd *mitaiv1.Command, c *mitaiv1.AbortAttemptCommand, data []byte) (Result, error) {
+	if cmd.Actor != "" {
+		return Result{}, rejectf("only the leader aborts attempts")
+	}
+	task, err := s.currentAttempt(c.Task)
+	if err != nil {
+		return Result{}, err
+	}
+	job := s.jobs[task.JobId]
+	task.State, task.EndedUnixMs, task.Error = mitaiv1.TaskState_TASK_STATE_ABORTED, cmd.TimeUnixMs, c.Reason
+	s.afterFailedAttempt(job, task, c.Reason)
+	job.UpdatedUnixMs = cmd.TimeUnixMs
+	idx := s.audit(cmd, "task.aborted", task.Id, data)
+	return Result{Job: proto.Clone(job).(*mitaiv1.Job), Task: proto.Clone(task).(*mitaiv1.Task), AuditIndex: idx}, nil
+}
+
+// afterFailedAttempt fails the job once its attempts are used up; until
+// then the job stays scheduled and the scheduler starts the next attempt.
+func (s *State) afterFailedAttempt(job *mitaiv1.Job, task *mitaiv1.Task, reason string) {
+	if task.Attempt >= MaxAttempts {
+		job.State = mitaiv1.JobState_JOB_STATE_FAILED
+		job.Reason = reason
+	}
+}
+
+// Task returns a copy of a task.
+func (s *State) Task(id string) (*mitaiv1.Task, bool) {
+	t, ok := s.tasks[id]
+	if !ok {
+		return nil, false
+	}
+	return proto.Clone(t).(*mitaiv1.Task), true
+}
+
+// Node returns a copy of a registered node.
+func (s *State) Node(key string) (*mitaiv1.NodeRecord, bool) {
+	n, ok := s.nodes[key]
+	if !ok {
+		return nil, false
+	}
+	return proto.Clone(n).(*mitaiv1.NodeRecord), true
+}
+
+// Nodes returns copies of every registered node, by key.
+func (s *State) Nodes() []*mitaiv1.NodeRecord {
+	out := s.sortedNodes()
+	for i, n := range out {
+		out[i] = proto.Clone(n).(*mitaiv1.NodeRecord)
+	}
+	return out
+}
+
+// Tasks returns copies of every task, by id.
+func (s *State) Tasks() []*mitaiv1.Task {
+	out := s.sortedTasks()
+	for i, t := range out {
+		out[i] = proto.Clone(t).(*mitaiv1.Task)
+	}
+	return out
+}
+
+// idPattern accepts names of nodes: 1-63 of a-z 0-9 - _, starting with a letter or digit.
+func idPattern(s string) bool {
+	if len(s) == 0 || len(s) > 63 {
+		return false
+	}
+	for i, r := range s {
+		ok := r >= 'a' && r <= 'z' || r >= '0' && r <= '9' || (i > 0 && (r == '-' || r == '_'))
+		if !ok {
+			return false
+		}
+	}
+	return true
+}

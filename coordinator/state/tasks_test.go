@@ -1,0 +1,109 @@
+package state
+
+import (
+	"errors"
+	"testing"
+
+	mitaiv1 "github.com/mitai-dev/mitai/proto/mitai/v1"
+)
+
+// scheduled returns a state with an approved job j1 and both nodes registered.
+func scheduled(t *testing.T, l *log) *State {
+	s := catalog(t, l, "bank")
+	mustApply(t, s, l.cmd("bank", &mitaiv1.RegisterNodeCommand{Node: "n1", Address: "127.0.0.1:1", Datasets: []string{"customers"}}))
+	mustApply(t, s, l.cmd("telco", &mitaiv1.RegisterNodeCommand{Node: "n1", Address: "127.0.0.1:2", Datasets: []string{"subscribers"}}))
+	mustApply(t, s, l.cmd("bank", submit("j1", "")))
+	return s
+}
+
+func schedule(attempt uint32) *mitaiv1.ScheduleTaskCommand {
+	return &mitaiv1.ScheduleTaskCommand{JobId: "j1", TaskId: TaskID("j1"), Attempt: attempt, Term: 2, Nodes: []string{"bank/n1", "telco/n1"}}
+}
+
+func ref(attempt uint32) *mitaiv1.TaskRef {
+	return &mitaiv1.TaskRef{TaskId: TaskID("j1"), Attempt: attempt}
+}
+
+func TestTaskAttempts(t *testing.T) {
+	t.Parallel()
+	l := &log{t: t}
+	s := scheduled(t, l)
+	r := mustApply(t, s, l.cmd("", schedule(1)))
+	if r.Job.State != mitaiv1.JobState_JOB_STATE_SCHEDULED || r.Task.State != mitaiv1.TaskState_TASK_STATE_RUNNING {
+		t.Fatalf("after scheduling: %v %v", r.Job, r.Task)
+	}
+	// A lease expiry aborts attempt 1; attempt 2 starts; attempt 1's late
+	// result is rejected.
+	mustApply(t, s, l.cmd("", &mitaiv1.AbortAttemptCommand{Task: ref(1), Reason: "lease expired"}))
+	mustApply(t, s, l.cmd("", schedule(2)))
+	if _, err := s.Apply(l.cmd("bank", &mitaiv1.TaskOutcomeCommand{Task: ref(1), Ok: true})); !errors.Is(err, ErrRejected) {
+		t.Fatalf("stale attempt's result accepted: %v", err)
+	}
+	// Only the initiating party reports.
+	if _, err := s.Apply(l.cmd("telco", &mitaiv1.TaskOutcomeCommand{Task: ref(2), Ok: true})); !errors.Is(err, ErrRejected) {
+		t.Fatalf("the responder reported: %v", err)
+	}
+	r = mustApply(t, s, l.cmd("bank", &mitaiv1.TaskOutcomeCommand{Task: ref(2), Ok: true,
+		Report: &mitaiv1.TaskReport{IntersectionSize: 7, ResultDigest: "ab"}}))
+	if r.Job.State != mitaiv1.JobState_JOB_STATE_SUCCEEDED || r.Task.Report.IntersectionSize != 7 {
+		t.Fatalf("after success: %v %v", r.Job, r.Task)
+	}
+	if _, err := s.Apply(l.cmd("", schedule(3))); !errors.Is(err, ErrRejected) {
+		t.Fatalf("a succeeded job was scheduled again: %v", err)
+	}
+}
+
+func TestTaskFailsAfterMaxAttempts(t *testing.T) {
+	t.Parallel()
+	l := &log{t: t}
+	s := scheduled(t, l)
+	var r Result
+	for a := uint32(1); a <= MaxAttempts; a++ {
+		mustApply(t, s, l.cmd("", schedule(a)))
+		r = mustApply(t, s, l.cmd("bank", &mitaiv1.TaskOutcomeCommand{Task: ref(a), Error: "peer refused"}))
+	}
+	if r.Job.State != mitaiv1.JobState_JOB_STATE_FAILED || r.Job.Reason != "peer refused" {
+		t.Fatalf("after %d failures: %v", MaxAttempts, r.Job)
+	}
+	if _, err := s.Apply(l.cmd("", schedule(MaxAttempts+1))); !errors.Is(err, ErrRejected) {
+		t.Fatal("a failed job got another attempt")
+	}
+}
+
+func TestScheduleChecks(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name  string
+		actor string
+		cmd   *mitaiv1.ScheduleTaskCommand
+	}{
+		{"by a party", "bank", schedule(1)},
+		{"wrong attempt", "", schedule(2)},
+		{"unknown node", "", &mitaiv1.ScheduleTaskCommand{JobId: "j1", TaskId: TaskID("j1"), Attempt: 1, Nodes: []string{"bank/n9", "telco/n1"}}},
+		{"node of another party", "", &mitaiv1.ScheduleTaskCommand{JobId: "j1", TaskId: TaskID("j1"), Attempt: 1, Nodes: []string{"telco/n1", "telco/n1"}}},
+		{"wrong task id", "", &mitaiv1.ScheduleTaskCommand{JobId: "j1", TaskId: "x", Attempt: 1, Nodes: []string{"bank/n1", "telco/n1"}}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			l := &log{t: t}
+			s := scheduled(t, l)
+			if _, err := s.Apply(l.cmd(tc.actor, tc.cmd)); !errors.Is(err, ErrRejected) {
+				t.Fatalf("got %v", err)
+			}
+		})
+	}
+}
+
+func TestCancelAbortsRunningAttempt(t *testing.T) {
+	t.Parallel()
+	l := &log{t: t}
+	s := scheduled(t, l)
+	mustApply(t, s, l.cmd("", schedule(1)))
+	mustApply(t, s, l.cmd("telco", &mitaiv1.CancelJobCommand{JobId: "j1"}))
+	if task, _ := s.Task(TaskID("j1")); task.State != mitaiv1.TaskState_TASK_STATE_ABORTED {
+		t.Fatalf("task %v", task)
+	}
+	if _, err := s.Apply(l.cmd("bank", &mitaiv1.TaskOutcomeCommand{Task: ref(1), Ok: true})); !errors.Is(err, ErrRejected) {
+		t.Fatal("a cancelled job's result was accepted")
+	}
+}
