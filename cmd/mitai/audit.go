@@ -42,7 +42,7 @@ or fails naming the first broken entry.`,
 	verifyCmd.Flags().StringVar(&opts.head, "head", "", "hex SHA-256 hash the export's last entry must have")
 	verifyCmd.Flags().Uint64Var(&opts.first, "first", 1, "index the export must start at (1: a whole ledger; 0: wherever it starts)")
 	_ = verifyCmd.MarkFlagRequired("file")
-	cmd.AddCommand(verifyCmd)
+	cmd.AddCommand(verifyCmd, auditExportCmd())
 	return cmd
 }
 

@@ -224,6 +224,25 @@ func TestCoordinatorCluster(t *testing.T) {
 	if out, err := h.try(bureau, "job", "status", jobID); err == nil {
 		t.Fatalf("bureau saw the job: %s", out)
 	}
+	// The ledger exports, verifies, and a corrupted byte is caught and named.
+	if out := h.run(env("bank"), "audit", "export", "--out", "ledger.jsonl"); !strings.Contains(out, "exported") {
+		t.Fatalf("export: %s", out)
+	}
+	if out := h.run(nil, "audit", "verify", "--file", "ledger.jsonl"); !strings.Contains(out, "ok") {
+		t.Fatalf("verify: %s", out)
+	}
+	b, err := os.ReadFile(filepath.Join(h.dir, "ledger.jsonl"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.SplitAfter(string(b), "\n")
+	i := strings.Index(lines[2], `"kind":"`) + len(`"kind":"`)
+	lines[2] = lines[2][:i] + "X" + lines[2][i+1:]
+	h.write("ledger.jsonl", strings.Join(lines, ""))
+	if out, err := h.try(nil, "audit", "verify", "--file", "ledger.jsonl"); err == nil || !strings.Contains(out, "entry 3") {
+		t.Fatalf("verify of a corrupted ledger: err %v\n%s", err, out)
+	}
+
 	// The killed replica restarts from its disk and rejoins.
 	h.start(old, "coordinator", "--config", old+".yaml")
 	eventually(t, 30*time.Second, func() error {

@@ -22,7 +22,7 @@ func main() {
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
-	root.AddCommand(nodeCmd(), coordinatorCmd(), clusterCmd(), caCmd(), datasetCmd(), jobCmd(), demoCmd(), benchCmd())
+	root.AddCommand(nodeCmd(), coordinatorCmd(), clusterCmd(), caCmd(), datasetCmd(), jobCmd(), auditCmd(), demoCmd(), benchCmd())
 	if err := root.ExecuteContext(ctx); err != nil {
 		fmt.Fprintln(os.Stderr, "mitai:", err)
 		os.Exit(1)
