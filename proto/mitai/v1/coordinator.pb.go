@@ -169,8 +169,9 @@ type AuditEntry struct {
 	Hash []byte `protobuf:"bytes,8,opt,name=hash,proto3" json:"hash,omitempty"`
 	// For outcomes a node reports: the DER certificate of the signing node.
 	SignerCert []byte `protobuf:"bytes,9,opt,name=signer_cert,json=signerCert,proto3" json:"signer_cert,omitempty"`
-	// The node's signature over the entry's content (every field but hash and
-	// signature), made with signer_cert's key.
+	// The node's signature over the entry's content digest (kind, actor,
+	// subject, detail and signer_cert: not index, time or prev_hash, which the
+	// leader fixes after the node signs), made with signer_cert's key.
 	Signature     []byte `protobuf:"bytes,10,opt,name=signature,proto3" json:"signature,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
