@@ -9,6 +9,7 @@ import (
 	"github.com/hashicorp/raft"
 
 	"github.com/mitai-dev/mitai/crypto/pki"
+	"github.com/mitai-dev/mitai/internal/mtls"
 )
 
 // tlsStreamLayer carries Raft's RPCs over TLS 1.3 with client certificates:
@@ -25,7 +26,7 @@ func newTLSStreamLayer(addr string, cert tls.Certificate, caPEM []byte) (*tlsStr
 	if err != nil {
 		return nil, err
 	}
-	cfg.VerifyConnection = onlyCoordinators(cfg.VerifyConnection)
+	cfg.VerifyConnection = mtls.RequireParty(cfg.VerifyConnection, CoordinatorParty)
 	lis, err := net.Listen("tcp", addr)
 	if err != nil {
 		return nil, fmt.Errorf("coordinator: raft listen: %w", err)
@@ -43,30 +44,10 @@ func (s *tlsStreamLayer) Dial(address raft.ServerAddress, timeout time.Duration)
 	if err != nil {
 		return nil, err
 	}
-	cfg.VerifyConnection = onlyCoordinators(cfg.VerifyConnection)
+	cfg.VerifyConnection = mtls.RequireParty(cfg.VerifyConnection, CoordinatorParty)
 	conn, err := tls.DialWithDialer(&net.Dialer{Timeout: timeout}, "tcp", string(address), cfg)
 	if err != nil {
 		return nil, err
 	}
 	return conn, nil
-}
-
-// onlyCoordinators wraps a VerifyConnection hook to also require that the
-// peer is a coordinator replica.
-func onlyCoordinators(verify func(tls.ConnectionState) error) func(tls.ConnectionState) error {
-	return func(cs tls.ConnectionState) error {
-		if verify != nil {
-			if err := verify(cs); err != nil {
-				return err
-			}
-		}
-		party, err := pki.PartyOf(cs)
-		if err != nil {
-			return err
-		}
-		if party != CoordinatorParty {
-			return fmt.Errorf("raft peer is party %q, not a coordinator replica", party)
-		}
-		return nil
-	}
 }

@@ -34,27 +34,33 @@ func DialOptions(cert tls.Certificate, caPEM []byte, address, wantParty string) 
 		return nil, err
 	}
 	if wantParty != "" {
-		verify := cfg.VerifyConnection
-		cfg.VerifyConnection = func(cs tls.ConnectionState) error {
-			if verify != nil {
-				if err := verify(cs); err != nil {
-					return err
-				}
-			}
-			party, err := pki.PartyOf(cs)
-			if err != nil {
-				return err
-			}
-			if party != wantParty {
-				return fmt.Errorf("the server at %s is party %q, expected %q", address, party, wantParty)
-			}
-			return nil
-		}
+		cfg.VerifyConnection = RequireParty(cfg.VerifyConnection, wantParty)
 	}
 	return []grpc.DialOption{
 		grpc.WithTransportCredentials(credentials.NewTLS(cfg)),
 		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(MaxMessageBytes), grpc.MaxCallSendMsgSize(MaxMessageBytes)),
 	}, nil
+}
+
+// RequireParty wraps a tls.Config VerifyConnection hook (which may be nil)
+// so that the handshake also fails unless the verified peer's certificate
+// names party.
+func RequireParty(verify func(tls.ConnectionState) error, party string) func(tls.ConnectionState) error {
+	return func(cs tls.ConnectionState) error {
+		if verify != nil {
+			if err := verify(cs); err != nil {
+				return err
+			}
+		}
+		got, err := pki.PartyOf(cs)
+		if err != nil {
+			return err
+		}
+		if got != party {
+			return fmt.Errorf("the peer is party %q, expected %q", got, party)
+		}
+		return nil
+	}
 }
 
 // ServerOptions returns the gRPC server options for a server of the cluster
