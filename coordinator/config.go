@@ -4,11 +4,9 @@ import (
 	"errors"
 	"fmt"
 	"net"
-	"os"
-	"path/filepath"
 	"time"
 
-	"gopkg.in/yaml.v3"
+	"github.com/mitai-dev/mitai/internal/yamlconfig"
 )
 
 // Config is one replica's configuration, read from YAML.
@@ -77,21 +75,8 @@ func DefaultConfig() Config {
 // to the file's folder. Unknown fields are an error.
 func LoadConfig(path string) (Config, error) {
 	cfg := DefaultConfig()
-	f, err := os.Open(path)
-	if err != nil {
+	if err := yamlconfig.Load(path, &cfg, &cfg.DataDir, &cfg.TLS.CA, &cfg.TLS.Cert, &cfg.TLS.Key); err != nil {
 		return cfg, fmt.Errorf("coordinator: config: %w", err)
-	}
-	defer f.Close()
-	dec := yaml.NewDecoder(f)
-	dec.KnownFields(true)
-	if err := dec.Decode(&cfg); err != nil {
-		return cfg, fmt.Errorf("coordinator: config %s: %w", path, err)
-	}
-	base := filepath.Dir(path)
-	for _, p := range []*string{&cfg.DataDir, &cfg.TLS.CA, &cfg.TLS.Cert, &cfg.TLS.Key} {
-		if *p != "" && !filepath.IsAbs(*p) {
-			*p = filepath.Join(base, *p)
-		}
 	}
 	return cfg, ValidateConfig(cfg)
 }

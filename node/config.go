@@ -4,14 +4,12 @@ import (
 	"errors"
 	"fmt"
 	"net"
-	"os"
 	"path/filepath"
 	"time"
 
-	"gopkg.in/yaml.v3"
-
 	"github.com/mitai-dev/mitai/crypto/group"
 	"github.com/mitai-dev/mitai/crypto/pki"
+	"github.com/mitai-dev/mitai/internal/yamlconfig"
 )
 
 // Config is a node's configuration, read from YAML.
@@ -93,25 +91,13 @@ func DefaultConfig() Config {
 // relative to the file's folder. Unknown fields are an error.
 func LoadConfig(path string) (Config, error) {
 	cfg := DefaultConfig()
-	f, err := os.Open(path)
-	if err != nil {
+	if err := yamlconfig.Load(path, &cfg, &cfg.DataDir, &cfg.TLS.CA, &cfg.TLS.Cert, &cfg.TLS.Key); err != nil {
 		return cfg, fmt.Errorf("node: config: %w", err)
 	}
-	defer f.Close()
-	dec := yaml.NewDecoder(f)
-	dec.KnownFields(true)
-	if err := dec.Decode(&cfg); err != nil {
-		return cfg, fmt.Errorf("node: config %s: %w", path, err)
-	}
-	base := filepath.Dir(path)
-	for _, p := range []*string{&cfg.DataDir, &cfg.TLS.CA, &cfg.TLS.Cert, &cfg.TLS.Key} {
-		if *p != "" && !filepath.IsAbs(*p) {
-			*p = filepath.Join(base, *p)
-		}
-	}
+	// Dataset paths too, once the decode has made the list.
 	for i := range cfg.Datasets {
 		if p := cfg.Datasets[i].Path; p != "" && !filepath.IsAbs(p) {
-			cfg.Datasets[i].Path = filepath.Join(base, p)
+			cfg.Datasets[i].Path = filepath.Join(filepath.Dir(path), p)
 		}
 	}
 	return cfg, ValidateConfig(cfg)
