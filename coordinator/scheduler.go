@@ -72,21 +72,14 @@ func (sc *scheduler) alive(key string) bool {
 }
 
 func (sc *scheduler) tick(ctx context.Context) {
-	var jobs []*mitaiv1.Job
-	var tasks map[string]*mitaiv1.Task
+	var pending []state.Pending
+	var running []*mitaiv1.Task
 	var nodes []*mitaiv1.NodeRecord
 	sc.s.rep.Read(func(st *state.State) {
-		jobs, nodes = st.Jobs(), st.Nodes()
-		tasks = map[string]*mitaiv1.Task{}
-		for _, t := range st.Tasks() {
-			tasks[t.Id] = t
-		}
+		pending, running, nodes = st.Schedulable(), st.RunningTasks(), st.Nodes()
 	})
 	sc.arm(nodes)
-	for _, t := range tasks {
-		if t.State != mitaiv1.TaskState_TASK_STATE_RUNNING {
-			continue
-		}
+	for _, t := range running {
 		for _, nk := range t.Nodes {
 			if !sc.alive(nk) {
 				sc.propose(ctx, &mitaiv1.Command{Body: &mitaiv1.Command_AbortAttempt{AbortAttempt: &mitaiv1.AbortAttemptCommand{
@@ -96,22 +89,13 @@ func (sc *scheduler) tick(ctx context.Context) {
 			}
 		}
 	}
-	for _, j := range jobs {
-		attempt := uint32(1)
-		switch t := tasks[state.TaskID(j.Id)]; {
-		case j.State == mitaiv1.JobState_JOB_STATE_SUBMITTED && t == nil:
-		case j.State == mitaiv1.JobState_JOB_STATE_SCHEDULED && t != nil &&
-			(t.State == mitaiv1.TaskState_TASK_STATE_FAILED || t.State == mitaiv1.TaskState_TASK_STATE_ABORTED):
-			attempt = t.Attempt + 1
-		default:
-			continue
-		}
-		chosen := sc.choose(j, nodes)
+	for _, p := range pending {
+		chosen := sc.choose(p.Job, nodes)
 		if chosen == nil {
 			continue // a party has no live node with the dataset yet
 		}
 		sc.propose(ctx, &mitaiv1.Command{Body: &mitaiv1.Command_ScheduleTask{ScheduleTask: &mitaiv1.ScheduleTaskCommand{
-			JobId: j.Id, TaskId: state.TaskID(j.Id), Attempt: attempt, Term: sc.s.rep.Status().Term, Nodes: chosen,
+			JobId: p.Job.Id, TaskId: state.TaskID(p.Job.Id), Attempt: p.Attempt, Term: sc.s.rep.Status().Term, Nodes: chosen,
 		}}})
 	}
 }
@@ -184,8 +168,8 @@ func (s *Server) Heartbeat(ctx context.Context, req *mitaiv1.HeartbeatRequest) (
 				resp.Abort = append(resp.Abort, r)
 			}
 		}
-		for _, t := range st.Tasks() {
-			if t.State != mitaiv1.TaskState_TASK_STATE_RUNNING || t.Nodes[0] != key || running[t.Id] == t.Attempt {
+		for _, t := range st.RunningTasks() {
+			if t.Nodes[0] != key || running[t.Id] == t.Attempt {
 				continue
 			}
 			if spec := taskSpec(st, t); spec != nil {

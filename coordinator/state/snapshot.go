@@ -68,6 +68,9 @@ func Restore(b []byte) (*State, error) {
 	for _, t := range snap.Tasks {
 		s.tasks[t.Id] = t
 	}
+	for id := range s.jobs {
+		s.reindex(id)
+	}
 	return s, nil
 }
 

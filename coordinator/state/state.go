@@ -28,6 +28,10 @@ type State struct {
 	nodes  map[string]*mitaiv1.NodeRecord // by "party/node"
 	tasks  map[string]*mitaiv1.Task       // by task id
 	ledger *ledger.Ledger
+	// Derived indexes for the leader's hot paths, kept by reindex and
+	// rebuilt on Restore; never snapshotted.
+	runnable map[string]struct{} // jobs whose next attempt may be scheduled
+	running  map[string]struct{} // tasks whose current attempt runs
 }
 
 // New returns an empty state.
@@ -39,6 +43,8 @@ func New() *State {
 		nodes:    map[string]*mitaiv1.NodeRecord{},
 		tasks:    map[string]*mitaiv1.Task{},
 		ledger:   ledger.New(),
+		runnable: map[string]struct{}{},
+		running:  map[string]struct{}{},
 	}
 }
 
@@ -64,23 +70,31 @@ func (s *State) Apply(data []byte) (Result, error) {
 	if err := proto.Unmarshal(data, &cmd); err != nil {
 		return Result{}, fmt.Errorf("state: undecodable command: %w", err)
 	}
+	r, err := s.apply(&cmd, data)
+	if err == nil && r.Job != nil {
+		s.reindex(r.Job.Id)
+	}
+	return r, err
+}
+
+func (s *State) apply(cmd *mitaiv1.Command, data []byte) (Result, error) {
 	switch body := cmd.Body.(type) {
 	case *mitaiv1.Command_PublishDataset:
-		return s.publishDataset(&cmd, body.PublishDataset, data)
+		return s.publishDataset(cmd, body.PublishDataset, data)
 	case *mitaiv1.Command_SubmitJob:
-		return s.submitJob(&cmd, body.SubmitJob, data)
+		return s.submitJob(cmd, body.SubmitJob, data)
 	case *mitaiv1.Command_ApproveJob:
-		return s.approveJob(&cmd, body.ApproveJob, data)
+		return s.approveJob(cmd, body.ApproveJob, data)
 	case *mitaiv1.Command_CancelJob:
-		return s.cancelJob(&cmd, body.CancelJob, data)
+		return s.cancelJob(cmd, body.CancelJob, data)
 	case *mitaiv1.Command_RegisterNode:
-		return s.registerNode(&cmd, body.RegisterNode, data)
+		return s.registerNode(cmd, body.RegisterNode, data)
 	case *mitaiv1.Command_ScheduleTask:
-		return s.scheduleTask(&cmd, body.ScheduleTask, data)
+		return s.scheduleTask(cmd, body.ScheduleTask, data)
 	case *mitaiv1.Command_TaskOutcome:
-		return s.taskOutcome(&cmd, body.TaskOutcome, data)
+		return s.taskOutcome(cmd, body.TaskOutcome, data)
 	case *mitaiv1.Command_AbortAttempt:
-		return s.abortAttempt(&cmd, body.AbortAttempt, data)
+		return s.abortAttempt(cmd, body.AbortAttempt, data)
 	}
 	return Result{}, fmt.Errorf("state: unknown command type %T: is this replica older than the leader?", cmd.Body)
 }

@@ -41,16 +41,8 @@ func (s *State) scheduleTask(cmd *mitaiv1.Command, c *mitaiv1.ScheduleTaskComman
 	if c.TaskId != TaskID(job.Id) {
 		return Result{}, rejectf("task %q is not job %s's task", c.TaskId, job.Id)
 	}
-	task := s.tasks[c.TaskId]
-	switch {
-	case job.State == mitaiv1.JobState_JOB_STATE_SUBMITTED && task == nil && c.Attempt == 1:
-	case job.State == mitaiv1.JobState_JOB_STATE_SCHEDULED && task != nil && c.Attempt == task.Attempt+1 &&
-		(task.State == mitaiv1.TaskState_TASK_STATE_FAILED || task.State == mitaiv1.TaskState_TASK_STATE_ABORTED):
-	default:
+	if next, ok := nextAttempt(job, s.tasks[c.TaskId]); !ok || c.Attempt != next {
 		return Result{}, rejectf("job %s (%v) cannot start attempt %d", job.Id, job.State, c.Attempt)
-	}
-	if c.Attempt > MaxAttempts {
-		return Result{}, rejectf("job %s has used its %d attempts", job.Id, MaxAttempts)
 	}
 	if len(c.Nodes) != len(job.Spec.Participants) {
 		return Result{}, rejectf("attempt names %d nodes for %d participants", len(c.Nodes), len(job.Spec.Participants))
@@ -62,7 +54,7 @@ func (s *State) scheduleTask(cmd *mitaiv1.Command, c *mitaiv1.ScheduleTaskComman
 			return Result{}, rejectf("node %s does not hold %s", nk, job.Spec.Participants[i])
 		}
 	}
-	task = &mitaiv1.Task{
+	task := &mitaiv1.Task{
 		Id: c.TaskId, JobId: job.Id, Attempt: c.Attempt, Term: c.Term, State: mitaiv1.TaskState_TASK_STATE_RUNNING,
 		Nodes: c.Nodes, StartedUnixMs: cmd.TimeUnixMs,
 	}
@@ -71,6 +63,66 @@ func (s *State) scheduleTask(cmd *mitaiv1.Command, c *mitaiv1.ScheduleTaskComman
 	job.UpdatedUnixMs = cmd.TimeUnixMs
 	idx := s.audit(cmd, "task.scheduled", task.Id, data)
 	return Result{Job: proto.Clone(job).(*mitaiv1.Job), Task: proto.Clone(task).(*mitaiv1.Task), AuditIndex: idx}, nil
+}
+
+// nextAttempt says whether job may start an attempt now, and which: the
+// first once it is approved, the next after a failed or aborted one, while
+// attempts remain.
+func nextAttempt(job *mitaiv1.Job, task *mitaiv1.Task) (uint32, bool) {
+	switch {
+	case job.State == mitaiv1.JobState_JOB_STATE_SUBMITTED && task == nil:
+		return 1, true
+	case job.State == mitaiv1.JobState_JOB_STATE_SCHEDULED && task != nil && task.Attempt < MaxAttempts &&
+		(task.State == mitaiv1.TaskState_TASK_STATE_FAILED || task.State == mitaiv1.TaskState_TASK_STATE_ABORTED):
+		return task.Attempt + 1, true
+	}
+	return 0, false
+}
+
+// reindex recomputes a job's membership in the derived indexes.
+func (s *State) reindex(jobID string) {
+	job, task := s.jobs[jobID], s.tasks[TaskID(jobID)]
+	if job == nil {
+		return
+	}
+	if _, ok := nextAttempt(job, task); ok {
+		s.runnable[jobID] = struct{}{}
+	} else {
+		delete(s.runnable, jobID)
+	}
+	if task != nil && task.State == mitaiv1.TaskState_TASK_STATE_RUNNING {
+		s.running[task.Id] = struct{}{}
+	} else if task != nil {
+		delete(s.running, task.Id)
+	}
+}
+
+// Pending is a job whose next attempt the scheduler may start.
+type Pending struct {
+	Job     *mitaiv1.Job
+	Attempt uint32
+}
+
+// Schedulable returns copies of the jobs awaiting an attempt, by id; it
+// costs what is pending, not the whole history.
+func (s *State) Schedulable() []Pending {
+	out := make([]Pending, 0, len(s.runnable))
+	for id := range s.runnable {
+		next, _ := nextAttempt(s.jobs[id], s.tasks[TaskID(id)])
+		out = append(out, Pending{Job: proto.Clone(s.jobs[id]).(*mitaiv1.Job), Attempt: next})
+	}
+	slices.SortFunc(out, func(a, b Pending) int { return strings.Compare(a.Job.Id, b.Job.Id) })
+	return out
+}
+
+// RunningTasks returns copies of the tasks whose current attempt runs, by id.
+func (s *State) RunningTasks() []*mitaiv1.Task {
+	out := make([]*mitaiv1.Task, 0, len(s.running))
+	for id := range s.running {
+		out = append(out, proto.Clone(s.tasks[id]).(*mitaiv1.Task))
+	}
+	slices.SortFunc(out, func(a, b *mitaiv1.Task) int { return strings.Compare(a.Id, b.Id) })
+	return out
 }
 
 // currentAttempt returns the task if ref names its current, running attempt.

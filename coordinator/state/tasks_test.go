@@ -2,6 +2,7 @@ package state
 
 import (
 	"errors"
+	"fmt"
 	"testing"
 
 	mitaiv1 "github.com/mitai-dev/mitai/proto/mitai/v1"
@@ -106,4 +107,55 @@ func TestCancelAbortsRunningAttempt(t *testing.T) {
 	if _, err := s.Apply(l.cmd("bank", &mitaiv1.TaskOutcomeCommand{Task: ref(1), Ok: true})); !errors.Is(err, ErrRejected) {
 		t.Fatal("a cancelled job's result was accepted")
 	}
+}
+
+// TestIndexesMatchScan checks the derived indexes against a scan of every
+// job and task, as commands apply and after a snapshot restore.
+func TestIndexesMatchScan(t *testing.T) {
+	t.Parallel()
+	l := &log{t: t}
+	s := scheduled(t, l)
+	mustApply(t, s, l.cmd("bank", submit("j2", "")))
+	mustApply(t, s, l.cmd("bank", submit("j3", "")))
+	check := func(s *State, when string) {
+		t.Helper()
+		var wantPending, wantRunning []string
+		for _, j := range s.Jobs() {
+			task, _ := s.Task(TaskID(j.Id))
+			if _, ok := nextAttempt(j, task); ok {
+				wantPending = append(wantPending, j.Id)
+			}
+		}
+		for _, task := range s.Tasks() {
+			if task.State == mitaiv1.TaskState_TASK_STATE_RUNNING {
+				wantRunning = append(wantRunning, task.Id)
+			}
+		}
+		var gotPending, gotRunning []string
+		for _, p := range s.Schedulable() {
+			gotPending = append(gotPending, p.Job.Id)
+		}
+		for _, task := range s.RunningTasks() {
+			gotRunning = append(gotRunning, task.Id)
+		}
+		if fmt.Sprint(gotPending) != fmt.Sprint(wantPending) || fmt.Sprint(gotRunning) != fmt.Sprint(wantRunning) {
+			t.Fatalf("%s: pending %v want %v; running %v want %v", when, gotPending, wantPending, gotRunning, wantRunning)
+		}
+	}
+	check(s, "submitted")
+	mustApply(t, s, l.cmd("", schedule(1)))
+	mustApply(t, s, l.cmd("", &mitaiv1.ScheduleTaskCommand{JobId: "j2", TaskId: TaskID("j2"), Attempt: 1, Nodes: []string{"bank/n1", "telco/n1"}}))
+	check(s, "scheduled")
+	mustApply(t, s, l.cmd("", &mitaiv1.AbortAttemptCommand{Task: ref(1), Reason: "lease"}))
+	mustApply(t, s, l.cmd("telco", &mitaiv1.CancelJobCommand{JobId: "j2"}))
+	check(s, "aborted and cancelled")
+	snap, err := s.Snapshot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := Restore(snap)
+	if err != nil {
+		t.Fatal(err)
+	}
+	check(r, "restored")
 }
