@@ -30,6 +30,9 @@ type Config struct {
 	ElectionTimeout  time.Duration `yaml:"election_timeout"`
 	// SnapshotThreshold is the number of log entries between snapshots; default 8192.
 	SnapshotThreshold uint64 `yaml:"snapshot_threshold"`
+	// SnapshotInterval is how often Raft checks whether SnapshotThreshold
+	// entries have accumulated; default 30 s.
+	SnapshotInterval time.Duration `yaml:"snapshot_interval"`
 	// TrailingLogs are kept after a snapshot; default 10240.
 	TrailingLogs uint64 `yaml:"trailing_logs"`
 	// LeaderHold bounds how long a write waits for a leader before it fails
@@ -64,6 +67,7 @@ func DefaultConfig() Config {
 		HeartbeatTimeout:  500 * time.Millisecond,
 		ElectionTimeout:   time.Second,
 		SnapshotThreshold: 8192,
+		SnapshotInterval:  30 * time.Second,
 		TrailingLogs:      10240,
 		LeaderHold:        5 * time.Second,
 		NodeTTL:           10 * time.Second,
@@ -114,6 +118,9 @@ func ValidateConfig(c Config) error {
 	}
 	if c.HeartbeatTimeout <= 0 || c.ElectionTimeout < c.HeartbeatTimeout {
 		errs = append(errs, errors.New("need 0 < heartbeat_timeout <= election_timeout"))
+	}
+	if c.SnapshotInterval <= 0 {
+		errs = append(errs, errors.New("snapshot_interval must be positive"))
 	}
 	if c.LeaderHold <= 0 || c.NodeTTL <= 0 {
 		errs = append(errs, errors.New("leader_hold and node_ttl must be positive"))
