@@ -2498,7 +2498,9 @@ type HeartbeatRequest struct {
 	Address  string   `protobuf:"bytes,2,opt,name=address,proto3" json:"address,omitempty"`
 	Datasets []string `protobuf:"bytes,3,rep,name=datasets,proto3" json:"datasets,omitempty"`
 	// Attempts the node runs now.
-	Running       []*TaskRef `protobuf:"bytes,4,rep,name=running,proto3" json:"running,omitempty"`
+	Running []*TaskRef `protobuf:"bytes,4,rep,name=running,proto3" json:"running,omitempty"`
+	// How many attempts the node runs at once; 0 means the default, 4.
+	Slots         uint32 `protobuf:"varint,5,opt,name=slots,proto3" json:"slots,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -2559,6 +2561,13 @@ func (x *HeartbeatRequest) GetRunning() []*TaskRef {
 		return x.Running
 	}
 	return nil
+}
+
+func (x *HeartbeatRequest) GetSlots() uint32 {
+	if x != nil {
+		return x.Slots
+	}
+	return 0
 }
 
 type HeartbeatResponse struct {
@@ -2992,12 +3001,13 @@ const file_mitai_v1_coordinator_proto_rawDesc = "" +
 	"\tduplicate\x18\x03 \x01(\bR\tduplicate\x12\x1f\n" +
 	"\vaudit_index\x18\x04 \x01(\x04R\n" +
 	"auditIndex\x12\x1a\n" +
-	"\brejected\x18\x05 \x01(\tR\brejected\"\x89\x01\n" +
+	"\brejected\x18\x05 \x01(\tR\brejected\"\x9f\x01\n" +
 	"\x10HeartbeatRequest\x12\x12\n" +
 	"\x04node\x18\x01 \x01(\tR\x04node\x12\x18\n" +
 	"\aaddress\x18\x02 \x01(\tR\aaddress\x12\x1a\n" +
 	"\bdatasets\x18\x03 \x03(\tR\bdatasets\x12+\n" +
-	"\arunning\x18\x04 \x03(\v2\x11.mitai.v1.TaskRefR\arunning\"f\n" +
+	"\arunning\x18\x04 \x03(\v2\x11.mitai.v1.TaskRefR\arunning\x12\x14\n" +
+	"\x05slots\x18\x05 \x01(\rR\x05slots\"f\n" +
 	"\x11HeartbeatResponse\x12(\n" +
 	"\x05start\x18\x01 \x03(\v2\x12.mitai.v1.TaskSpecR\x05start\x12'\n" +
 	"\x05abort\x18\x02 \x03(\v2\x11.mitai.v1.TaskRefR\x05abort\"\x8e\x01\n" +
