@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/http"
 	"os"
 	"slices"
 	"strings"
@@ -42,6 +43,9 @@ type Server struct {
 	sched     *scheduler
 	stopSched context.CancelFunc
 	schedDone chan struct{}
+
+	metrics *metrics
+	http    *http.Server // nil unless cfg.MetricsListen is set
 }
 
 // NewServer starts the replica and prepares its API server; Start listens.
@@ -66,6 +70,7 @@ func NewServer(cfg Config, log *slog.Logger) (*Server, error) {
 		return nil, err
 	}
 	s := &Server{cfg: cfg, log: log, rep: rep, cert: cert, caPEM: caPEM, peers: map[string]*grpc.ClientConn{}, schedDone: make(chan struct{})}
+	s.metrics = newMetrics(rep)
 	s.sched = newScheduler(s)
 	s.grpc = grpc.NewServer(opts...)
 	mitaiv1.RegisterCoordinatorServer(s.grpc, s)
@@ -79,6 +84,12 @@ func (s *Server) Start() error {
 		return fmt.Errorf("coordinator: api listen: %w", err)
 	}
 	s.lis = lis
+	if s.cfg.MetricsListen != "" {
+		if err := s.serveHTTP(s.cfg.MetricsListen); err != nil {
+			lis.Close()
+			return err
+		}
+	}
 	go func() { _ = s.grpc.Serve(lis) }()
 	ctx, cancel := context.WithCancel(context.Background())
 	s.stopSched = cancel
@@ -97,6 +108,9 @@ func (s *Server) Stop() error {
 		<-s.schedDone
 	}
 	s.grpc.Stop()
+	if s.http != nil {
+		_ = s.http.Close()
+	}
 	s.mu.Lock()
 	for _, cc := range s.peers {
 		cc.Close()
@@ -179,7 +193,7 @@ func (s *Server) proposeHere(ctx context.Context, cmd *mitaiv1.Command) (*mitaiv
 	if sub := cmd.GetSubmitJob(); sub != nil {
 		sub.JobId = newJobID()
 	}
-	res, err := s.rep.Propose(ctx, cmd)
+	res, err := s.propose(ctx, cmd)
 	if errors.Is(err, state.ErrRejected) {
 		return &mitaiv1.ProposeResponse{Rejected: strings.TrimPrefix(err.Error(), "state: ")}, nil
 	}
@@ -187,6 +201,27 @@ func (s *Server) proposeHere(ctx context.Context, cmd *mitaiv1.Command) (*mitaiv
 		return nil, err
 	}
 	return &mitaiv1.ProposeResponse{Job: res.Job, Dataset: res.Dataset, Duplicate: res.Duplicate, AuditIndex: res.AuditIndex}, nil
+}
+
+// propose proposes on the leader, times the commit, and wakes the
+// scheduler when the command may have given it work.
+func (s *Server) propose(ctx context.Context, cmd *mitaiv1.Command) (state.Result, error) {
+	start := time.Now()
+	res, err := s.rep.Propose(ctx, cmd)
+	if err == nil || errors.Is(err, state.ErrRejected) {
+		s.metrics.commit.WithLabelValues(commandName(cmd)).Observe(time.Since(start).Seconds())
+	}
+	if err == nil {
+		switch cmd.Body.(type) {
+		case *mitaiv1.Command_SubmitJob, *mitaiv1.Command_ApproveJob, *mitaiv1.Command_TaskOutcome,
+			*mitaiv1.Command_AbortAttempt, *mitaiv1.Command_RegisterNode:
+			s.sched.wake()
+		}
+		if cmd.GetAbortAttempt() != nil || cmd.GetTaskOutcome().GetSigned().GetKind() == state.KindTaskOutcome {
+			s.metrics.observeTask(res.Task)
+		}
+	}
+	return res, err
 }
 
 func newJobID() string {
@@ -301,19 +336,23 @@ func (s *Server) GetJob(ctx context.Context, req *mitaiv1.GetJobRequest) (*mitai
 	}
 	var fwd *mitaiv1.GetJobResponse
 	var job *mitaiv1.Job
+	var task *mitaiv1.Task
 	info, err := s.read(ctx, req.Read,
 		func(c mitaiv1.CoordinatorClient) (err error) { fwd, err = c.GetJob(ctx, req); return err },
-		func(st *state.State) { job, _ = st.Job(req.JobId) })
+		func(st *state.State) {
+			job, _ = st.Job(req.JobId)
+			task, _ = st.Task(state.TaskID(req.JobId))
+		})
 	if err != nil && status.Code(err) != codes.NotFound {
 		return nil, err
 	}
 	if fwd != nil {
-		job, info = fwd.Job, fwd.Read
+		job, info, task = fwd.Job, fwd.Read, fwd.Task
 	}
 	if job == nil || !(caller == CoordinatorParty || involves(job, caller)) {
 		return nil, status.Errorf(codes.NotFound, "no job %s visible to %s", req.JobId, caller)
 	}
-	return &mitaiv1.GetJobResponse{Job: job, Read: info}, nil
+	return &mitaiv1.GetJobResponse{Job: job, Read: info, Task: task}, nil
 }
 
 // ListJobs implements the API: the jobs the caller's party is involved in.

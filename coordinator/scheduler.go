@@ -1,7 +1,9 @@
 package coordinator
 
 import (
+	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -10,29 +12,65 @@ import (
 
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/proto"
 
+	"github.com/mitai-dev/mitai/coordinator/ledger"
 	"github.com/mitai-dev/mitai/coordinator/state"
 	"github.com/mitai-dev/mitai/internal/mtls"
 	mitaiv1 "github.com/mitai-dev/mitai/proto/mitai/v1"
 )
 
 // scheduler runs on the leader: it turns approved jobs into task attempts on
-// live nodes, and aborts attempts whose nodes stopped heartbeating. Node
-// liveness lives only in the leader's memory; a new leader re-arms every
-// node with a full TTL, so a failover never marks nodes dead en masse.
+// live nodes with free slots, and aborts attempts whose leases expired.
+//
+// Leases live only in the leader's memory. A node's lease is renewed by
+// each of its heartbeats; an attempt's lease by the heartbeats of all its
+// nodes, the initiator's listing the attempt as running. An attempt whose
+// lease lapses for the node TTL is aborted for every party (the heartbeat
+// answers tell the nodes) and the next attempt is scheduled. A new leader
+// re-arms every lease with a full TTL, so a failover never expires leases
+// en masse.
 type scheduler struct {
 	s    *Server
 	ttl  time.Duration
-	mu   sync.Mutex
-	seen map[string]time.Time // node key -> last heartbeat on this leader
-	term uint64               // the term seen was armed for
+	kick chan struct{}
+
+	mu     sync.Mutex
+	term   uint64                   // the term the leases were armed for
+	nodes  map[string]nodeLease     // by node key
+	listed map[attemptKey]time.Time // when the initiator last listed a running attempt
 }
+
+type nodeLease struct {
+	seen  time.Time // last heartbeat on this leader
+	slots int       // attempts the node runs at once
+}
+
+type attemptKey struct {
+	task    string
+	attempt uint32
+}
+
+// defaultSlots is a node's slot count when its heartbeat does not say.
+const defaultSlots = 4
+
+// maxConcurrentProposals bounds the scheduler's commands in flight at once;
+// Raft commits concurrent proposals in one batch.
+const maxConcurrentProposals = 64
 
 func newScheduler(s *Server) *scheduler {
-	return &scheduler{s: s, ttl: s.cfg.NodeTTL, seen: map[string]time.Time{}}
+	return &scheduler{s: s, ttl: s.cfg.NodeTTL, kick: make(chan struct{}, 1), nodes: map[string]nodeLease{}, listed: map[attemptKey]time.Time{}}
 }
 
-// run ticks until ctx ends.
+// wake makes the scheduler look for work now rather than at its next tick.
+func (sc *scheduler) wake() {
+	select {
+	case sc.kick <- struct{}{}:
+	default:
+	}
+}
+
+// run schedules on wake-ups and every 100 ms until ctx ends.
 func (sc *scheduler) run(ctx context.Context) {
 	t := time.NewTicker(100 * time.Millisecond)
 	defer t.Stop()
@@ -41,6 +79,7 @@ func (sc *scheduler) run(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		case <-t.C:
+		case <-sc.kick:
 		}
 		if !sc.s.rep.IsLeader() {
 			continue
@@ -49,26 +88,50 @@ func (sc *scheduler) run(ctx context.Context) {
 	}
 }
 
-// arm re-arms liveness when this replica starts a new term as leader.
-func (sc *scheduler) arm(nodes []*mitaiv1.NodeRecord) {
+// arm re-arms every lease when this replica starts a new term as leader,
+// and grants a fresh lease to attempts it has not seen yet.
+func (sc *scheduler) arm(nodes []*mitaiv1.NodeRecord, running []*mitaiv1.Task, now time.Time) {
 	term := sc.s.rep.Status().Term
 	sc.mu.Lock()
 	defer sc.mu.Unlock()
-	if sc.term == term {
-		return
+	if sc.term != term {
+		sc.term = term
+		sc.listed = map[attemptKey]time.Time{}
+		for _, n := range nodes {
+			key := state.NodeKey(n.Party, n.Node)
+			l := sc.nodes[key]
+			l.seen = now
+			if l.slots == 0 {
+				l.slots = defaultSlots
+			}
+			sc.nodes[key] = l
+		}
 	}
-	sc.term = term
-	now := time.Now()
-	for _, n := range nodes {
-		sc.seen[state.NodeKey(n.Party, n.Node)] = now
+	listed := make(map[attemptKey]time.Time, len(running))
+	for _, t := range running {
+		k := attemptKey{t.Id, t.Attempt}
+		if at, ok := sc.listed[k]; ok {
+			listed[k] = at
+		} else {
+			listed[k] = now
+		}
 	}
+	sc.listed = listed
 }
 
-func (sc *scheduler) alive(key string) bool {
+// expired says why an attempt's lease lapsed, or "" if it holds.
+func (sc *scheduler) expired(t *mitaiv1.Task, now time.Time) string {
 	sc.mu.Lock()
 	defer sc.mu.Unlock()
-	last, ok := sc.seen[key]
-	return ok && time.Since(last) < sc.ttl
+	for _, nk := range t.Nodes {
+		if now.Sub(sc.nodes[nk].seen) >= sc.ttl {
+			return fmt.Sprintf("lease expired: node %s missed heartbeats for %v", nk, sc.ttl)
+		}
+	}
+	if now.Sub(sc.listed[attemptKey{t.Id, t.Attempt}]) >= sc.ttl {
+		return fmt.Sprintf("lease expired: initiator %s did not list the attempt as running for %v", t.Nodes[0], sc.ttl)
+	}
+	return ""
 }
 
 func (sc *scheduler) tick(ctx context.Context) {
@@ -78,40 +141,56 @@ func (sc *scheduler) tick(ctx context.Context) {
 	sc.s.rep.Read(func(st *state.State) {
 		pending, running, nodes = st.Schedulable(), st.RunningTasks(), st.Nodes()
 	})
-	sc.arm(nodes)
+	now := time.Now()
+	sc.arm(nodes, running, now)
+	var cmds []*mitaiv1.Command
+	load := map[string]int{}
 	for _, t := range running {
+		if reason := sc.expired(t, now); reason != "" {
+			sc.s.metrics.leaseExpired.Inc()
+			cmds = append(cmds, &mitaiv1.Command{Body: &mitaiv1.Command_AbortAttempt{AbortAttempt: &mitaiv1.AbortAttemptCommand{
+				Task: &mitaiv1.TaskRef{TaskId: t.Id, Attempt: t.Attempt, Term: t.Term}, Reason: reason,
+			}}})
+			continue
+		}
 		for _, nk := range t.Nodes {
-			if !sc.alive(nk) {
-				sc.propose(ctx, &mitaiv1.Command{Body: &mitaiv1.Command_AbortAttempt{AbortAttempt: &mitaiv1.AbortAttemptCommand{
-					Task: &mitaiv1.TaskRef{TaskId: t.Id, Attempt: t.Attempt}, Reason: fmt.Sprintf("node %s missed heartbeats for %v", nk, sc.ttl),
-				}}})
-				break
-			}
+			load[nk]++
 		}
 	}
+	term := sc.s.rep.Status().Term
 	for _, p := range pending {
-		chosen := sc.choose(p.Job, nodes)
+		chosen := sc.choose(p.Job, nodes, load)
 		if chosen == nil {
-			continue // a party has no live node with the dataset yet
+			continue // a party has no live node with the dataset and a free slot yet
 		}
-		sc.propose(ctx, &mitaiv1.Command{Body: &mitaiv1.Command_ScheduleTask{ScheduleTask: &mitaiv1.ScheduleTaskCommand{
-			JobId: p.Job.Id, TaskId: state.TaskID(p.Job.Id), Attempt: p.Attempt, Term: sc.s.rep.Status().Term, Nodes: chosen,
+		for _, nk := range chosen {
+			load[nk]++
+		}
+		cmds = append(cmds, &mitaiv1.Command{Body: &mitaiv1.Command_ScheduleTask{ScheduleTask: &mitaiv1.ScheduleTaskCommand{
+			JobId: p.Job.Id, TaskId: state.TaskID(p.Job.Id), Attempt: p.Attempt, Term: term, Nodes: chosen,
 		}}})
 	}
+	sc.proposeAll(ctx, cmds)
 }
 
-// choose picks, for each participant, a live node of its party that holds
-// the dataset (the first by name; load-aware choice comes with slots).
-func (sc *scheduler) choose(j *mitaiv1.Job, nodes []*mitaiv1.NodeRecord) []string {
+// choose picks, for each participant, the least loaded live node of its
+// party that holds the dataset and has a free slot (ties: by name).
+func (sc *scheduler) choose(j *mitaiv1.Job, nodes []*mitaiv1.NodeRecord, load map[string]int) []string {
+	now := time.Now()
+	sc.mu.Lock()
+	defer sc.mu.Unlock()
 	var chosen []string
 	for _, p := range j.Spec.Participants {
 		party, dataset, _ := strings.Cut(p, ":")
 		pick := ""
 		for _, n := range nodes {
 			key := state.NodeKey(n.Party, n.Node)
-			if n.Party == party && slices.Contains(n.Datasets, dataset) && sc.alive(key) {
+			l := sc.nodes[key]
+			if n.Party != party || !slices.Contains(n.Datasets, dataset) || now.Sub(l.seen) >= sc.ttl || load[key] >= l.slots {
+				continue
+			}
+			if pick == "" || load[key] < load[pick] {
 				pick = key
-				break
 			}
 		}
 		if pick == "" {
@@ -122,18 +201,39 @@ func (sc *scheduler) choose(j *mitaiv1.Job, nodes []*mitaiv1.NodeRecord) []strin
 	return chosen
 }
 
+// proposeAll proposes commands concurrently, so that Raft commits them in
+// batches, and waits for all.
+func (sc *scheduler) proposeAll(ctx context.Context, cmds []*mitaiv1.Command) {
+	var wg sync.WaitGroup
+	sem := make(chan struct{}, maxConcurrentProposals)
+	for _, cmd := range cmds {
+		wg.Add(1)
+		sem <- struct{}{}
+		go func() {
+			defer func() { <-sem; wg.Done() }()
+			sc.propose(ctx, cmd)
+		}()
+	}
+	wg.Wait()
+}
+
 func (sc *scheduler) propose(ctx context.Context, cmd *mitaiv1.Command) {
-	res, err := sc.s.rep.Propose(ctx, cmd)
+	res, err := sc.s.propose(ctx, cmd)
 	if err != nil {
 		sc.s.log.Debug("scheduler command not applied", "err", err)
 		return
 	}
-	if res.Task != nil {
-		sc.s.log.Info("task attempt", "task", res.Task.Id, "attempt", res.Task.Attempt, "state", res.Task.State.String(), "nodes", res.Task.Nodes, "error", res.Task.Error)
+	if cmd.GetScheduleTask() != nil {
+		sc.s.metrics.scheduled.Inc()
+	}
+	if t := res.Task; t != nil {
+		sc.s.log.Info("task attempt", "task", t.Id, "attempt", t.Attempt, "term", t.Term, "state", t.State.String(), "nodes", t.Nodes, "error", t.Error)
 	}
 }
 
-// Heartbeat implements the API.
+// Heartbeat implements the API: it renews the node's lease and those of
+// the attempts it lists, records that the initiator runs an attempt, and
+// answers with the attempts the node must start or abort.
 func (s *Server) Heartbeat(ctx context.Context, req *mitaiv1.HeartbeatRequest) (*mitaiv1.HeartbeatResponse, error) {
 	party, err := mtls.CallerParty(ctx)
 	if err != nil {
@@ -143,8 +243,13 @@ func (s *Server) Heartbeat(ctx context.Context, req *mitaiv1.HeartbeatRequest) (
 		return nil, status.Error(codes.Unavailable, "not the leader: heartbeats go to the leader")
 	}
 	key := state.NodeKey(party, req.Node)
+	slots := int(req.Slots)
+	if slots == 0 {
+		slots = defaultSlots
+	}
+	now := time.Now()
 	s.sched.mu.Lock()
-	s.sched.seen[key] = time.Now()
+	s.sched.nodes[key] = nodeLease{seen: now, slots: slots}
 	s.sched.mu.Unlock()
 
 	var rec *mitaiv1.NodeRecord
@@ -153,7 +258,7 @@ func (s *Server) Heartbeat(ctx context.Context, req *mitaiv1.HeartbeatRequest) (
 		cmd := &mitaiv1.Command{Actor: party, Body: &mitaiv1.Command_RegisterNode{RegisterNode: &mitaiv1.RegisterNodeCommand{
 			Node: req.Node, Address: req.Address, Datasets: req.Datasets,
 		}}}
-		if _, err := s.rep.Propose(ctx, cmd); err != nil {
+		if _, err := s.propose(ctx, cmd); err != nil {
 			return nil, status.Errorf(codes.FailedPrecondition, "register node: %v", err)
 		}
 	}
@@ -162,10 +267,21 @@ func (s *Server) Heartbeat(ctx context.Context, req *mitaiv1.HeartbeatRequest) (
 		running[r.TaskId] = r.Attempt
 	}
 	resp := &mitaiv1.HeartbeatResponse{}
+	var started []*mitaiv1.TaskRef
 	s.rep.Read(func(st *state.State) {
 		for _, r := range req.Running {
-			if t, ok := st.Task(r.TaskId); !ok || t.Attempt != r.Attempt || t.State != mitaiv1.TaskState_TASK_STATE_RUNNING {
+			t, ok := st.Task(r.TaskId)
+			if !ok || t.Attempt != r.Attempt || t.Term != r.Term || t.State != mitaiv1.TaskState_TASK_STATE_RUNNING {
 				resp.Abort = append(resp.Abort, r)
+				continue
+			}
+			if t.Nodes[0] == key {
+				s.sched.mu.Lock()
+				s.sched.listed[attemptKey{t.Id, t.Attempt}] = now
+				s.sched.mu.Unlock()
+				if t.RunningUnixMs == 0 {
+					started = append(started, r)
+				}
 			}
 		}
 		for _, t := range st.RunningTasks() {
@@ -177,6 +293,12 @@ func (s *Server) Heartbeat(ctx context.Context, req *mitaiv1.HeartbeatRequest) (
 			}
 		}
 	})
+	for _, r := range started {
+		if _, err := s.propose(ctx, &mitaiv1.Command{Body: &mitaiv1.Command_TaskStarted{TaskStarted: &mitaiv1.TaskStartedCommand{Task: r}}}); err != nil &&
+			!errors.Is(err, state.ErrRejected) {
+			s.log.Warn("could not record a started attempt", "task", r.TaskId, "attempt", r.Attempt, "err", err)
+		}
+	}
 	return resp, nil
 }
 
@@ -187,7 +309,7 @@ func taskSpec(st *state.State, t *mitaiv1.Task) *mitaiv1.TaskSpec {
 		return nil
 	}
 	spec := &mitaiv1.TaskSpec{
-		JobId: j.Id, TaskId: strings.TrimPrefix(t.Id, j.Id+"."), Attempt: t.Attempt, Kind: j.Spec.Kind,
+		JobId: j.Id, TaskId: strings.TrimPrefix(t.Id, j.Id+"."), Attempt: t.Attempt, Term: t.Term, Kind: j.Spec.Kind,
 		Receivers: j.Spec.Receivers, Psi: j.Spec.Psi, Scheduled: true,
 	}
 	for i, p := range j.Spec.Participants {
@@ -201,11 +323,31 @@ func taskSpec(st *state.State, t *mitaiv1.Task) *mitaiv1.TaskSpec {
 	return spec
 }
 
-// ReportTask implements the API.
+// ReportTask implements the API: it checks that the statement is signed by
+// the certificate of the calling node before the leader records it.
 func (s *Server) ReportTask(ctx context.Context, req *mitaiv1.ReportTaskRequest) (*mitaiv1.ReportTaskResponse, error) {
-	_, err := s.write(ctx, &mitaiv1.Command{Body: &mitaiv1.Command_TaskOutcome{TaskOutcome: &mitaiv1.TaskOutcomeCommand{
-		Task: req.Task, Ok: req.Ok, Error: req.Error, Report: req.Report,
-	}}})
+	party, err := mtls.CallerParty(ctx)
+	if err != nil {
+		return nil, err
+	}
+	cert, err := mtls.CallerCertificate(ctx)
+	if err != nil {
+		return nil, err
+	}
+	signed := req.GetSigned()
+	var o mitaiv1.TaskOutcome
+	if signed == nil || proto.Unmarshal(signed.Outcome, &o) != nil || o.Task == nil {
+		return nil, status.Error(codes.InvalidArgument, "a report carries a signed, decodable task outcome")
+	}
+	if !bytes.Equal(signed.SignerCert, cert.Raw) {
+		return nil, status.Error(codes.PermissionDenied, "the report must be signed with the certificate of the reporting connection")
+	}
+	entry := &mitaiv1.AuditEntry{Kind: signed.Kind, Actor: party, Subject: o.Task.TaskId, Detail: signed.Outcome,
+		SignerCert: signed.SignerCert, Signature: signed.Signature}
+	if err := ledger.VerifySignature(entry, nil); err != nil {
+		return nil, status.Error(codes.PermissionDenied, err.Error())
+	}
+	_, err = s.write(ctx, &mitaiv1.Command{Body: &mitaiv1.Command_TaskOutcome{TaskOutcome: &mitaiv1.TaskOutcomeCommand{Signed: signed}}})
 	if err != nil {
 		return nil, err
 	}
@@ -230,8 +372,8 @@ func (s *Server) CheckTask(ctx context.Context, req *mitaiv1.CheckTaskRequest) (
 		switch {
 		case !ok:
 			resp.Reason = "no such task"
-		case t.Attempt != req.Task.Attempt || t.State != mitaiv1.TaskState_TASK_STATE_RUNNING:
-			resp.Reason = fmt.Sprintf("attempt %d is stale (current %d, %v)", req.Task.Attempt, t.Attempt, t.State)
+		case t.Attempt != req.Task.Attempt || t.Term != req.Task.Term || t.State != mitaiv1.TaskState_TASK_STATE_RUNNING:
+			resp.Reason = fmt.Sprintf("attempt %d (term %d) is stale (current %d, term %d, %v)", req.Task.Attempt, req.Task.Term, t.Attempt, t.Term, t.State)
 		case !strings.HasPrefix(t.Nodes[1], party+"/") && !strings.HasPrefix(t.Nodes[0], party+"/"):
 			resp.Reason = "the attempt is not assigned to your party"
 		default:

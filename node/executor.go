@@ -35,6 +35,10 @@ type Executor struct {
 	// fence, when set, confirms with the coordinator that an offered
 	// scheduled attempt is current.
 	fence func(context.Context, *mitaiv1.TaskSpec) error
+	// track, when set, follows a scheduled attempt this node answers: its
+	// context ends when the coordinator aborts the attempt, and finish
+	// reports how it ended.
+	track func(context.Context, *mitaiv1.TaskSpec) (ctx context.Context, finish func(*mitaiv1.TaskReport, error))
 }
 
 // linger bounds how long a role that finished well waits for its stream to
@@ -157,12 +161,17 @@ func (e *Executor) Serve(ctx context.Context, caller string, stream frameStream)
 	if err := stream.Send(&mitaiv1.PeerFrame{Kind: &mitaiv1.PeerFrame_Answer{Answer: &mitaiv1.TaskAnswer{Accepted: true}}}); err != nil {
 		return err
 	}
+	finish := func(*mitaiv1.TaskReport, error) {}
+	if spec.Scheduled && e.track != nil {
+		ctx, finish = e.track(ctx, spec)
+	}
 	conn := newPeerConn(stream, nil)
-	_, err = e.execute(ctx, spec, pl, info, conn)
+	report, err := e.execute(ctx, spec, pl, info, conn)
 	if cerr := conn.Close(lingerAfter(err)); err == nil && cerr != nil {
 		err = cerr
 	}
 	cancel()
+	finish(report, err)
 	return err
 }
 

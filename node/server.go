@@ -104,10 +104,11 @@ func New(cfg Config, log *slog.Logger) (*Node, error) {
 	}
 	if n.coord != nil {
 		n.agent = &agent{
-			coord: n.coord, exec: n.exec, reg: reg, name: cfg.NodeName, interval: cfg.HeartbeatInterval, log: log,
+			coord: n.coord, exec: n.exec, reg: reg, party: cfg.Party, name: cfg.NodeName, slots: cfg.MaxTasks,
+			interval: cfg.HeartbeatInterval, cert: cert, log: log,
 			running: map[string]attempt{}, done: map[string]uint32{},
 		}
-		n.exec.fence = n.agent.fence
+		n.exec.fence, n.exec.track = n.agent.fence, n.agent.serve
 	}
 	n.grpc = grpc.NewServer(serverOpts...)
 	mitaiv1.RegisterPeerServer(n.grpc, &peerService{n: n})

@@ -228,12 +228,18 @@ func TestCoordinatorCluster(t *testing.T) {
 	if out := h.run(env("bank"), "audit", "export", "--out", "ledger.jsonl"); !strings.Contains(out, "exported") {
 		t.Fatalf("export: %s", out)
 	}
-	if out := h.run(nil, "audit", "verify", "--file", "ledger.jsonl"); !strings.Contains(out, "ok") {
+	if out := h.run(nil, "audit", "verify", "--file", "ledger.jsonl", "--ca", "pki/ca.crt"); !strings.Contains(out, "ok") {
 		t.Fatalf("verify: %s", out)
 	}
 	b, err := os.ReadFile(filepath.Join(h.dir, "ledger.jsonl"))
 	if err != nil {
 		t.Fatal(err)
+	}
+	// The nodes' statements are in the ledger, signed (verified with --ca above).
+	for _, kind := range []string{"task.scheduled", "task.outcome", "result.delivered"} {
+		if !strings.Contains(string(b), `"kind":"`+kind+`"`) {
+			t.Fatalf("no %s entry in the ledger:\n%s", kind, b)
+		}
 	}
 	lines := strings.SplitAfter(string(b), "\n")
 	i := strings.Index(lines[2], `"kind":"`) + len(`"kind":"`)

@@ -14,6 +14,7 @@ import (
 	"github.com/spf13/cobra"
 	"gopkg.in/yaml.v3"
 
+	"github.com/mitai-dev/mitai/coordinator/state"
 	"github.com/mitai-dev/mitai/internal/coordclient"
 	mitaiv1 "github.com/mitai-dev/mitai/proto/mitai/v1"
 	"github.com/mitai-dev/mitai/protocol/psi"
@@ -120,11 +121,11 @@ func coordinatorJobCmds() []*cobra.Command {
 				return err
 			}
 			defer c.Close()
-			job, read, err := getJob(cmd.Context(), c, args[0], consistent)
+			resp, err := getJob(cmd.Context(), c, args[0], consistent)
 			if err != nil {
 				return err
 			}
-			printJob(cmd.OutOrStdout(), job, read)
+			printJob(cmd.OutOrStdout(), resp)
 			return nil
 		},
 	}
@@ -143,19 +144,22 @@ func coordinatorJobCmds() []*cobra.Command {
 				return err
 			}
 			defer c.Close()
-			last := mitaiv1.JobState(-1)
+			last := ""
 			for {
-				job, _, err := getJob(cmd.Context(), c, args[0], true)
+				resp, err := getJob(cmd.Context(), c, args[0], true)
 				if err != nil {
 					return err
 				}
-				if job.State != last {
-					fmt.Fprintf(cmd.OutOrStdout(), "%s %s %s\n", time.Now().Format(time.TimeOnly), job.Id, stateName(job.State))
-					last = job.State
+				job := resp.Job
+				if now := stateName(job.State) + attemptLine(resp.Task); now != last {
+					fmt.Fprintf(cmd.OutOrStdout(), "%s %s %s\n", time.Now().Format(time.TimeOnly), job.Id, now)
+					last = now
 				}
 				switch job.State {
-				case mitaiv1.JobState_JOB_STATE_SUCCEEDED, mitaiv1.JobState_JOB_STATE_FAILED, mitaiv1.JobState_JOB_STATE_CANCELLED:
+				case mitaiv1.JobState_JOB_STATE_SUCCEEDED:
 					return nil
+				case mitaiv1.JobState_JOB_STATE_FAILED, mitaiv1.JobState_JOB_STATE_CANCELLED:
+					return fmt.Errorf("job %s %s: %s", job.Id, stateName(job.State), job.Reason)
 				}
 				select {
 				case <-cmd.Context().Done():
@@ -252,20 +256,34 @@ func coordinatorJobCmds() []*cobra.Command {
 	return []*cobra.Command{submit, status, watch, list, approve, cancel}
 }
 
-func getJob(ctx context.Context, c *coordclient.Client, id string, consistent bool) (*mitaiv1.Job, *mitaiv1.ReadInfo, error) {
+func getJob(ctx context.Context, c *coordclient.Client, id string, consistent bool) (*mitaiv1.GetJobResponse, error) {
 	var resp *mitaiv1.GetJobResponse
 	err := c.Call(ctx, func(ctx context.Context, cl mitaiv1.CoordinatorClient) (err error) {
 		resp, err = cl.GetJob(ctx, &mitaiv1.GetJobRequest{JobId: id, Read: &mitaiv1.ReadOptions{Consistent: consistent}})
 		return err
 	})
-	if err != nil {
-		return nil, nil, err
-	}
-	return resp.Job, resp.Read, nil
+	return resp, err
 }
 
-func printJob(w io.Writer, j *mitaiv1.Job, read *mitaiv1.ReadInfo) {
+// attemptLine describes a job's latest attempt, "" before the first.
+func attemptLine(t *mitaiv1.Task) string {
+	if t == nil {
+		return ""
+	}
+	line := fmt.Sprintf(", attempt %d/%d on %s (term %d) %s", t.Attempt, state.MaxAttempts, strings.Join(t.Nodes, " + "), t.Term,
+		strings.ToLower(strings.TrimPrefix(t.State.String(), "TASK_STATE_")))
+	if t.Error != "" {
+		line += ": " + t.Error
+	}
+	return line
+}
+
+func printJob(w io.Writer, resp *mitaiv1.GetJobResponse) {
+	j, read := resp.Job, resp.Read
 	fmt.Fprintf(w, "job %s: %s\n", j.Id, stateName(j.State))
+	if resp.Task != nil {
+		fmt.Fprintf(w, "  %s\n", strings.TrimPrefix(attemptLine(resp.Task), ", "))
+	}
 	fmt.Fprintf(w, "  kind %s, participants %s, receivers %s\n", j.Spec.GetKind(), strings.Join(j.Spec.GetParticipants(), ", "), strings.Join(j.Spec.GetReceivers(), ", "))
 	fmt.Fprintf(w, "  submitted by %s at %s (audit entry %d)\n", j.Submitter, time.UnixMilli(j.CreatedUnixMs).UTC().Format(time.RFC3339), j.AuditIndex)
 	if len(j.PendingApprovals) > 0 {

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"crypto/ecdsa"
 	"crypto/x509"
+	"errors"
 	"fmt"
 	"math"
 	"time"
@@ -155,4 +156,17 @@ func checkSignature(e *mitaiv1.AuditEntry, roots *x509.CertPool, certs map[strin
 		return fmt.Sprintf("signed by party %q (signer certificate CN), but the actor is %q", cn, e.Actor)
 	}
 	return ""
+}
+
+// VerifySignature checks one entry's signature with its signer certificate,
+// and, when roots != nil, the certificate as [VerifyRange] does. An entry
+// without a signature fails.
+func VerifySignature(e *mitaiv1.AuditEntry, roots *x509.CertPool) error {
+	if len(e.GetSignature()) == 0 {
+		return errors.New("ledger: entry is not signed")
+	}
+	if reason := checkSignature(e, roots, map[string]*x509.Certificate{}); reason != "" {
+		return errors.New("ledger: " + reason)
+	}
+	return nil
 }

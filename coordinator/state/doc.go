@@ -10,13 +10,28 @@
 // rule is rejected by Apply with an error and changes nothing; an unknown
 // command type is a hard error too.
 //
-// Job states and the transitions Apply makes (the scheduler, later, makes
-// the rest):
+// Job states and the transitions, each made by one command:
 //
-//	submit ──> AWAITING_APPROVAL ──(last owner approves)──> SUBMITTED
-//	submit ──> SUBMITTED            (every owner approved: own datasets, auto_approve)
-//	SUBMITTED ──(scheduler makes tasks)──> SCHEDULED ──> RUNNING ──> SUCCEEDED | FAILED
-//	any state but SUCCEEDED, FAILED, CANCELLED ──(cancel)──> CANCELLED
+//	submit ─> AWAITING_APPROVAL ─(last owner approves)─> SUBMITTED
+//	submit ─> SUBMITTED       (no approval needed: own datasets, or auto_approve)
+//	SUBMITTED ─(leader: task.scheduled, attempt 1)─> SCHEDULED
+//	SCHEDULED ─(leader: task.started, the initiator confirmed it runs)─> RUNNING
+//	SCHEDULED | RUNNING ─(initiator's signed task.outcome, ok)─> SUCCEEDED
+//	SCHEDULED | RUNNING ─(failed outcome, or task.aborted: lease expired)─>
+//	    unchanged while attempts remain; the leader then schedules attempt
+//	    n+1 (─> SCHEDULED); after attempt MaxAttempts ─> FAILED
+//	any state but SUCCEEDED, FAILED, CANCELLED ─(cancel)─> CANCELLED
+//
+// Fencing: an attempt is named by (task, attempt, term), term being the
+// leader's Raft term when it scheduled the attempt. Outcomes, start
+// confirmations and aborts that name anything but the current attempt are
+// rejected, so a node that was cut off cannot end, or report a result for,
+// an attempt that was already replaced.
+//
+// Nodes sign what they report (task.outcome by the initiator,
+// result.delivered by each receiving party's node); the ledger keeps the
+// signed statement verbatim, so an auditor checks it with the node's
+// certificate, not by trusting the coordinator.
 //
 // Approval: a job touching a dataset waits for its owner's approval unless
 // the owner is the submitter or the dataset's published policy auto-approves

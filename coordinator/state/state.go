@@ -95,6 +95,8 @@ func (s *State) apply(cmd *mitaiv1.Command, data []byte) (Result, error) {
 		return s.taskOutcome(cmd, body.TaskOutcome, data)
 	case *mitaiv1.Command_AbortAttempt:
 		return s.abortAttempt(cmd, body.AbortAttempt, data)
+	case *mitaiv1.Command_TaskStarted:
+		return s.taskStarted(cmd, body.TaskStarted, data)
 	}
 	return Result{}, fmt.Errorf("state: unknown command type %T: is this replica older than the leader?", cmd.Body)
 }
@@ -314,3 +316,12 @@ func (s *State) Datasets() []*mitaiv1.CatalogDataset {
 
 // Ledger returns the audit ledger; callers only read it.
 func (s *State) Ledger() *ledger.Ledger { return s.ledger }
+
+// JobCounts returns how many jobs are in each state.
+func (s *State) JobCounts() map[mitaiv1.JobState]int {
+	out := map[mitaiv1.JobState]int{}
+	for _, j := range s.jobs {
+		out[j.State]++
+	}
+	return out
+}

@@ -39,6 +39,8 @@ func (l *log) cmd(actor string, body any) []byte {
 		c.Body = &mitaiv1.Command_TaskOutcome{TaskOutcome: b}
 	case *mitaiv1.AbortAttemptCommand:
 		c.Body = &mitaiv1.Command_AbortAttempt{AbortAttempt: b}
+	case *mitaiv1.TaskStartedCommand:
+		c.Body = &mitaiv1.Command_TaskStarted{TaskStarted: b}
 	case nil:
 	default:
 		l.t.Fatalf("unknown body %T", body)

@@ -72,7 +72,8 @@ func nextAttempt(job *mitaiv1.Job, task *mitaiv1.Task) (uint32, bool) {
 	switch {
 	case job.State == mitaiv1.JobState_JOB_STATE_SUBMITTED && task == nil:
 		return 1, true
-	case job.State == mitaiv1.JobState_JOB_STATE_SCHEDULED && task != nil && task.Attempt < MaxAttempts &&
+	case (job.State == mitaiv1.JobState_JOB_STATE_SCHEDULED || job.State == mitaiv1.JobState_JOB_STATE_RUNNING) &&
+		task != nil && task.Attempt < MaxAttempts &&
 		(task.State == mitaiv1.TaskState_TASK_STATE_FAILED || task.State == mitaiv1.TaskState_TASK_STATE_ABORTED):
 		return task.Attempt + 1, true
 	}
@@ -131,32 +132,100 @@ func (s *State) currentAttempt(ref *mitaiv1.TaskRef) (*mitaiv1.Task, error) {
 	if !ok {
 		return nil, rejectf("no task %s", ref.GetTaskId())
 	}
-	if ref.Attempt != task.Attempt || task.State != mitaiv1.TaskState_TASK_STATE_RUNNING {
-		return nil, rejectf("attempt %d of task %s is stale (current attempt %d, %v)", ref.Attempt, task.Id, task.Attempt, task.State)
+	if ref.Attempt != task.Attempt || ref.Term != task.Term || task.State != mitaiv1.TaskState_TASK_STATE_RUNNING {
+		return nil, rejectf("attempt %d (term %d) of task %s is stale (current attempt %d, term %d, %v)",
+			ref.Attempt, ref.Term, task.Id, task.Attempt, task.Term, task.State)
 	}
 	return task, nil
 }
 
-func (s *State) taskOutcome(cmd *mitaiv1.Command, c *mitaiv1.TaskOutcomeCommand, data []byte) (Result, error) {
+func (s *State) taskStarted(cmd *mitaiv1.Command, c *mitaiv1.TaskStartedCommand, data []byte) (Result, error) {
+	if cmd.Actor != "" {
+		return Result{}, rejectf("only the leader records that an attempt started")
+	}
 	task, err := s.currentAttempt(c.Task)
 	if err != nil {
 		return Result{}, err
 	}
-	if party, _, _ := strings.Cut(task.Nodes[0], "/"); cmd.Actor != party {
-		return Result{}, rejectf("only the initiating party %s reports task %s", party, task.Id)
+	if task.RunningUnixMs != 0 {
+		return Result{}, rejectf("attempt %d of task %s already runs", task.Attempt, task.Id)
 	}
 	job := s.jobs[task.JobId]
-	task.EndedUnixMs, task.Report, task.Error = cmd.TimeUnixMs, c.Report, c.Error
-	if c.Ok {
-		task.State = mitaiv1.TaskState_TASK_STATE_SUCCEEDED
-		job.State = mitaiv1.JobState_JOB_STATE_SUCCEEDED
-	} else {
-		task.State = mitaiv1.TaskState_TASK_STATE_FAILED
-		s.afterFailedAttempt(job, task, c.Error)
-	}
+	task.RunningUnixMs = cmd.TimeUnixMs
+	job.State = mitaiv1.JobState_JOB_STATE_RUNNING
 	job.UpdatedUnixMs = cmd.TimeUnixMs
-	idx := s.audit(cmd, "task.outcome", task.Id, data)
+	idx := s.audit(cmd, "task.started", task.Id, data)
 	return Result{Job: proto.Clone(job).(*mitaiv1.Job), Task: proto.Clone(task).(*mitaiv1.Task), AuditIndex: idx}, nil
+}
+
+// Kinds of the signed statements nodes make about attempts.
+const (
+	KindTaskOutcome     = "task.outcome"
+	KindResultDelivered = "result.delivered"
+)
+
+// taskOutcome records a node's signed statement: the initiator's outcome
+// of the current attempt, or a receiving node's delivery of its result. The
+// leader has checked the signature and that the certificate is the
+// reporting connection's; the ledger keeps the statement verbatim.
+func (s *State) taskOutcome(cmd *mitaiv1.Command, c *mitaiv1.TaskOutcomeCommand, data []byte) (Result, error) {
+	signed := c.GetSigned()
+	var o mitaiv1.TaskOutcome
+	if signed == nil || proto.Unmarshal(signed.Outcome, &o) != nil || o.Task == nil {
+		return Result{}, rejectf("a task outcome must carry a decodable signed statement")
+	}
+	task, ok := s.tasks[o.Task.TaskId]
+	if !ok {
+		return Result{}, rejectf("no task %s", o.Task.TaskId)
+	}
+	if party, _, _ := strings.Cut(o.Node, "/"); party != cmd.Actor || !slices.Contains(task.Nodes, o.Node) {
+		return Result{}, rejectf("node %q of party %q does not take part in task %s", o.Node, cmd.Actor, task.Id)
+	}
+	job := s.jobs[task.JobId]
+	switch signed.Kind {
+	case KindTaskOutcome:
+		if _, err := s.currentAttempt(o.Task); err != nil {
+			return Result{}, err
+		}
+		if o.Node != task.Nodes[0] {
+			return Result{}, rejectf("only the initiating node %s reports task %s's outcome", task.Nodes[0], task.Id)
+		}
+		task.EndedUnixMs, task.Report, task.Error = cmd.TimeUnixMs, o.Report, o.Error
+		if o.Ok {
+			task.State = mitaiv1.TaskState_TASK_STATE_SUCCEEDED
+			job.State = mitaiv1.JobState_JOB_STATE_SUCCEEDED
+		} else {
+			task.State = mitaiv1.TaskState_TASK_STATE_FAILED
+			s.afterFailedAttempt(job, task, o.Error)
+		}
+		job.UpdatedUnixMs = cmd.TimeUnixMs
+	case KindResultDelivered:
+		// A receiver may report before or after the initiator's outcome,
+		// but only for the current attempt, and only once.
+		current := o.Task.Attempt == task.Attempt && o.Task.Term == task.Term &&
+			(task.State == mitaiv1.TaskState_TASK_STATE_RUNNING || task.State == mitaiv1.TaskState_TASK_STATE_SUCCEEDED)
+		if !current {
+			return Result{}, rejectf("attempt %d (term %d) of task %s is stale (current attempt %d, term %d, %v)",
+				o.Task.Attempt, o.Task.Term, task.Id, task.Attempt, task.Term, task.State)
+		}
+		if !slices.Contains(job.Spec.Receivers, cmd.Actor) {
+			return Result{}, rejectf("%s is not a receiver of job %s", cmd.Actor, job.Id)
+		}
+		if !o.Ok || o.Report.GetResultDigest() == "" {
+			return Result{}, rejectf("a delivery names the result's digest")
+		}
+		if slices.Contains(task.Delivered, cmd.Actor) {
+			return Result{}, rejectf("%s already reported attempt %d's result delivered", cmd.Actor, task.Attempt)
+		}
+		task.Delivered = append(task.Delivered, cmd.Actor)
+	default:
+		return Result{}, rejectf("unknown statement kind %q", signed.Kind)
+	}
+	e := s.ledger.Append(&mitaiv1.AuditEntry{
+		TimeUnixMs: cmd.TimeUnixMs, Kind: signed.Kind, Actor: cmd.Actor, Subject: task.Id,
+		Detail: signed.Outcome, SignerCert: signed.SignerCert, Signature: signed.Signature,
+	})
+	return Result{Job: proto.Clone(job).(*mitaiv1.Job), Task: proto.Clone(task).(*mitaiv1.Task), AuditIndex: e.Index}, nil
 }
 
 func (s *State) abortAttempt(cmd *mitaiv1.Command, c *mitaiv1.AbortAttemptCommand, data []byte) (Result, error) {

@@ -1,9 +1,12 @@
 package state
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"testing"
+
+	"google.golang.org/protobuf/proto"
 
 	mitaiv1 "github.com/mitai-dev/mitai/proto/mitai/v1"
 )
@@ -22,7 +25,18 @@ func schedule(attempt uint32) *mitaiv1.ScheduleTaskCommand {
 }
 
 func ref(attempt uint32) *mitaiv1.TaskRef {
-	return &mitaiv1.TaskRef{TaskId: TaskID("j1"), Attempt: attempt}
+	return &mitaiv1.TaskRef{TaskId: TaskID("j1"), Attempt: attempt, Term: 2}
+}
+
+// outcome is a node's statement about an attempt of j1 (the leader has
+// checked its signature before it reaches the state).
+func outcome(kind, node string, task *mitaiv1.TaskRef, errText string, report *mitaiv1.TaskReport) *mitaiv1.TaskOutcomeCommand {
+	b, _ := proto.Marshal(&mitaiv1.TaskOutcome{Task: task, Node: node, Ok: errText == "", Error: errText, Report: report})
+	return &mitaiv1.TaskOutcomeCommand{Signed: &mitaiv1.SignedOutcome{Kind: kind, Outcome: b, SignerCert: []byte("cert"), Signature: []byte("sig")}}
+}
+
+func done(attempt uint32, errText string) *mitaiv1.TaskOutcomeCommand {
+	return outcome(KindTaskOutcome, "bank/n1", ref(attempt), errText, &mitaiv1.TaskReport{IntersectionSize: 7, ResultDigest: "ab"})
 }
 
 func TestTaskAttempts(t *testing.T) {
@@ -37,15 +51,14 @@ func TestTaskAttempts(t *testing.T) {
 	// result is rejected.
 	mustApply(t, s, l.cmd("", &mitaiv1.AbortAttemptCommand{Task: ref(1), Reason: "lease expired"}))
 	mustApply(t, s, l.cmd("", schedule(2)))
-	if _, err := s.Apply(l.cmd("bank", &mitaiv1.TaskOutcomeCommand{Task: ref(1), Ok: true})); !errors.Is(err, ErrRejected) {
+	if _, err := s.Apply(l.cmd("bank", done(1, ""))); !errors.Is(err, ErrRejected) {
 		t.Fatalf("stale attempt's result accepted: %v", err)
 	}
 	// Only the initiating party reports.
-	if _, err := s.Apply(l.cmd("telco", &mitaiv1.TaskOutcomeCommand{Task: ref(2), Ok: true})); !errors.Is(err, ErrRejected) {
+	if _, err := s.Apply(l.cmd("telco", outcome(KindTaskOutcome, "telco/n1", ref(2), "", nil))); !errors.Is(err, ErrRejected) {
 		t.Fatalf("the responder reported: %v", err)
 	}
-	r = mustApply(t, s, l.cmd("bank", &mitaiv1.TaskOutcomeCommand{Task: ref(2), Ok: true,
-		Report: &mitaiv1.TaskReport{IntersectionSize: 7, ResultDigest: "ab"}}))
+	r = mustApply(t, s, l.cmd("bank", done(2, "")))
 	if r.Job.State != mitaiv1.JobState_JOB_STATE_SUCCEEDED || r.Task.Report.IntersectionSize != 7 {
 		t.Fatalf("after success: %v %v", r.Job, r.Task)
 	}
@@ -61,7 +74,7 @@ func TestTaskFailsAfterMaxAttempts(t *testing.T) {
 	var r Result
 	for a := uint32(1); a <= MaxAttempts; a++ {
 		mustApply(t, s, l.cmd("", schedule(a)))
-		r = mustApply(t, s, l.cmd("bank", &mitaiv1.TaskOutcomeCommand{Task: ref(a), Error: "peer refused"}))
+		r = mustApply(t, s, l.cmd("bank", done(a, "peer refused")))
 	}
 	if r.Job.State != mitaiv1.JobState_JOB_STATE_FAILED || r.Job.Reason != "peer refused" {
 		t.Fatalf("after %d failures: %v", MaxAttempts, r.Job)
@@ -104,7 +117,7 @@ func TestCancelAbortsRunningAttempt(t *testing.T) {
 	if task, _ := s.Task(TaskID("j1")); task.State != mitaiv1.TaskState_TASK_STATE_ABORTED {
 		t.Fatalf("task %v", task)
 	}
-	if _, err := s.Apply(l.cmd("bank", &mitaiv1.TaskOutcomeCommand{Task: ref(1), Ok: true})); !errors.Is(err, ErrRejected) {
+	if _, err := s.Apply(l.cmd("bank", done(1, ""))); !errors.Is(err, ErrRejected) {
 		t.Fatal("a cancelled job's result was accepted")
 	}
 }
@@ -158,4 +171,60 @@ func TestIndexesMatchScan(t *testing.T) {
 		t.Fatal(err)
 	}
 	check(r, "restored")
+}
+
+// TestFencingAndRunning checks the term in fencing, the RUNNING transition,
+// and signed result deliveries.
+func TestFencingAndRunning(t *testing.T) {
+	t.Parallel()
+	l := &log{t: t}
+	s := scheduled(t, l)
+	mustApply(t, s, l.cmd("", schedule(1)))
+	wrongTerm := &mitaiv1.TaskRef{TaskId: TaskID("j1"), Attempt: 1, Term: 1}
+	if _, err := s.Apply(l.cmd("", &mitaiv1.TaskStartedCommand{Task: wrongTerm})); !errors.Is(err, ErrRejected) {
+		t.Fatalf("start confirmation of another term accepted: %v", err)
+	}
+	if _, err := s.Apply(l.cmd("bank", outcome(KindTaskOutcome, "bank/n1", wrongTerm, "", nil))); !errors.Is(err, ErrRejected) {
+		t.Fatalf("outcome of another term accepted: %v", err)
+	}
+	if _, err := s.Apply(l.cmd("bank", &mitaiv1.TaskStartedCommand{Task: ref(1)})); !errors.Is(err, ErrRejected) {
+		t.Fatalf("a party recorded a start: %v", err)
+	}
+	r := mustApply(t, s, l.cmd("", &mitaiv1.TaskStartedCommand{Task: ref(1)}))
+	if r.Job.State != mitaiv1.JobState_JOB_STATE_RUNNING || r.Task.RunningUnixMs == 0 {
+		t.Fatalf("after start: %v %v", r.Job, r.Task)
+	}
+	if _, err := s.Apply(l.cmd("", &mitaiv1.TaskStartedCommand{Task: ref(1)})); !errors.Is(err, ErrRejected) {
+		t.Fatalf("started twice: %v", err)
+	}
+	delivered := outcome(KindResultDelivered, "bank/n1", ref(1), "", &mitaiv1.TaskReport{ResultDigest: "ab"})
+	for _, bad := range []struct {
+		name  string
+		actor string
+		cmd   *mitaiv1.TaskOutcomeCommand
+	}{
+		{"telco is no receiver", "telco", outcome(KindResultDelivered, "telco/n1", ref(1), "", &mitaiv1.TaskReport{ResultDigest: "ab"})},
+		{"node of another party", "bank", outcome(KindResultDelivered, "telco/n1", ref(1), "", &mitaiv1.TaskReport{ResultDigest: "ab"})},
+		{"no digest", "bank", outcome(KindResultDelivered, "bank/n1", ref(1), "", nil)},
+		{"unknown kind", "bank", outcome("task.whatever", "bank/n1", ref(1), "", nil)},
+		{"undecodable", "bank", &mitaiv1.TaskOutcomeCommand{Signed: &mitaiv1.SignedOutcome{Kind: KindTaskOutcome, Outcome: []byte{0xff}}}},
+		{"empty", "bank", &mitaiv1.TaskOutcomeCommand{}},
+	} {
+		if _, err := s.Apply(l.cmd(bad.actor, bad.cmd)); !errors.Is(err, ErrRejected) {
+			t.Fatalf("%s: accepted (%v)", bad.name, err)
+		}
+	}
+	mustApply(t, s, l.cmd("bank", done(1, "")))
+	r = mustApply(t, s, l.cmd("bank", delivered))
+	if len(r.Task.Delivered) != 1 || r.Task.Delivered[0] != "bank" {
+		t.Fatalf("delivered: %v", r.Task.Delivered)
+	}
+	e, _ := s.Ledger().Entry(r.AuditIndex)
+	if e.Kind != KindResultDelivered || e.Actor != "bank" || string(e.Signature) != "sig" || string(e.SignerCert) != "cert" ||
+		!bytes.Equal(e.Detail, delivered.Signed.Outcome) {
+		t.Fatalf("ledger entry: %v", e)
+	}
+	if _, err := s.Apply(l.cmd("bank", delivered)); !errors.Is(err, ErrRejected) {
+		t.Fatalf("delivered twice: %v", err)
+	}
 }

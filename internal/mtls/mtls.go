@@ -6,6 +6,7 @@ package mtls
 import (
 	"context"
 	"crypto/tls"
+	"crypto/x509"
 	"fmt"
 	"net"
 
@@ -91,4 +92,17 @@ func CallerParty(ctx context.Context) (string, error) {
 		return "", status.Error(codes.Unauthenticated, err.Error())
 	}
 	return party, nil
+}
+
+// CallerCertificate returns the verified client certificate of a call.
+func CallerCertificate(ctx context.Context) (*x509.Certificate, error) {
+	p, ok := peer.FromContext(ctx)
+	if !ok {
+		return nil, status.Error(codes.Unauthenticated, "no peer information")
+	}
+	ti, ok := p.AuthInfo.(credentials.TLSInfo)
+	if !ok || len(ti.State.VerifiedChains) == 0 || len(ti.State.VerifiedChains[0]) == 0 {
+		return nil, status.Error(codes.Unauthenticated, "no verified client certificate")
+	}
+	return ti.State.VerifiedChains[0][0], nil
 }

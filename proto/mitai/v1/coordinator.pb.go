@@ -553,6 +553,7 @@ type Command struct {
 	//	*Command_ScheduleTask
 	//	*Command_TaskOutcome
 	//	*Command_AbortAttempt
+	//	*Command_TaskStarted
 	Body          isCommand_Body `protobuf_oneof:"body"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -681,6 +682,15 @@ func (x *Command) GetAbortAttempt() *AbortAttemptCommand {
 	return nil
 }
 
+func (x *Command) GetTaskStarted() *TaskStartedCommand {
+	if x != nil {
+		if x, ok := x.Body.(*Command_TaskStarted); ok {
+			return x.TaskStarted
+		}
+	}
+	return nil
+}
+
 type isCommand_Body interface {
 	isCommand_Body()
 }
@@ -717,6 +727,10 @@ type Command_AbortAttempt struct {
 	AbortAttempt *AbortAttemptCommand `protobuf:"bytes,17,opt,name=abort_attempt,json=abortAttempt,proto3,oneof"`
 }
 
+type Command_TaskStarted struct {
+	TaskStarted *TaskStartedCommand `protobuf:"bytes,18,opt,name=task_started,json=taskStarted,proto3,oneof"`
+}
+
 func (*Command_PublishDataset) isCommand_Body() {}
 
 func (*Command_SubmitJob) isCommand_Body() {}
@@ -732,6 +746,8 @@ func (*Command_ScheduleTask) isCommand_Body() {}
 func (*Command_TaskOutcome) isCommand_Body() {}
 
 func (*Command_AbortAttempt) isCommand_Body() {}
+
+func (*Command_TaskStarted) isCommand_Body() {}
 
 // RegisterNodeCommand records a node of the actor's party (or its new address).
 type RegisterNodeCommand struct {
@@ -875,15 +891,10 @@ func (x *ScheduleTaskCommand) GetNodes() []string {
 	return nil
 }
 
-// TaskOutcomeCommand is a node's report of how an attempt ended.
+// TaskOutcomeCommand records a node's signed statement about an attempt.
 type TaskOutcomeCommand struct {
-	state protoimpl.MessageState `protogen:"open.v1"`
-	Task  *TaskRef               `protobuf:"bytes,1,opt,name=task,proto3" json:"task,omitempty"`
-	Ok    bool                   `protobuf:"varint,2,opt,name=ok,proto3" json:"ok,omitempty"`
-	Error string                 `protobuf:"bytes,3,opt,name=error,proto3" json:"error,omitempty"`
-	// The initiating node's report: sizes, timings and the result digest, never
-	// keys or rows.
-	Report        *TaskReport `protobuf:"bytes,4,opt,name=report,proto3" json:"report,omitempty"`
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Signed        *SignedOutcome         `protobuf:"bytes,5,opt,name=signed,proto3" json:"signed,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -918,30 +929,214 @@ func (*TaskOutcomeCommand) Descriptor() ([]byte, []int) {
 	return file_mitai_v1_coordinator_proto_rawDescGZIP(), []int{7}
 }
 
-func (x *TaskOutcomeCommand) GetTask() *TaskRef {
+func (x *TaskOutcomeCommand) GetSigned() *SignedOutcome {
+	if x != nil {
+		return x.Signed
+	}
+	return nil
+}
+
+// TaskStartedCommand records that the initiating node confirmed, in a
+// heartbeat, that it runs the attempt; the job becomes RUNNING.
+type TaskStartedCommand struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Task          *TaskRef               `protobuf:"bytes,1,opt,name=task,proto3" json:"task,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *TaskStartedCommand) Reset() {
+	*x = TaskStartedCommand{}
+	mi := &file_mitai_v1_coordinator_proto_msgTypes[8]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *TaskStartedCommand) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*TaskStartedCommand) ProtoMessage() {}
+
+func (x *TaskStartedCommand) ProtoReflect() protoreflect.Message {
+	mi := &file_mitai_v1_coordinator_proto_msgTypes[8]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use TaskStartedCommand.ProtoReflect.Descriptor instead.
+func (*TaskStartedCommand) Descriptor() ([]byte, []int) {
+	return file_mitai_v1_coordinator_proto_rawDescGZIP(), []int{8}
+}
+
+func (x *TaskStartedCommand) GetTask() *TaskRef {
 	if x != nil {
 		return x.Task
 	}
 	return nil
 }
 
-func (x *TaskOutcomeCommand) GetOk() bool {
+// TaskOutcome is what a node states about an attempt it took part in. The
+// node signs its encoding, which the ledger keeps verbatim as the entry's
+// detail.
+type TaskOutcome struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Task  *TaskRef               `protobuf:"bytes,1,opt,name=task,proto3" json:"task,omitempty"`
+	// The reporting node, "party/node".
+	Node  string `protobuf:"bytes,2,opt,name=node,proto3" json:"node,omitempty"`
+	Ok    bool   `protobuf:"varint,3,opt,name=ok,proto3" json:"ok,omitempty"`
+	Error string `protobuf:"bytes,4,opt,name=error,proto3" json:"error,omitempty"`
+	// Sizes, timings and the result digest, never keys or rows.
+	Report        *TaskReport `protobuf:"bytes,5,opt,name=report,proto3" json:"report,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *TaskOutcome) Reset() {
+	*x = TaskOutcome{}
+	mi := &file_mitai_v1_coordinator_proto_msgTypes[9]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *TaskOutcome) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*TaskOutcome) ProtoMessage() {}
+
+func (x *TaskOutcome) ProtoReflect() protoreflect.Message {
+	mi := &file_mitai_v1_coordinator_proto_msgTypes[9]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use TaskOutcome.ProtoReflect.Descriptor instead.
+func (*TaskOutcome) Descriptor() ([]byte, []int) {
+	return file_mitai_v1_coordinator_proto_rawDescGZIP(), []int{9}
+}
+
+func (x *TaskOutcome) GetTask() *TaskRef {
+	if x != nil {
+		return x.Task
+	}
+	return nil
+}
+
+func (x *TaskOutcome) GetNode() string {
+	if x != nil {
+		return x.Node
+	}
+	return ""
+}
+
+func (x *TaskOutcome) GetOk() bool {
 	if x != nil {
 		return x.Ok
 	}
 	return false
 }
 
-func (x *TaskOutcomeCommand) GetError() string {
+func (x *TaskOutcome) GetError() string {
 	if x != nil {
 		return x.Error
 	}
 	return ""
 }
 
-func (x *TaskOutcomeCommand) GetReport() *TaskReport {
+func (x *TaskOutcome) GetReport() *TaskReport {
 	if x != nil {
 		return x.Report
+	}
+	return nil
+}
+
+// SignedOutcome is a node's statement as a ledger entry will hold it: the
+// signature covers the entry's kind, actor (the node's party), subject (the
+// task id), detail (outcome) and signer_cert; see AuditEntry.signature.
+type SignedOutcome struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// "task.outcome": the initiating node says how the attempt ended.
+	// "result.delivered": a receiving party's node says it wrote the result
+	// (report.result_digest).
+	Kind string `protobuf:"bytes,1,opt,name=kind,proto3" json:"kind,omitempty"`
+	// The encoding of a TaskOutcome, exactly as signed.
+	Outcome []byte `protobuf:"bytes,2,opt,name=outcome,proto3" json:"outcome,omitempty"`
+	// The node's DER certificate; it must be the certificate of the TLS
+	// connection that carries the report.
+	SignerCert []byte `protobuf:"bytes,3,opt,name=signer_cert,json=signerCert,proto3" json:"signer_cert,omitempty"`
+	// ECDSA P-256 (ASN.1) over the entry's content digest.
+	Signature     []byte `protobuf:"bytes,4,opt,name=signature,proto3" json:"signature,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SignedOutcome) Reset() {
+	*x = SignedOutcome{}
+	mi := &file_mitai_v1_coordinator_proto_msgTypes[10]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SignedOutcome) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SignedOutcome) ProtoMessage() {}
+
+func (x *SignedOutcome) ProtoReflect() protoreflect.Message {
+	mi := &file_mitai_v1_coordinator_proto_msgTypes[10]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SignedOutcome.ProtoReflect.Descriptor instead.
+func (*SignedOutcome) Descriptor() ([]byte, []int) {
+	return file_mitai_v1_coordinator_proto_rawDescGZIP(), []int{10}
+}
+
+func (x *SignedOutcome) GetKind() string {
+	if x != nil {
+		return x.Kind
+	}
+	return ""
+}
+
+func (x *SignedOutcome) GetOutcome() []byte {
+	if x != nil {
+		return x.Outcome
+	}
+	return nil
+}
+
+func (x *SignedOutcome) GetSignerCert() []byte {
+	if x != nil {
+		return x.SignerCert
+	}
+	return nil
+}
+
+func (x *SignedOutcome) GetSignature() []byte {
+	if x != nil {
+		return x.Signature
 	}
 	return nil
 }
@@ -957,7 +1152,7 @@ type AbortAttemptCommand struct {
 
 func (x *AbortAttemptCommand) Reset() {
 	*x = AbortAttemptCommand{}
-	mi := &file_mitai_v1_coordinator_proto_msgTypes[8]
+	mi := &file_mitai_v1_coordinator_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -969,7 +1164,7 @@ func (x *AbortAttemptCommand) String() string {
 func (*AbortAttemptCommand) ProtoMessage() {}
 
 func (x *AbortAttemptCommand) ProtoReflect() protoreflect.Message {
-	mi := &file_mitai_v1_coordinator_proto_msgTypes[8]
+	mi := &file_mitai_v1_coordinator_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -982,7 +1177,7 @@ func (x *AbortAttemptCommand) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AbortAttemptCommand.ProtoReflect.Descriptor instead.
 func (*AbortAttemptCommand) Descriptor() ([]byte, []int) {
-	return file_mitai_v1_coordinator_proto_rawDescGZIP(), []int{8}
+	return file_mitai_v1_coordinator_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *AbortAttemptCommand) GetTask() *TaskRef {
@@ -999,18 +1194,22 @@ func (x *AbortAttemptCommand) GetReason() string {
 	return ""
 }
 
-// TaskRef names one attempt of a task.
+// TaskRef names one attempt of a task. Every message about an attempt
+// carries (task, attempt, term); a message naming any other attempt or term
+// than the task's current one is stale and refused.
 type TaskRef struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	TaskId        string                 `protobuf:"bytes,1,opt,name=task_id,json=taskId,proto3" json:"task_id,omitempty"`
-	Attempt       uint32                 `protobuf:"varint,2,opt,name=attempt,proto3" json:"attempt,omitempty"`
+	state   protoimpl.MessageState `protogen:"open.v1"`
+	TaskId  string                 `protobuf:"bytes,1,opt,name=task_id,json=taskId,proto3" json:"task_id,omitempty"`
+	Attempt uint32                 `protobuf:"varint,2,opt,name=attempt,proto3" json:"attempt,omitempty"`
+	// The leader's Raft term when the attempt was scheduled.
+	Term          uint64 `protobuf:"varint,3,opt,name=term,proto3" json:"term,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *TaskRef) Reset() {
 	*x = TaskRef{}
-	mi := &file_mitai_v1_coordinator_proto_msgTypes[9]
+	mi := &file_mitai_v1_coordinator_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1022,7 +1221,7 @@ func (x *TaskRef) String() string {
 func (*TaskRef) ProtoMessage() {}
 
 func (x *TaskRef) ProtoReflect() protoreflect.Message {
-	mi := &file_mitai_v1_coordinator_proto_msgTypes[9]
+	mi := &file_mitai_v1_coordinator_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1035,7 +1234,7 @@ func (x *TaskRef) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TaskRef.ProtoReflect.Descriptor instead.
 func (*TaskRef) Descriptor() ([]byte, []int) {
-	return file_mitai_v1_coordinator_proto_rawDescGZIP(), []int{9}
+	return file_mitai_v1_coordinator_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *TaskRef) GetTaskId() string {
@@ -1052,6 +1251,13 @@ func (x *TaskRef) GetAttempt() uint32 {
 	return 0
 }
 
+func (x *TaskRef) GetTerm() uint64 {
+	if x != nil {
+		return x.Term
+	}
+	return 0
+}
+
 // Task is a job's task as the coordinator keeps it (its current attempt).
 type Task struct {
 	state   protoimpl.MessageState `protogen:"open.v1"`
@@ -1061,18 +1267,23 @@ type Task struct {
 	Term    uint64                 `protobuf:"varint,4,opt,name=term,proto3" json:"term,omitempty"`
 	State   TaskState              `protobuf:"varint,5,opt,name=state,proto3,enum=mitai.v1.TaskState" json:"state,omitempty"`
 	// "party/node" per participant.
-	Nodes         []string    `protobuf:"bytes,6,rep,name=nodes,proto3" json:"nodes,omitempty"`
+	Nodes []string `protobuf:"bytes,6,rep,name=nodes,proto3" json:"nodes,omitempty"`
+	// When the attempt was scheduled.
 	StartedUnixMs int64       `protobuf:"varint,7,opt,name=started_unix_ms,json=startedUnixMs,proto3" json:"started_unix_ms,omitempty"`
 	EndedUnixMs   int64       `protobuf:"varint,8,opt,name=ended_unix_ms,json=endedUnixMs,proto3" json:"ended_unix_ms,omitempty"`
 	Error         string      `protobuf:"bytes,9,opt,name=error,proto3" json:"error,omitempty"`
 	Report        *TaskReport `protobuf:"bytes,10,opt,name=report,proto3" json:"report,omitempty"`
+	// When the initiating node confirmed it runs the attempt (0: not yet).
+	RunningUnixMs int64 `protobuf:"varint,11,opt,name=running_unix_ms,json=runningUnixMs,proto3" json:"running_unix_ms,omitempty"`
+	// Receiving parties whose nodes reported this attempt's result delivered.
+	Delivered     []string `protobuf:"bytes,12,rep,name=delivered,proto3" json:"delivered,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *Task) Reset() {
 	*x = Task{}
-	mi := &file_mitai_v1_coordinator_proto_msgTypes[10]
+	mi := &file_mitai_v1_coordinator_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1084,7 +1295,7 @@ func (x *Task) String() string {
 func (*Task) ProtoMessage() {}
 
 func (x *Task) ProtoReflect() protoreflect.Message {
-	mi := &file_mitai_v1_coordinator_proto_msgTypes[10]
+	mi := &file_mitai_v1_coordinator_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1097,7 +1308,7 @@ func (x *Task) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Task.ProtoReflect.Descriptor instead.
 func (*Task) Descriptor() ([]byte, []int) {
-	return file_mitai_v1_coordinator_proto_rawDescGZIP(), []int{10}
+	return file_mitai_v1_coordinator_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *Task) GetId() string {
@@ -1170,6 +1381,20 @@ func (x *Task) GetReport() *TaskReport {
 	return nil
 }
 
+func (x *Task) GetRunningUnixMs() int64 {
+	if x != nil {
+		return x.RunningUnixMs
+	}
+	return 0
+}
+
+func (x *Task) GetDelivered() []string {
+	if x != nil {
+		return x.Delivered
+	}
+	return nil
+}
+
 // NodeRecord is a registered node.
 type NodeRecord struct {
 	state            protoimpl.MessageState `protogen:"open.v1"`
@@ -1184,7 +1409,7 @@ type NodeRecord struct {
 
 func (x *NodeRecord) Reset() {
 	*x = NodeRecord{}
-	mi := &file_mitai_v1_coordinator_proto_msgTypes[11]
+	mi := &file_mitai_v1_coordinator_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1196,7 +1421,7 @@ func (x *NodeRecord) String() string {
 func (*NodeRecord) ProtoMessage() {}
 
 func (x *NodeRecord) ProtoReflect() protoreflect.Message {
-	mi := &file_mitai_v1_coordinator_proto_msgTypes[11]
+	mi := &file_mitai_v1_coordinator_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1209,7 +1434,7 @@ func (x *NodeRecord) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use NodeRecord.ProtoReflect.Descriptor instead.
 func (*NodeRecord) Descriptor() ([]byte, []int) {
-	return file_mitai_v1_coordinator_proto_rawDescGZIP(), []int{11}
+	return file_mitai_v1_coordinator_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *NodeRecord) GetParty() string {
@@ -1256,7 +1481,7 @@ type PublishDatasetCommand struct {
 
 func (x *PublishDatasetCommand) Reset() {
 	*x = PublishDatasetCommand{}
-	mi := &file_mitai_v1_coordinator_proto_msgTypes[12]
+	mi := &file_mitai_v1_coordinator_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1268,7 +1493,7 @@ func (x *PublishDatasetCommand) String() string {
 func (*PublishDatasetCommand) ProtoMessage() {}
 
 func (x *PublishDatasetCommand) ProtoReflect() protoreflect.Message {
-	mi := &file_mitai_v1_coordinator_proto_msgTypes[12]
+	mi := &file_mitai_v1_coordinator_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1281,7 +1506,7 @@ func (x *PublishDatasetCommand) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PublishDatasetCommand.ProtoReflect.Descriptor instead.
 func (*PublishDatasetCommand) Descriptor() ([]byte, []int) {
-	return file_mitai_v1_coordinator_proto_rawDescGZIP(), []int{12}
+	return file_mitai_v1_coordinator_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *PublishDatasetCommand) GetInfo() *DatasetInfo {
@@ -1302,7 +1527,7 @@ type SubmitJobCommand struct {
 
 func (x *SubmitJobCommand) Reset() {
 	*x = SubmitJobCommand{}
-	mi := &file_mitai_v1_coordinator_proto_msgTypes[13]
+	mi := &file_mitai_v1_coordinator_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1314,7 +1539,7 @@ func (x *SubmitJobCommand) String() string {
 func (*SubmitJobCommand) ProtoMessage() {}
 
 func (x *SubmitJobCommand) ProtoReflect() protoreflect.Message {
-	mi := &file_mitai_v1_coordinator_proto_msgTypes[13]
+	mi := &file_mitai_v1_coordinator_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1327,7 +1552,7 @@ func (x *SubmitJobCommand) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SubmitJobCommand.ProtoReflect.Descriptor instead.
 func (*SubmitJobCommand) Descriptor() ([]byte, []int) {
-	return file_mitai_v1_coordinator_proto_rawDescGZIP(), []int{13}
+	return file_mitai_v1_coordinator_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *SubmitJobCommand) GetJobId() string {
@@ -1353,7 +1578,7 @@ type ApproveJobCommand struct {
 
 func (x *ApproveJobCommand) Reset() {
 	*x = ApproveJobCommand{}
-	mi := &file_mitai_v1_coordinator_proto_msgTypes[14]
+	mi := &file_mitai_v1_coordinator_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1365,7 +1590,7 @@ func (x *ApproveJobCommand) String() string {
 func (*ApproveJobCommand) ProtoMessage() {}
 
 func (x *ApproveJobCommand) ProtoReflect() protoreflect.Message {
-	mi := &file_mitai_v1_coordinator_proto_msgTypes[14]
+	mi := &file_mitai_v1_coordinator_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1378,7 +1603,7 @@ func (x *ApproveJobCommand) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ApproveJobCommand.ProtoReflect.Descriptor instead.
 func (*ApproveJobCommand) Descriptor() ([]byte, []int) {
-	return file_mitai_v1_coordinator_proto_rawDescGZIP(), []int{14}
+	return file_mitai_v1_coordinator_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *ApproveJobCommand) GetJobId() string {
@@ -1398,7 +1623,7 @@ type CancelJobCommand struct {
 
 func (x *CancelJobCommand) Reset() {
 	*x = CancelJobCommand{}
-	mi := &file_mitai_v1_coordinator_proto_msgTypes[15]
+	mi := &file_mitai_v1_coordinator_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1410,7 +1635,7 @@ func (x *CancelJobCommand) String() string {
 func (*CancelJobCommand) ProtoMessage() {}
 
 func (x *CancelJobCommand) ProtoReflect() protoreflect.Message {
-	mi := &file_mitai_v1_coordinator_proto_msgTypes[15]
+	mi := &file_mitai_v1_coordinator_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1423,7 +1648,7 @@ func (x *CancelJobCommand) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CancelJobCommand.ProtoReflect.Descriptor instead.
 func (*CancelJobCommand) Descriptor() ([]byte, []int) {
-	return file_mitai_v1_coordinator_proto_rawDescGZIP(), []int{15}
+	return file_mitai_v1_coordinator_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *CancelJobCommand) GetJobId() string {
@@ -1454,7 +1679,7 @@ type CoordinatorSnapshot struct {
 
 func (x *CoordinatorSnapshot) Reset() {
 	*x = CoordinatorSnapshot{}
-	mi := &file_mitai_v1_coordinator_proto_msgTypes[16]
+	mi := &file_mitai_v1_coordinator_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1466,7 +1691,7 @@ func (x *CoordinatorSnapshot) String() string {
 func (*CoordinatorSnapshot) ProtoMessage() {}
 
 func (x *CoordinatorSnapshot) ProtoReflect() protoreflect.Message {
-	mi := &file_mitai_v1_coordinator_proto_msgTypes[16]
+	mi := &file_mitai_v1_coordinator_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1479,7 +1704,7 @@ func (x *CoordinatorSnapshot) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CoordinatorSnapshot.ProtoReflect.Descriptor instead.
 func (*CoordinatorSnapshot) Descriptor() ([]byte, []int) {
-	return file_mitai_v1_coordinator_proto_rawDescGZIP(), []int{16}
+	return file_mitai_v1_coordinator_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *CoordinatorSnapshot) GetDatasets() []*CatalogDataset {
@@ -1529,7 +1754,7 @@ type ReadOptions struct {
 
 func (x *ReadOptions) Reset() {
 	*x = ReadOptions{}
-	mi := &file_mitai_v1_coordinator_proto_msgTypes[17]
+	mi := &file_mitai_v1_coordinator_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1541,7 +1766,7 @@ func (x *ReadOptions) String() string {
 func (*ReadOptions) ProtoMessage() {}
 
 func (x *ReadOptions) ProtoReflect() protoreflect.Message {
-	mi := &file_mitai_v1_coordinator_proto_msgTypes[17]
+	mi := &file_mitai_v1_coordinator_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1554,7 +1779,7 @@ func (x *ReadOptions) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReadOptions.ProtoReflect.Descriptor instead.
 func (*ReadOptions) Descriptor() ([]byte, []int) {
-	return file_mitai_v1_coordinator_proto_rawDescGZIP(), []int{17}
+	return file_mitai_v1_coordinator_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *ReadOptions) GetConsistent() bool {
@@ -1578,7 +1803,7 @@ type ReadInfo struct {
 
 func (x *ReadInfo) Reset() {
 	*x = ReadInfo{}
-	mi := &file_mitai_v1_coordinator_proto_msgTypes[18]
+	mi := &file_mitai_v1_coordinator_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1590,7 +1815,7 @@ func (x *ReadInfo) String() string {
 func (*ReadInfo) ProtoMessage() {}
 
 func (x *ReadInfo) ProtoReflect() protoreflect.Message {
-	mi := &file_mitai_v1_coordinator_proto_msgTypes[18]
+	mi := &file_mitai_v1_coordinator_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1603,7 +1828,7 @@ func (x *ReadInfo) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReadInfo.ProtoReflect.Descriptor instead.
 func (*ReadInfo) Descriptor() ([]byte, []int) {
-	return file_mitai_v1_coordinator_proto_rawDescGZIP(), []int{18}
+	return file_mitai_v1_coordinator_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *ReadInfo) GetStale() bool {
@@ -1636,7 +1861,7 @@ type PublishDatasetRequest struct {
 
 func (x *PublishDatasetRequest) Reset() {
 	*x = PublishDatasetRequest{}
-	mi := &file_mitai_v1_coordinator_proto_msgTypes[19]
+	mi := &file_mitai_v1_coordinator_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1648,7 +1873,7 @@ func (x *PublishDatasetRequest) String() string {
 func (*PublishDatasetRequest) ProtoMessage() {}
 
 func (x *PublishDatasetRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_mitai_v1_coordinator_proto_msgTypes[19]
+	mi := &file_mitai_v1_coordinator_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1661,7 +1886,7 @@ func (x *PublishDatasetRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PublishDatasetRequest.ProtoReflect.Descriptor instead.
 func (*PublishDatasetRequest) Descriptor() ([]byte, []int) {
-	return file_mitai_v1_coordinator_proto_rawDescGZIP(), []int{19}
+	return file_mitai_v1_coordinator_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *PublishDatasetRequest) GetInfo() *DatasetInfo {
@@ -1680,7 +1905,7 @@ type SubmitJobRequest struct {
 
 func (x *SubmitJobRequest) Reset() {
 	*x = SubmitJobRequest{}
-	mi := &file_mitai_v1_coordinator_proto_msgTypes[20]
+	mi := &file_mitai_v1_coordinator_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1692,7 +1917,7 @@ func (x *SubmitJobRequest) String() string {
 func (*SubmitJobRequest) ProtoMessage() {}
 
 func (x *SubmitJobRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_mitai_v1_coordinator_proto_msgTypes[20]
+	mi := &file_mitai_v1_coordinator_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1705,7 +1930,7 @@ func (x *SubmitJobRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SubmitJobRequest.ProtoReflect.Descriptor instead.
 func (*SubmitJobRequest) Descriptor() ([]byte, []int) {
-	return file_mitai_v1_coordinator_proto_rawDescGZIP(), []int{20}
+	return file_mitai_v1_coordinator_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *SubmitJobRequest) GetSpec() *JobSpec {
@@ -1726,7 +1951,7 @@ type SubmitJobResponse struct {
 
 func (x *SubmitJobResponse) Reset() {
 	*x = SubmitJobResponse{}
-	mi := &file_mitai_v1_coordinator_proto_msgTypes[21]
+	mi := &file_mitai_v1_coordinator_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1738,7 +1963,7 @@ func (x *SubmitJobResponse) String() string {
 func (*SubmitJobResponse) ProtoMessage() {}
 
 func (x *SubmitJobResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_mitai_v1_coordinator_proto_msgTypes[21]
+	mi := &file_mitai_v1_coordinator_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1751,7 +1976,7 @@ func (x *SubmitJobResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SubmitJobResponse.ProtoReflect.Descriptor instead.
 func (*SubmitJobResponse) Descriptor() ([]byte, []int) {
-	return file_mitai_v1_coordinator_proto_rawDescGZIP(), []int{21}
+	return file_mitai_v1_coordinator_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *SubmitJobResponse) GetJob() *Job {
@@ -1777,7 +2002,7 @@ type ApproveJobRequest struct {
 
 func (x *ApproveJobRequest) Reset() {
 	*x = ApproveJobRequest{}
-	mi := &file_mitai_v1_coordinator_proto_msgTypes[22]
+	mi := &file_mitai_v1_coordinator_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1789,7 +2014,7 @@ func (x *ApproveJobRequest) String() string {
 func (*ApproveJobRequest) ProtoMessage() {}
 
 func (x *ApproveJobRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_mitai_v1_coordinator_proto_msgTypes[22]
+	mi := &file_mitai_v1_coordinator_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1802,7 +2027,7 @@ func (x *ApproveJobRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ApproveJobRequest.ProtoReflect.Descriptor instead.
 func (*ApproveJobRequest) Descriptor() ([]byte, []int) {
-	return file_mitai_v1_coordinator_proto_rawDescGZIP(), []int{22}
+	return file_mitai_v1_coordinator_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *ApproveJobRequest) GetJobId() string {
@@ -1822,7 +2047,7 @@ type CancelJobRequest struct {
 
 func (x *CancelJobRequest) Reset() {
 	*x = CancelJobRequest{}
-	mi := &file_mitai_v1_coordinator_proto_msgTypes[23]
+	mi := &file_mitai_v1_coordinator_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1834,7 +2059,7 @@ func (x *CancelJobRequest) String() string {
 func (*CancelJobRequest) ProtoMessage() {}
 
 func (x *CancelJobRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_mitai_v1_coordinator_proto_msgTypes[23]
+	mi := &file_mitai_v1_coordinator_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1847,7 +2072,7 @@ func (x *CancelJobRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CancelJobRequest.ProtoReflect.Descriptor instead.
 func (*CancelJobRequest) Descriptor() ([]byte, []int) {
-	return file_mitai_v1_coordinator_proto_rawDescGZIP(), []int{23}
+	return file_mitai_v1_coordinator_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *CancelJobRequest) GetJobId() string {
@@ -1874,7 +2099,7 @@ type GetJobRequest struct {
 
 func (x *GetJobRequest) Reset() {
 	*x = GetJobRequest{}
-	mi := &file_mitai_v1_coordinator_proto_msgTypes[24]
+	mi := &file_mitai_v1_coordinator_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1886,7 +2111,7 @@ func (x *GetJobRequest) String() string {
 func (*GetJobRequest) ProtoMessage() {}
 
 func (x *GetJobRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_mitai_v1_coordinator_proto_msgTypes[24]
+	mi := &file_mitai_v1_coordinator_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1899,7 +2124,7 @@ func (x *GetJobRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetJobRequest.ProtoReflect.Descriptor instead.
 func (*GetJobRequest) Descriptor() ([]byte, []int) {
-	return file_mitai_v1_coordinator_proto_rawDescGZIP(), []int{24}
+	return file_mitai_v1_coordinator_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *GetJobRequest) GetJobId() string {
@@ -1917,16 +2142,18 @@ func (x *GetJobRequest) GetRead() *ReadOptions {
 }
 
 type GetJobResponse struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Job           *Job                   `protobuf:"bytes,1,opt,name=job,proto3" json:"job,omitempty"`
-	Read          *ReadInfo              `protobuf:"bytes,2,opt,name=read,proto3" json:"read,omitempty"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Job   *Job                   `protobuf:"bytes,1,opt,name=job,proto3" json:"job,omitempty"`
+	Read  *ReadInfo              `protobuf:"bytes,2,opt,name=read,proto3" json:"read,omitempty"`
+	// The job's task at its latest attempt, once one was scheduled.
+	Task          *Task `protobuf:"bytes,3,opt,name=task,proto3" json:"task,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *GetJobResponse) Reset() {
 	*x = GetJobResponse{}
-	mi := &file_mitai_v1_coordinator_proto_msgTypes[25]
+	mi := &file_mitai_v1_coordinator_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1938,7 +2165,7 @@ func (x *GetJobResponse) String() string {
 func (*GetJobResponse) ProtoMessage() {}
 
 func (x *GetJobResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_mitai_v1_coordinator_proto_msgTypes[25]
+	mi := &file_mitai_v1_coordinator_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1951,7 +2178,7 @@ func (x *GetJobResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetJobResponse.ProtoReflect.Descriptor instead.
 func (*GetJobResponse) Descriptor() ([]byte, []int) {
-	return file_mitai_v1_coordinator_proto_rawDescGZIP(), []int{25}
+	return file_mitai_v1_coordinator_proto_rawDescGZIP(), []int{28}
 }
 
 func (x *GetJobResponse) GetJob() *Job {
@@ -1968,6 +2195,13 @@ func (x *GetJobResponse) GetRead() *ReadInfo {
 	return nil
 }
 
+func (x *GetJobResponse) GetTask() *Task {
+	if x != nil {
+		return x.Task
+	}
+	return nil
+}
+
 type ListJobsRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Read          *ReadOptions           `protobuf:"bytes,1,opt,name=read,proto3" json:"read,omitempty"`
@@ -1977,7 +2211,7 @@ type ListJobsRequest struct {
 
 func (x *ListJobsRequest) Reset() {
 	*x = ListJobsRequest{}
-	mi := &file_mitai_v1_coordinator_proto_msgTypes[26]
+	mi := &file_mitai_v1_coordinator_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1989,7 +2223,7 @@ func (x *ListJobsRequest) String() string {
 func (*ListJobsRequest) ProtoMessage() {}
 
 func (x *ListJobsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_mitai_v1_coordinator_proto_msgTypes[26]
+	mi := &file_mitai_v1_coordinator_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2002,7 +2236,7 @@ func (x *ListJobsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListJobsRequest.ProtoReflect.Descriptor instead.
 func (*ListJobsRequest) Descriptor() ([]byte, []int) {
-	return file_mitai_v1_coordinator_proto_rawDescGZIP(), []int{26}
+	return file_mitai_v1_coordinator_proto_rawDescGZIP(), []int{29}
 }
 
 func (x *ListJobsRequest) GetRead() *ReadOptions {
@@ -2022,7 +2256,7 @@ type ListJobsResponse struct {
 
 func (x *ListJobsResponse) Reset() {
 	*x = ListJobsResponse{}
-	mi := &file_mitai_v1_coordinator_proto_msgTypes[27]
+	mi := &file_mitai_v1_coordinator_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2034,7 +2268,7 @@ func (x *ListJobsResponse) String() string {
 func (*ListJobsResponse) ProtoMessage() {}
 
 func (x *ListJobsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_mitai_v1_coordinator_proto_msgTypes[27]
+	mi := &file_mitai_v1_coordinator_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2047,7 +2281,7 @@ func (x *ListJobsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListJobsResponse.ProtoReflect.Descriptor instead.
 func (*ListJobsResponse) Descriptor() ([]byte, []int) {
-	return file_mitai_v1_coordinator_proto_rawDescGZIP(), []int{27}
+	return file_mitai_v1_coordinator_proto_rawDescGZIP(), []int{30}
 }
 
 func (x *ListJobsResponse) GetJobs() []*Job {
@@ -2074,7 +2308,7 @@ type ClusterStatusRequest struct {
 
 func (x *ClusterStatusRequest) Reset() {
 	*x = ClusterStatusRequest{}
-	mi := &file_mitai_v1_coordinator_proto_msgTypes[28]
+	mi := &file_mitai_v1_coordinator_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2086,7 +2320,7 @@ func (x *ClusterStatusRequest) String() string {
 func (*ClusterStatusRequest) ProtoMessage() {}
 
 func (x *ClusterStatusRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_mitai_v1_coordinator_proto_msgTypes[28]
+	mi := &file_mitai_v1_coordinator_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2099,7 +2333,7 @@ func (x *ClusterStatusRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ClusterStatusRequest.ProtoReflect.Descriptor instead.
 func (*ClusterStatusRequest) Descriptor() ([]byte, []int) {
-	return file_mitai_v1_coordinator_proto_rawDescGZIP(), []int{28}
+	return file_mitai_v1_coordinator_proto_rawDescGZIP(), []int{31}
 }
 
 func (x *ClusterStatusRequest) GetLocalOnly() bool {
@@ -2127,7 +2361,7 @@ type ReplicaStatus struct {
 
 func (x *ReplicaStatus) Reset() {
 	*x = ReplicaStatus{}
-	mi := &file_mitai_v1_coordinator_proto_msgTypes[29]
+	mi := &file_mitai_v1_coordinator_proto_msgTypes[32]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2139,7 +2373,7 @@ func (x *ReplicaStatus) String() string {
 func (*ReplicaStatus) ProtoMessage() {}
 
 func (x *ReplicaStatus) ProtoReflect() protoreflect.Message {
-	mi := &file_mitai_v1_coordinator_proto_msgTypes[29]
+	mi := &file_mitai_v1_coordinator_proto_msgTypes[32]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2152,7 +2386,7 @@ func (x *ReplicaStatus) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReplicaStatus.ProtoReflect.Descriptor instead.
 func (*ReplicaStatus) Descriptor() ([]byte, []int) {
-	return file_mitai_v1_coordinator_proto_rawDescGZIP(), []int{29}
+	return file_mitai_v1_coordinator_proto_rawDescGZIP(), []int{32}
 }
 
 func (x *ReplicaStatus) GetId() string {
@@ -2220,7 +2454,7 @@ type ClusterStatusResponse struct {
 
 func (x *ClusterStatusResponse) Reset() {
 	*x = ClusterStatusResponse{}
-	mi := &file_mitai_v1_coordinator_proto_msgTypes[30]
+	mi := &file_mitai_v1_coordinator_proto_msgTypes[33]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2232,7 +2466,7 @@ func (x *ClusterStatusResponse) String() string {
 func (*ClusterStatusResponse) ProtoMessage() {}
 
 func (x *ClusterStatusResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_mitai_v1_coordinator_proto_msgTypes[30]
+	mi := &file_mitai_v1_coordinator_proto_msgTypes[33]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2245,7 +2479,7 @@ func (x *ClusterStatusResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ClusterStatusResponse.ProtoReflect.Descriptor instead.
 func (*ClusterStatusResponse) Descriptor() ([]byte, []int) {
-	return file_mitai_v1_coordinator_proto_rawDescGZIP(), []int{30}
+	return file_mitai_v1_coordinator_proto_rawDescGZIP(), []int{33}
 }
 
 func (x *ClusterStatusResponse) GetReplicas() []*ReplicaStatus {
@@ -2267,7 +2501,7 @@ type AuditRangeRequest struct {
 
 func (x *AuditRangeRequest) Reset() {
 	*x = AuditRangeRequest{}
-	mi := &file_mitai_v1_coordinator_proto_msgTypes[31]
+	mi := &file_mitai_v1_coordinator_proto_msgTypes[34]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2279,7 +2513,7 @@ func (x *AuditRangeRequest) String() string {
 func (*AuditRangeRequest) ProtoMessage() {}
 
 func (x *AuditRangeRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_mitai_v1_coordinator_proto_msgTypes[31]
+	mi := &file_mitai_v1_coordinator_proto_msgTypes[34]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2292,7 +2526,7 @@ func (x *AuditRangeRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AuditRangeRequest.ProtoReflect.Descriptor instead.
 func (*AuditRangeRequest) Descriptor() ([]byte, []int) {
-	return file_mitai_v1_coordinator_proto_rawDescGZIP(), []int{31}
+	return file_mitai_v1_coordinator_proto_rawDescGZIP(), []int{34}
 }
 
 func (x *AuditRangeRequest) GetFrom() uint64 {
@@ -2326,7 +2560,7 @@ type AuditRangeResponse struct {
 
 func (x *AuditRangeResponse) Reset() {
 	*x = AuditRangeResponse{}
-	mi := &file_mitai_v1_coordinator_proto_msgTypes[32]
+	mi := &file_mitai_v1_coordinator_proto_msgTypes[35]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2338,7 +2572,7 @@ func (x *AuditRangeResponse) String() string {
 func (*AuditRangeResponse) ProtoMessage() {}
 
 func (x *AuditRangeResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_mitai_v1_coordinator_proto_msgTypes[32]
+	mi := &file_mitai_v1_coordinator_proto_msgTypes[35]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2351,7 +2585,7 @@ func (x *AuditRangeResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AuditRangeResponse.ProtoReflect.Descriptor instead.
 func (*AuditRangeResponse) Descriptor() ([]byte, []int) {
-	return file_mitai_v1_coordinator_proto_rawDescGZIP(), []int{32}
+	return file_mitai_v1_coordinator_proto_rawDescGZIP(), []int{35}
 }
 
 func (x *AuditRangeResponse) GetEntries() []*AuditEntry {
@@ -2379,7 +2613,7 @@ type ProposeRequest struct {
 
 func (x *ProposeRequest) Reset() {
 	*x = ProposeRequest{}
-	mi := &file_mitai_v1_coordinator_proto_msgTypes[33]
+	mi := &file_mitai_v1_coordinator_proto_msgTypes[36]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2391,7 +2625,7 @@ func (x *ProposeRequest) String() string {
 func (*ProposeRequest) ProtoMessage() {}
 
 func (x *ProposeRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_mitai_v1_coordinator_proto_msgTypes[33]
+	mi := &file_mitai_v1_coordinator_proto_msgTypes[36]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2404,7 +2638,7 @@ func (x *ProposeRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ProposeRequest.ProtoReflect.Descriptor instead.
 func (*ProposeRequest) Descriptor() ([]byte, []int) {
-	return file_mitai_v1_coordinator_proto_rawDescGZIP(), []int{33}
+	return file_mitai_v1_coordinator_proto_rawDescGZIP(), []int{36}
 }
 
 func (x *ProposeRequest) GetCommand() *Command {
@@ -2428,7 +2662,7 @@ type ProposeResponse struct {
 
 func (x *ProposeResponse) Reset() {
 	*x = ProposeResponse{}
-	mi := &file_mitai_v1_coordinator_proto_msgTypes[34]
+	mi := &file_mitai_v1_coordinator_proto_msgTypes[37]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2440,7 +2674,7 @@ func (x *ProposeResponse) String() string {
 func (*ProposeResponse) ProtoMessage() {}
 
 func (x *ProposeResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_mitai_v1_coordinator_proto_msgTypes[34]
+	mi := &file_mitai_v1_coordinator_proto_msgTypes[37]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2453,7 +2687,7 @@ func (x *ProposeResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ProposeResponse.ProtoReflect.Descriptor instead.
 func (*ProposeResponse) Descriptor() ([]byte, []int) {
-	return file_mitai_v1_coordinator_proto_rawDescGZIP(), []int{34}
+	return file_mitai_v1_coordinator_proto_rawDescGZIP(), []int{37}
 }
 
 func (x *ProposeResponse) GetJob() *Job {
@@ -2507,7 +2741,7 @@ type HeartbeatRequest struct {
 
 func (x *HeartbeatRequest) Reset() {
 	*x = HeartbeatRequest{}
-	mi := &file_mitai_v1_coordinator_proto_msgTypes[35]
+	mi := &file_mitai_v1_coordinator_proto_msgTypes[38]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2519,7 +2753,7 @@ func (x *HeartbeatRequest) String() string {
 func (*HeartbeatRequest) ProtoMessage() {}
 
 func (x *HeartbeatRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_mitai_v1_coordinator_proto_msgTypes[35]
+	mi := &file_mitai_v1_coordinator_proto_msgTypes[38]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2532,7 +2766,7 @@ func (x *HeartbeatRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use HeartbeatRequest.ProtoReflect.Descriptor instead.
 func (*HeartbeatRequest) Descriptor() ([]byte, []int) {
-	return file_mitai_v1_coordinator_proto_rawDescGZIP(), []int{35}
+	return file_mitai_v1_coordinator_proto_rawDescGZIP(), []int{38}
 }
 
 func (x *HeartbeatRequest) GetNode() string {
@@ -2582,7 +2816,7 @@ type HeartbeatResponse struct {
 
 func (x *HeartbeatResponse) Reset() {
 	*x = HeartbeatResponse{}
-	mi := &file_mitai_v1_coordinator_proto_msgTypes[36]
+	mi := &file_mitai_v1_coordinator_proto_msgTypes[39]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2594,7 +2828,7 @@ func (x *HeartbeatResponse) String() string {
 func (*HeartbeatResponse) ProtoMessage() {}
 
 func (x *HeartbeatResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_mitai_v1_coordinator_proto_msgTypes[36]
+	mi := &file_mitai_v1_coordinator_proto_msgTypes[39]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2607,7 +2841,7 @@ func (x *HeartbeatResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use HeartbeatResponse.ProtoReflect.Descriptor instead.
 func (*HeartbeatResponse) Descriptor() ([]byte, []int) {
-	return file_mitai_v1_coordinator_proto_rawDescGZIP(), []int{36}
+	return file_mitai_v1_coordinator_proto_rawDescGZIP(), []int{39}
 }
 
 func (x *HeartbeatResponse) GetStart() []*TaskSpec {
@@ -2626,17 +2860,14 @@ func (x *HeartbeatResponse) GetAbort() []*TaskRef {
 
 type ReportTaskRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
-	Task          *TaskRef               `protobuf:"bytes,1,opt,name=task,proto3" json:"task,omitempty"`
-	Ok            bool                   `protobuf:"varint,2,opt,name=ok,proto3" json:"ok,omitempty"`
-	Error         string                 `protobuf:"bytes,3,opt,name=error,proto3" json:"error,omitempty"`
-	Report        *TaskReport            `protobuf:"bytes,4,opt,name=report,proto3" json:"report,omitempty"`
+	Signed        *SignedOutcome         `protobuf:"bytes,5,opt,name=signed,proto3" json:"signed,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *ReportTaskRequest) Reset() {
 	*x = ReportTaskRequest{}
-	mi := &file_mitai_v1_coordinator_proto_msgTypes[37]
+	mi := &file_mitai_v1_coordinator_proto_msgTypes[40]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2648,7 +2879,7 @@ func (x *ReportTaskRequest) String() string {
 func (*ReportTaskRequest) ProtoMessage() {}
 
 func (x *ReportTaskRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_mitai_v1_coordinator_proto_msgTypes[37]
+	mi := &file_mitai_v1_coordinator_proto_msgTypes[40]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2661,33 +2892,12 @@ func (x *ReportTaskRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReportTaskRequest.ProtoReflect.Descriptor instead.
 func (*ReportTaskRequest) Descriptor() ([]byte, []int) {
-	return file_mitai_v1_coordinator_proto_rawDescGZIP(), []int{37}
+	return file_mitai_v1_coordinator_proto_rawDescGZIP(), []int{40}
 }
 
-func (x *ReportTaskRequest) GetTask() *TaskRef {
+func (x *ReportTaskRequest) GetSigned() *SignedOutcome {
 	if x != nil {
-		return x.Task
-	}
-	return nil
-}
-
-func (x *ReportTaskRequest) GetOk() bool {
-	if x != nil {
-		return x.Ok
-	}
-	return false
-}
-
-func (x *ReportTaskRequest) GetError() string {
-	if x != nil {
-		return x.Error
-	}
-	return ""
-}
-
-func (x *ReportTaskRequest) GetReport() *TaskReport {
-	if x != nil {
-		return x.Report
+		return x.Signed
 	}
 	return nil
 }
@@ -2700,7 +2910,7 @@ type ReportTaskResponse struct {
 
 func (x *ReportTaskResponse) Reset() {
 	*x = ReportTaskResponse{}
-	mi := &file_mitai_v1_coordinator_proto_msgTypes[38]
+	mi := &file_mitai_v1_coordinator_proto_msgTypes[41]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2712,7 +2922,7 @@ func (x *ReportTaskResponse) String() string {
 func (*ReportTaskResponse) ProtoMessage() {}
 
 func (x *ReportTaskResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_mitai_v1_coordinator_proto_msgTypes[38]
+	mi := &file_mitai_v1_coordinator_proto_msgTypes[41]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2725,7 +2935,7 @@ func (x *ReportTaskResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReportTaskResponse.ProtoReflect.Descriptor instead.
 func (*ReportTaskResponse) Descriptor() ([]byte, []int) {
-	return file_mitai_v1_coordinator_proto_rawDescGZIP(), []int{38}
+	return file_mitai_v1_coordinator_proto_rawDescGZIP(), []int{41}
 }
 
 type CheckTaskRequest struct {
@@ -2737,7 +2947,7 @@ type CheckTaskRequest struct {
 
 func (x *CheckTaskRequest) Reset() {
 	*x = CheckTaskRequest{}
-	mi := &file_mitai_v1_coordinator_proto_msgTypes[39]
+	mi := &file_mitai_v1_coordinator_proto_msgTypes[42]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2749,7 +2959,7 @@ func (x *CheckTaskRequest) String() string {
 func (*CheckTaskRequest) ProtoMessage() {}
 
 func (x *CheckTaskRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_mitai_v1_coordinator_proto_msgTypes[39]
+	mi := &file_mitai_v1_coordinator_proto_msgTypes[42]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2762,7 +2972,7 @@ func (x *CheckTaskRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CheckTaskRequest.ProtoReflect.Descriptor instead.
 func (*CheckTaskRequest) Descriptor() ([]byte, []int) {
-	return file_mitai_v1_coordinator_proto_rawDescGZIP(), []int{39}
+	return file_mitai_v1_coordinator_proto_rawDescGZIP(), []int{42}
 }
 
 func (x *CheckTaskRequest) GetTask() *TaskRef {
@@ -2783,7 +2993,7 @@ type CheckTaskResponse struct {
 
 func (x *CheckTaskResponse) Reset() {
 	*x = CheckTaskResponse{}
-	mi := &file_mitai_v1_coordinator_proto_msgTypes[40]
+	mi := &file_mitai_v1_coordinator_proto_msgTypes[43]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2795,7 +3005,7 @@ func (x *CheckTaskResponse) String() string {
 func (*CheckTaskResponse) ProtoMessage() {}
 
 func (x *CheckTaskResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_mitai_v1_coordinator_proto_msgTypes[40]
+	mi := &file_mitai_v1_coordinator_proto_msgTypes[43]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2808,7 +3018,7 @@ func (x *CheckTaskResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CheckTaskResponse.ProtoReflect.Descriptor instead.
 func (*CheckTaskResponse) Descriptor() ([]byte, []int) {
-	return file_mitai_v1_coordinator_proto_rawDescGZIP(), []int{40}
+	return file_mitai_v1_coordinator_proto_rawDescGZIP(), []int{43}
 }
 
 func (x *CheckTaskResponse) GetCurrent() bool {
@@ -2865,7 +3075,7 @@ const file_mitai_v1_coordinator_proto_rawDesc = "" +
 	"\x0eCatalogDataset\x12\x14\n" +
 	"\x05party\x18\x01 \x01(\tR\x05party\x12)\n" +
 	"\x04info\x18\x02 \x01(\v2\x15.mitai.v1.DatasetInfoR\x04info\x12#\n" +
-	"\rpolicy_digest\x18\x03 \x01(\tR\fpolicyDigest\"\xe4\x04\n" +
+	"\rpolicy_digest\x18\x03 \x01(\tR\fpolicyDigest\"\xa7\x05\n" +
 	"\aCommand\x12 \n" +
 	"\ftime_unix_ms\x18\x01 \x01(\x03R\n" +
 	"timeUnixMs\x12\x14\n" +
@@ -2881,7 +3091,8 @@ const file_mitai_v1_coordinator_proto_rawDesc = "" +
 	"\rregister_node\x18\x0e \x01(\v2\x1d.mitai.v1.RegisterNodeCommandH\x00R\fregisterNode\x12D\n" +
 	"\rschedule_task\x18\x0f \x01(\v2\x1d.mitai.v1.ScheduleTaskCommandH\x00R\fscheduleTask\x12A\n" +
 	"\ftask_outcome\x18\x10 \x01(\v2\x1c.mitai.v1.TaskOutcomeCommandH\x00R\vtaskOutcome\x12D\n" +
-	"\rabort_attempt\x18\x11 \x01(\v2\x1d.mitai.v1.AbortAttemptCommandH\x00R\fabortAttemptB\x06\n" +
+	"\rabort_attempt\x18\x11 \x01(\v2\x1d.mitai.v1.AbortAttemptCommandH\x00R\fabortAttempt\x12A\n" +
+	"\ftask_started\x18\x12 \x01(\v2\x1c.mitai.v1.TaskStartedCommandH\x00R\vtaskStartedB\x06\n" +
 	"\x04body\"_\n" +
 	"\x13RegisterNodeCommand\x12\x12\n" +
 	"\x04node\x18\x01 \x01(\tR\x04node\x12\x18\n" +
@@ -2892,18 +3103,30 @@ const file_mitai_v1_coordinator_proto_rawDesc = "" +
 	"\atask_id\x18\x02 \x01(\tR\x06taskId\x12\x18\n" +
 	"\aattempt\x18\x03 \x01(\rR\aattempt\x12\x12\n" +
 	"\x04term\x18\x04 \x01(\x04R\x04term\x12\x14\n" +
-	"\x05nodes\x18\x05 \x03(\tR\x05nodes\"\x8f\x01\n" +
-	"\x12TaskOutcomeCommand\x12%\n" +
-	"\x04task\x18\x01 \x01(\v2\x11.mitai.v1.TaskRefR\x04task\x12\x0e\n" +
-	"\x02ok\x18\x02 \x01(\bR\x02ok\x12\x14\n" +
-	"\x05error\x18\x03 \x01(\tR\x05error\x12,\n" +
-	"\x06report\x18\x04 \x01(\v2\x14.mitai.v1.TaskReportR\x06report\"T\n" +
+	"\x05nodes\x18\x05 \x03(\tR\x05nodes\"K\n" +
+	"\x12TaskOutcomeCommand\x12/\n" +
+	"\x06signed\x18\x05 \x01(\v2\x17.mitai.v1.SignedOutcomeR\x06signedJ\x04\b\x01\x10\x05\";\n" +
+	"\x12TaskStartedCommand\x12%\n" +
+	"\x04task\x18\x01 \x01(\v2\x11.mitai.v1.TaskRefR\x04task\"\x9c\x01\n" +
+	"\vTaskOutcome\x12%\n" +
+	"\x04task\x18\x01 \x01(\v2\x11.mitai.v1.TaskRefR\x04task\x12\x12\n" +
+	"\x04node\x18\x02 \x01(\tR\x04node\x12\x0e\n" +
+	"\x02ok\x18\x03 \x01(\bR\x02ok\x12\x14\n" +
+	"\x05error\x18\x04 \x01(\tR\x05error\x12,\n" +
+	"\x06report\x18\x05 \x01(\v2\x14.mitai.v1.TaskReportR\x06report\"|\n" +
+	"\rSignedOutcome\x12\x12\n" +
+	"\x04kind\x18\x01 \x01(\tR\x04kind\x12\x18\n" +
+	"\aoutcome\x18\x02 \x01(\fR\aoutcome\x12\x1f\n" +
+	"\vsigner_cert\x18\x03 \x01(\fR\n" +
+	"signerCert\x12\x1c\n" +
+	"\tsignature\x18\x04 \x01(\fR\tsignature\"T\n" +
 	"\x13AbortAttemptCommand\x12%\n" +
 	"\x04task\x18\x01 \x01(\v2\x11.mitai.v1.TaskRefR\x04task\x12\x16\n" +
-	"\x06reason\x18\x02 \x01(\tR\x06reason\"<\n" +
+	"\x06reason\x18\x02 \x01(\tR\x06reason\"P\n" +
 	"\aTaskRef\x12\x17\n" +
 	"\atask_id\x18\x01 \x01(\tR\x06taskId\x12\x18\n" +
-	"\aattempt\x18\x02 \x01(\rR\aattempt\"\xac\x02\n" +
+	"\aattempt\x18\x02 \x01(\rR\aattempt\x12\x12\n" +
+	"\x04term\x18\x03 \x01(\x04R\x04term\"\xf2\x02\n" +
 	"\x04Task\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x15\n" +
 	"\x06job_id\x18\x02 \x01(\tR\x05jobId\x12\x18\n" +
@@ -2915,7 +3138,9 @@ const file_mitai_v1_coordinator_proto_rawDesc = "" +
 	"\rended_unix_ms\x18\b \x01(\x03R\vendedUnixMs\x12\x14\n" +
 	"\x05error\x18\t \x01(\tR\x05error\x12,\n" +
 	"\x06report\x18\n" +
-	" \x01(\v2\x14.mitai.v1.TaskReportR\x06report\"\x9a\x01\n" +
+	" \x01(\v2\x14.mitai.v1.TaskReportR\x06report\x12&\n" +
+	"\x0frunning_unix_ms\x18\v \x01(\x03R\rrunningUnixMs\x12\x1c\n" +
+	"\tdelivered\x18\f \x03(\tR\tdelivered\"\x9a\x01\n" +
 	"\n" +
 	"NodeRecord\x12\x14\n" +
 	"\x05party\x18\x01 \x01(\tR\x05party\x12\x12\n" +
@@ -2961,10 +3186,11 @@ const file_mitai_v1_coordinator_proto_rawDesc = "" +
 	"\x06reason\x18\x02 \x01(\tR\x06reason\"Q\n" +
 	"\rGetJobRequest\x12\x15\n" +
 	"\x06job_id\x18\x01 \x01(\tR\x05jobId\x12)\n" +
-	"\x04read\x18\x02 \x01(\v2\x15.mitai.v1.ReadOptionsR\x04read\"Y\n" +
+	"\x04read\x18\x02 \x01(\v2\x15.mitai.v1.ReadOptionsR\x04read\"}\n" +
 	"\x0eGetJobResponse\x12\x1f\n" +
 	"\x03job\x18\x01 \x01(\v2\r.mitai.v1.JobR\x03job\x12&\n" +
-	"\x04read\x18\x02 \x01(\v2\x12.mitai.v1.ReadInfoR\x04read\"<\n" +
+	"\x04read\x18\x02 \x01(\v2\x12.mitai.v1.ReadInfoR\x04read\x12\"\n" +
+	"\x04task\x18\x03 \x01(\v2\x0e.mitai.v1.TaskR\x04task\"<\n" +
 	"\x0fListJobsRequest\x12)\n" +
 	"\x04read\x18\x01 \x01(\v2\x15.mitai.v1.ReadOptionsR\x04read\"]\n" +
 	"\x10ListJobsResponse\x12!\n" +
@@ -3010,12 +3236,9 @@ const file_mitai_v1_coordinator_proto_rawDesc = "" +
 	"\x05slots\x18\x05 \x01(\rR\x05slots\"f\n" +
 	"\x11HeartbeatResponse\x12(\n" +
 	"\x05start\x18\x01 \x03(\v2\x12.mitai.v1.TaskSpecR\x05start\x12'\n" +
-	"\x05abort\x18\x02 \x03(\v2\x11.mitai.v1.TaskRefR\x05abort\"\x8e\x01\n" +
-	"\x11ReportTaskRequest\x12%\n" +
-	"\x04task\x18\x01 \x01(\v2\x11.mitai.v1.TaskRefR\x04task\x12\x0e\n" +
-	"\x02ok\x18\x02 \x01(\bR\x02ok\x12\x14\n" +
-	"\x05error\x18\x03 \x01(\tR\x05error\x12,\n" +
-	"\x06report\x18\x04 \x01(\v2\x14.mitai.v1.TaskReportR\x06report\"\x14\n" +
+	"\x05abort\x18\x02 \x03(\v2\x11.mitai.v1.TaskRefR\x05abort\"J\n" +
+	"\x11ReportTaskRequest\x12/\n" +
+	"\x06signed\x18\x05 \x01(\v2\x17.mitai.v1.SignedOutcomeR\x06signedJ\x04\b\x01\x10\x05\"\x14\n" +
 	"\x12ReportTaskResponse\"9\n" +
 	"\x10CheckTaskRequest\x12%\n" +
 	"\x04task\x18\x01 \x01(\v2\x11.mitai.v1.TaskRefR\x04task\"E\n" +
@@ -3067,7 +3290,7 @@ func file_mitai_v1_coordinator_proto_rawDescGZIP() []byte {
 }
 
 var file_mitai_v1_coordinator_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
-var file_mitai_v1_coordinator_proto_msgTypes = make([]protoimpl.MessageInfo, 41)
+var file_mitai_v1_coordinator_proto_msgTypes = make([]protoimpl.MessageInfo, 44)
 var file_mitai_v1_coordinator_proto_goTypes = []any{
 	(JobState)(0),                 // 0: mitai.v1.JobState
 	(TaskState)(0),                // 1: mitai.v1.TaskState
@@ -3079,120 +3302,126 @@ var file_mitai_v1_coordinator_proto_goTypes = []any{
 	(*RegisterNodeCommand)(nil),   // 7: mitai.v1.RegisterNodeCommand
 	(*ScheduleTaskCommand)(nil),   // 8: mitai.v1.ScheduleTaskCommand
 	(*TaskOutcomeCommand)(nil),    // 9: mitai.v1.TaskOutcomeCommand
-	(*AbortAttemptCommand)(nil),   // 10: mitai.v1.AbortAttemptCommand
-	(*TaskRef)(nil),               // 11: mitai.v1.TaskRef
-	(*Task)(nil),                  // 12: mitai.v1.Task
-	(*NodeRecord)(nil),            // 13: mitai.v1.NodeRecord
-	(*PublishDatasetCommand)(nil), // 14: mitai.v1.PublishDatasetCommand
-	(*SubmitJobCommand)(nil),      // 15: mitai.v1.SubmitJobCommand
-	(*ApproveJobCommand)(nil),     // 16: mitai.v1.ApproveJobCommand
-	(*CancelJobCommand)(nil),      // 17: mitai.v1.CancelJobCommand
-	(*CoordinatorSnapshot)(nil),   // 18: mitai.v1.CoordinatorSnapshot
-	(*ReadOptions)(nil),           // 19: mitai.v1.ReadOptions
-	(*ReadInfo)(nil),              // 20: mitai.v1.ReadInfo
-	(*PublishDatasetRequest)(nil), // 21: mitai.v1.PublishDatasetRequest
-	(*SubmitJobRequest)(nil),      // 22: mitai.v1.SubmitJobRequest
-	(*SubmitJobResponse)(nil),     // 23: mitai.v1.SubmitJobResponse
-	(*ApproveJobRequest)(nil),     // 24: mitai.v1.ApproveJobRequest
-	(*CancelJobRequest)(nil),      // 25: mitai.v1.CancelJobRequest
-	(*GetJobRequest)(nil),         // 26: mitai.v1.GetJobRequest
-	(*GetJobResponse)(nil),        // 27: mitai.v1.GetJobResponse
-	(*ListJobsRequest)(nil),       // 28: mitai.v1.ListJobsRequest
-	(*ListJobsResponse)(nil),      // 29: mitai.v1.ListJobsResponse
-	(*ClusterStatusRequest)(nil),  // 30: mitai.v1.ClusterStatusRequest
-	(*ReplicaStatus)(nil),         // 31: mitai.v1.ReplicaStatus
-	(*ClusterStatusResponse)(nil), // 32: mitai.v1.ClusterStatusResponse
-	(*AuditRangeRequest)(nil),     // 33: mitai.v1.AuditRangeRequest
-	(*AuditRangeResponse)(nil),    // 34: mitai.v1.AuditRangeResponse
-	(*ProposeRequest)(nil),        // 35: mitai.v1.ProposeRequest
-	(*ProposeResponse)(nil),       // 36: mitai.v1.ProposeResponse
-	(*HeartbeatRequest)(nil),      // 37: mitai.v1.HeartbeatRequest
-	(*HeartbeatResponse)(nil),     // 38: mitai.v1.HeartbeatResponse
-	(*ReportTaskRequest)(nil),     // 39: mitai.v1.ReportTaskRequest
-	(*ReportTaskResponse)(nil),    // 40: mitai.v1.ReportTaskResponse
-	(*CheckTaskRequest)(nil),      // 41: mitai.v1.CheckTaskRequest
-	(*CheckTaskResponse)(nil),     // 42: mitai.v1.CheckTaskResponse
-	(*PsiParams)(nil),             // 43: mitai.v1.PsiParams
-	(*DatasetInfo)(nil),           // 44: mitai.v1.DatasetInfo
-	(*TaskReport)(nil),            // 45: mitai.v1.TaskReport
-	(*TaskSpec)(nil),              // 46: mitai.v1.TaskSpec
+	(*TaskStartedCommand)(nil),    // 10: mitai.v1.TaskStartedCommand
+	(*TaskOutcome)(nil),           // 11: mitai.v1.TaskOutcome
+	(*SignedOutcome)(nil),         // 12: mitai.v1.SignedOutcome
+	(*AbortAttemptCommand)(nil),   // 13: mitai.v1.AbortAttemptCommand
+	(*TaskRef)(nil),               // 14: mitai.v1.TaskRef
+	(*Task)(nil),                  // 15: mitai.v1.Task
+	(*NodeRecord)(nil),            // 16: mitai.v1.NodeRecord
+	(*PublishDatasetCommand)(nil), // 17: mitai.v1.PublishDatasetCommand
+	(*SubmitJobCommand)(nil),      // 18: mitai.v1.SubmitJobCommand
+	(*ApproveJobCommand)(nil),     // 19: mitai.v1.ApproveJobCommand
+	(*CancelJobCommand)(nil),      // 20: mitai.v1.CancelJobCommand
+	(*CoordinatorSnapshot)(nil),   // 21: mitai.v1.CoordinatorSnapshot
+	(*ReadOptions)(nil),           // 22: mitai.v1.ReadOptions
+	(*ReadInfo)(nil),              // 23: mitai.v1.ReadInfo
+	(*PublishDatasetRequest)(nil), // 24: mitai.v1.PublishDatasetRequest
+	(*SubmitJobRequest)(nil),      // 25: mitai.v1.SubmitJobRequest
+	(*SubmitJobResponse)(nil),     // 26: mitai.v1.SubmitJobResponse
+	(*ApproveJobRequest)(nil),     // 27: mitai.v1.ApproveJobRequest
+	(*CancelJobRequest)(nil),      // 28: mitai.v1.CancelJobRequest
+	(*GetJobRequest)(nil),         // 29: mitai.v1.GetJobRequest
+	(*GetJobResponse)(nil),        // 30: mitai.v1.GetJobResponse
+	(*ListJobsRequest)(nil),       // 31: mitai.v1.ListJobsRequest
+	(*ListJobsResponse)(nil),      // 32: mitai.v1.ListJobsResponse
+	(*ClusterStatusRequest)(nil),  // 33: mitai.v1.ClusterStatusRequest
+	(*ReplicaStatus)(nil),         // 34: mitai.v1.ReplicaStatus
+	(*ClusterStatusResponse)(nil), // 35: mitai.v1.ClusterStatusResponse
+	(*AuditRangeRequest)(nil),     // 36: mitai.v1.AuditRangeRequest
+	(*AuditRangeResponse)(nil),    // 37: mitai.v1.AuditRangeResponse
+	(*ProposeRequest)(nil),        // 38: mitai.v1.ProposeRequest
+	(*ProposeResponse)(nil),       // 39: mitai.v1.ProposeResponse
+	(*HeartbeatRequest)(nil),      // 40: mitai.v1.HeartbeatRequest
+	(*HeartbeatResponse)(nil),     // 41: mitai.v1.HeartbeatResponse
+	(*ReportTaskRequest)(nil),     // 42: mitai.v1.ReportTaskRequest
+	(*ReportTaskResponse)(nil),    // 43: mitai.v1.ReportTaskResponse
+	(*CheckTaskRequest)(nil),      // 44: mitai.v1.CheckTaskRequest
+	(*CheckTaskResponse)(nil),     // 45: mitai.v1.CheckTaskResponse
+	(*PsiParams)(nil),             // 46: mitai.v1.PsiParams
+	(*DatasetInfo)(nil),           // 47: mitai.v1.DatasetInfo
+	(*TaskReport)(nil),            // 48: mitai.v1.TaskReport
+	(*TaskSpec)(nil),              // 49: mitai.v1.TaskSpec
 }
 var file_mitai_v1_coordinator_proto_depIdxs = []int32{
-	43, // 0: mitai.v1.JobSpec.psi:type_name -> mitai.v1.PsiParams
+	46, // 0: mitai.v1.JobSpec.psi:type_name -> mitai.v1.PsiParams
 	3,  // 1: mitai.v1.Job.spec:type_name -> mitai.v1.JobSpec
 	0,  // 2: mitai.v1.Job.state:type_name -> mitai.v1.JobState
-	44, // 3: mitai.v1.CatalogDataset.info:type_name -> mitai.v1.DatasetInfo
-	14, // 4: mitai.v1.Command.publish_dataset:type_name -> mitai.v1.PublishDatasetCommand
-	15, // 5: mitai.v1.Command.submit_job:type_name -> mitai.v1.SubmitJobCommand
-	16, // 6: mitai.v1.Command.approve_job:type_name -> mitai.v1.ApproveJobCommand
-	17, // 7: mitai.v1.Command.cancel_job:type_name -> mitai.v1.CancelJobCommand
+	47, // 3: mitai.v1.CatalogDataset.info:type_name -> mitai.v1.DatasetInfo
+	17, // 4: mitai.v1.Command.publish_dataset:type_name -> mitai.v1.PublishDatasetCommand
+	18, // 5: mitai.v1.Command.submit_job:type_name -> mitai.v1.SubmitJobCommand
+	19, // 6: mitai.v1.Command.approve_job:type_name -> mitai.v1.ApproveJobCommand
+	20, // 7: mitai.v1.Command.cancel_job:type_name -> mitai.v1.CancelJobCommand
 	7,  // 8: mitai.v1.Command.register_node:type_name -> mitai.v1.RegisterNodeCommand
 	8,  // 9: mitai.v1.Command.schedule_task:type_name -> mitai.v1.ScheduleTaskCommand
 	9,  // 10: mitai.v1.Command.task_outcome:type_name -> mitai.v1.TaskOutcomeCommand
-	10, // 11: mitai.v1.Command.abort_attempt:type_name -> mitai.v1.AbortAttemptCommand
-	11, // 12: mitai.v1.TaskOutcomeCommand.task:type_name -> mitai.v1.TaskRef
-	45, // 13: mitai.v1.TaskOutcomeCommand.report:type_name -> mitai.v1.TaskReport
-	11, // 14: mitai.v1.AbortAttemptCommand.task:type_name -> mitai.v1.TaskRef
-	1,  // 15: mitai.v1.Task.state:type_name -> mitai.v1.TaskState
-	45, // 16: mitai.v1.Task.report:type_name -> mitai.v1.TaskReport
-	44, // 17: mitai.v1.PublishDatasetCommand.info:type_name -> mitai.v1.DatasetInfo
-	3,  // 18: mitai.v1.SubmitJobCommand.spec:type_name -> mitai.v1.JobSpec
-	5,  // 19: mitai.v1.CoordinatorSnapshot.datasets:type_name -> mitai.v1.CatalogDataset
-	4,  // 20: mitai.v1.CoordinatorSnapshot.jobs:type_name -> mitai.v1.Job
-	2,  // 21: mitai.v1.CoordinatorSnapshot.ledger:type_name -> mitai.v1.AuditEntry
-	13, // 22: mitai.v1.CoordinatorSnapshot.nodes:type_name -> mitai.v1.NodeRecord
-	12, // 23: mitai.v1.CoordinatorSnapshot.tasks:type_name -> mitai.v1.Task
-	44, // 24: mitai.v1.PublishDatasetRequest.info:type_name -> mitai.v1.DatasetInfo
-	3,  // 25: mitai.v1.SubmitJobRequest.spec:type_name -> mitai.v1.JobSpec
-	4,  // 26: mitai.v1.SubmitJobResponse.job:type_name -> mitai.v1.Job
-	19, // 27: mitai.v1.GetJobRequest.read:type_name -> mitai.v1.ReadOptions
-	4,  // 28: mitai.v1.GetJobResponse.job:type_name -> mitai.v1.Job
-	20, // 29: mitai.v1.GetJobResponse.read:type_name -> mitai.v1.ReadInfo
-	19, // 30: mitai.v1.ListJobsRequest.read:type_name -> mitai.v1.ReadOptions
-	4,  // 31: mitai.v1.ListJobsResponse.jobs:type_name -> mitai.v1.Job
-	20, // 32: mitai.v1.ListJobsResponse.read:type_name -> mitai.v1.ReadInfo
-	31, // 33: mitai.v1.ClusterStatusResponse.replicas:type_name -> mitai.v1.ReplicaStatus
-	19, // 34: mitai.v1.AuditRangeRequest.read:type_name -> mitai.v1.ReadOptions
-	2,  // 35: mitai.v1.AuditRangeResponse.entries:type_name -> mitai.v1.AuditEntry
-	20, // 36: mitai.v1.AuditRangeResponse.read:type_name -> mitai.v1.ReadInfo
-	6,  // 37: mitai.v1.ProposeRequest.command:type_name -> mitai.v1.Command
-	4,  // 38: mitai.v1.ProposeResponse.job:type_name -> mitai.v1.Job
-	5,  // 39: mitai.v1.ProposeResponse.dataset:type_name -> mitai.v1.CatalogDataset
-	11, // 40: mitai.v1.HeartbeatRequest.running:type_name -> mitai.v1.TaskRef
-	46, // 41: mitai.v1.HeartbeatResponse.start:type_name -> mitai.v1.TaskSpec
-	11, // 42: mitai.v1.HeartbeatResponse.abort:type_name -> mitai.v1.TaskRef
-	11, // 43: mitai.v1.ReportTaskRequest.task:type_name -> mitai.v1.TaskRef
-	45, // 44: mitai.v1.ReportTaskRequest.report:type_name -> mitai.v1.TaskReport
-	11, // 45: mitai.v1.CheckTaskRequest.task:type_name -> mitai.v1.TaskRef
-	21, // 46: mitai.v1.Coordinator.PublishDataset:input_type -> mitai.v1.PublishDatasetRequest
-	22, // 47: mitai.v1.Coordinator.SubmitJob:input_type -> mitai.v1.SubmitJobRequest
-	24, // 48: mitai.v1.Coordinator.ApproveJob:input_type -> mitai.v1.ApproveJobRequest
-	25, // 49: mitai.v1.Coordinator.CancelJob:input_type -> mitai.v1.CancelJobRequest
-	26, // 50: mitai.v1.Coordinator.GetJob:input_type -> mitai.v1.GetJobRequest
-	28, // 51: mitai.v1.Coordinator.ListJobs:input_type -> mitai.v1.ListJobsRequest
-	30, // 52: mitai.v1.Coordinator.ClusterStatus:input_type -> mitai.v1.ClusterStatusRequest
-	33, // 53: mitai.v1.Coordinator.AuditRange:input_type -> mitai.v1.AuditRangeRequest
-	37, // 54: mitai.v1.Coordinator.Heartbeat:input_type -> mitai.v1.HeartbeatRequest
-	39, // 55: mitai.v1.Coordinator.ReportTask:input_type -> mitai.v1.ReportTaskRequest
-	41, // 56: mitai.v1.Coordinator.CheckTask:input_type -> mitai.v1.CheckTaskRequest
-	35, // 57: mitai.v1.Coordinator.Propose:input_type -> mitai.v1.ProposeRequest
-	5,  // 58: mitai.v1.Coordinator.PublishDataset:output_type -> mitai.v1.CatalogDataset
-	23, // 59: mitai.v1.Coordinator.SubmitJob:output_type -> mitai.v1.SubmitJobResponse
-	4,  // 60: mitai.v1.Coordinator.ApproveJob:output_type -> mitai.v1.Job
-	4,  // 61: mitai.v1.Coordinator.CancelJob:output_type -> mitai.v1.Job
-	27, // 62: mitai.v1.Coordinator.GetJob:output_type -> mitai.v1.GetJobResponse
-	29, // 63: mitai.v1.Coordinator.ListJobs:output_type -> mitai.v1.ListJobsResponse
-	32, // 64: mitai.v1.Coordinator.ClusterStatus:output_type -> mitai.v1.ClusterStatusResponse
-	34, // 65: mitai.v1.Coordinator.AuditRange:output_type -> mitai.v1.AuditRangeResponse
-	38, // 66: mitai.v1.Coordinator.Heartbeat:output_type -> mitai.v1.HeartbeatResponse
-	40, // 67: mitai.v1.Coordinator.ReportTask:output_type -> mitai.v1.ReportTaskResponse
-	42, // 68: mitai.v1.Coordinator.CheckTask:output_type -> mitai.v1.CheckTaskResponse
-	36, // 69: mitai.v1.Coordinator.Propose:output_type -> mitai.v1.ProposeResponse
-	58, // [58:70] is the sub-list for method output_type
-	46, // [46:58] is the sub-list for method input_type
-	46, // [46:46] is the sub-list for extension type_name
-	46, // [46:46] is the sub-list for extension extendee
-	0,  // [0:46] is the sub-list for field type_name
+	13, // 11: mitai.v1.Command.abort_attempt:type_name -> mitai.v1.AbortAttemptCommand
+	10, // 12: mitai.v1.Command.task_started:type_name -> mitai.v1.TaskStartedCommand
+	12, // 13: mitai.v1.TaskOutcomeCommand.signed:type_name -> mitai.v1.SignedOutcome
+	14, // 14: mitai.v1.TaskStartedCommand.task:type_name -> mitai.v1.TaskRef
+	14, // 15: mitai.v1.TaskOutcome.task:type_name -> mitai.v1.TaskRef
+	48, // 16: mitai.v1.TaskOutcome.report:type_name -> mitai.v1.TaskReport
+	14, // 17: mitai.v1.AbortAttemptCommand.task:type_name -> mitai.v1.TaskRef
+	1,  // 18: mitai.v1.Task.state:type_name -> mitai.v1.TaskState
+	48, // 19: mitai.v1.Task.report:type_name -> mitai.v1.TaskReport
+	47, // 20: mitai.v1.PublishDatasetCommand.info:type_name -> mitai.v1.DatasetInfo
+	3,  // 21: mitai.v1.SubmitJobCommand.spec:type_name -> mitai.v1.JobSpec
+	5,  // 22: mitai.v1.CoordinatorSnapshot.datasets:type_name -> mitai.v1.CatalogDataset
+	4,  // 23: mitai.v1.CoordinatorSnapshot.jobs:type_name -> mitai.v1.Job
+	2,  // 24: mitai.v1.CoordinatorSnapshot.ledger:type_name -> mitai.v1.AuditEntry
+	16, // 25: mitai.v1.CoordinatorSnapshot.nodes:type_name -> mitai.v1.NodeRecord
+	15, // 26: mitai.v1.CoordinatorSnapshot.tasks:type_name -> mitai.v1.Task
+	47, // 27: mitai.v1.PublishDatasetRequest.info:type_name -> mitai.v1.DatasetInfo
+	3,  // 28: mitai.v1.SubmitJobRequest.spec:type_name -> mitai.v1.JobSpec
+	4,  // 29: mitai.v1.SubmitJobResponse.job:type_name -> mitai.v1.Job
+	22, // 30: mitai.v1.GetJobRequest.read:type_name -> mitai.v1.ReadOptions
+	4,  // 31: mitai.v1.GetJobResponse.job:type_name -> mitai.v1.Job
+	23, // 32: mitai.v1.GetJobResponse.read:type_name -> mitai.v1.ReadInfo
+	15, // 33: mitai.v1.GetJobResponse.task:type_name -> mitai.v1.Task
+	22, // 34: mitai.v1.ListJobsRequest.read:type_name -> mitai.v1.ReadOptions
+	4,  // 35: mitai.v1.ListJobsResponse.jobs:type_name -> mitai.v1.Job
+	23, // 36: mitai.v1.ListJobsResponse.read:type_name -> mitai.v1.ReadInfo
+	34, // 37: mitai.v1.ClusterStatusResponse.replicas:type_name -> mitai.v1.ReplicaStatus
+	22, // 38: mitai.v1.AuditRangeRequest.read:type_name -> mitai.v1.ReadOptions
+	2,  // 39: mitai.v1.AuditRangeResponse.entries:type_name -> mitai.v1.AuditEntry
+	23, // 40: mitai.v1.AuditRangeResponse.read:type_name -> mitai.v1.ReadInfo
+	6,  // 41: mitai.v1.ProposeRequest.command:type_name -> mitai.v1.Command
+	4,  // 42: mitai.v1.ProposeResponse.job:type_name -> mitai.v1.Job
+	5,  // 43: mitai.v1.ProposeResponse.dataset:type_name -> mitai.v1.CatalogDataset
+	14, // 44: mitai.v1.HeartbeatRequest.running:type_name -> mitai.v1.TaskRef
+	49, // 45: mitai.v1.HeartbeatResponse.start:type_name -> mitai.v1.TaskSpec
+	14, // 46: mitai.v1.HeartbeatResponse.abort:type_name -> mitai.v1.TaskRef
+	12, // 47: mitai.v1.ReportTaskRequest.signed:type_name -> mitai.v1.SignedOutcome
+	14, // 48: mitai.v1.CheckTaskRequest.task:type_name -> mitai.v1.TaskRef
+	24, // 49: mitai.v1.Coordinator.PublishDataset:input_type -> mitai.v1.PublishDatasetRequest
+	25, // 50: mitai.v1.Coordinator.SubmitJob:input_type -> mitai.v1.SubmitJobRequest
+	27, // 51: mitai.v1.Coordinator.ApproveJob:input_type -> mitai.v1.ApproveJobRequest
+	28, // 52: mitai.v1.Coordinator.CancelJob:input_type -> mitai.v1.CancelJobRequest
+	29, // 53: mitai.v1.Coordinator.GetJob:input_type -> mitai.v1.GetJobRequest
+	31, // 54: mitai.v1.Coordinator.ListJobs:input_type -> mitai.v1.ListJobsRequest
+	33, // 55: mitai.v1.Coordinator.ClusterStatus:input_type -> mitai.v1.ClusterStatusRequest
+	36, // 56: mitai.v1.Coordinator.AuditRange:input_type -> mitai.v1.AuditRangeRequest
+	40, // 57: mitai.v1.Coordinator.Heartbeat:input_type -> mitai.v1.HeartbeatRequest
+	42, // 58: mitai.v1.Coordinator.ReportTask:input_type -> mitai.v1.ReportTaskRequest
+	44, // 59: mitai.v1.Coordinator.CheckTask:input_type -> mitai.v1.CheckTaskRequest
+	38, // 60: mitai.v1.Coordinator.Propose:input_type -> mitai.v1.ProposeRequest
+	5,  // 61: mitai.v1.Coordinator.PublishDataset:output_type -> mitai.v1.CatalogDataset
+	26, // 62: mitai.v1.Coordinator.SubmitJob:output_type -> mitai.v1.SubmitJobResponse
+	4,  // 63: mitai.v1.Coordinator.ApproveJob:output_type -> mitai.v1.Job
+	4,  // 64: mitai.v1.Coordinator.CancelJob:output_type -> mitai.v1.Job
+	30, // 65: mitai.v1.Coordinator.GetJob:output_type -> mitai.v1.GetJobResponse
+	32, // 66: mitai.v1.Coordinator.ListJobs:output_type -> mitai.v1.ListJobsResponse
+	35, // 67: mitai.v1.Coordinator.ClusterStatus:output_type -> mitai.v1.ClusterStatusResponse
+	37, // 68: mitai.v1.Coordinator.AuditRange:output_type -> mitai.v1.AuditRangeResponse
+	41, // 69: mitai.v1.Coordinator.Heartbeat:output_type -> mitai.v1.HeartbeatResponse
+	43, // 70: mitai.v1.Coordinator.ReportTask:output_type -> mitai.v1.ReportTaskResponse
+	45, // 71: mitai.v1.Coordinator.CheckTask:output_type -> mitai.v1.CheckTaskResponse
+	39, // 72: mitai.v1.Coordinator.Propose:output_type -> mitai.v1.ProposeResponse
+	61, // [61:73] is the sub-list for method output_type
+	49, // [49:61] is the sub-list for method input_type
+	49, // [49:49] is the sub-list for extension type_name
+	49, // [49:49] is the sub-list for extension extendee
+	0,  // [0:49] is the sub-list for field type_name
 }
 
 func init() { file_mitai_v1_coordinator_proto_init() }
@@ -3210,6 +3439,7 @@ func file_mitai_v1_coordinator_proto_init() {
 		(*Command_ScheduleTask)(nil),
 		(*Command_TaskOutcome)(nil),
 		(*Command_AbortAttempt)(nil),
+		(*Command_TaskStarted)(nil),
 	}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
@@ -3217,7 +3447,7 @@ func file_mitai_v1_coordinator_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_mitai_v1_coordinator_proto_rawDesc), len(file_mitai_v1_coordinator_proto_rawDesc)),
 			NumEnums:      2,
-			NumMessages:   41,
+			NumMessages:   44,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

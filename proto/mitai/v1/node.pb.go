@@ -331,7 +331,10 @@ type TaskSpec struct {
 	DeadlineUnixMs int64 `protobuf:"varint,8,opt,name=deadline_unix_ms,json=deadlineUnixMs,proto3" json:"deadline_unix_ms,omitempty"`
 	// Set when the coordinator scheduled the task: the responder then asks the
 	// coordinator whether the offered attempt is current before it accepts.
-	Scheduled     bool `protobuf:"varint,9,opt,name=scheduled,proto3" json:"scheduled,omitempty"`
+	Scheduled bool `protobuf:"varint,9,opt,name=scheduled,proto3" json:"scheduled,omitempty"`
+	// For a scheduled task: the leader's Raft term when it scheduled the
+	// attempt; with job_id, task_id and attempt it names the attempt.
+	Term          uint64 `protobuf:"varint,10,opt,name=term,proto3" json:"term,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -427,6 +430,13 @@ func (x *TaskSpec) GetScheduled() bool {
 		return x.Scheduled
 	}
 	return false
+}
+
+func (x *TaskSpec) GetTerm() uint64 {
+	if x != nil {
+		return x.Term
+	}
+	return 0
 }
 
 // Policy is what a dataset's owner allows. It is checked on the owner's node
@@ -1143,7 +1153,7 @@ const file_mitai_v1_node_proto_rawDesc = "" +
 	"\x04mode\x18\x01 \x01(\x0e2\x11.mitai.v1.PsiModeR\x04mode\x12\x14\n" +
 	"\x05group\x18\x02 \x01(\tR\x05group\x12\x18\n" +
 	"\acolumns\x18\x03 \x03(\tR\acolumns\x12\x16\n" +
-	"\x06dedupe\x18\x04 \x01(\bR\x06dedupe\"\xb0\x02\n" +
+	"\x06dedupe\x18\x04 \x01(\bR\x06dedupe\"\xc4\x02\n" +
 	"\bTaskSpec\x12\x15\n" +
 	"\x06job_id\x18\x01 \x01(\tR\x05jobId\x12\x17\n" +
 	"\atask_id\x18\x02 \x01(\tR\x06taskId\x12\x18\n" +
@@ -1153,7 +1163,9 @@ const file_mitai_v1_node_proto_rawDesc = "" +
 	"\treceivers\x18\x06 \x03(\tR\treceivers\x12%\n" +
 	"\x03psi\x18\a \x01(\v2\x13.mitai.v1.PsiParamsR\x03psi\x12(\n" +
 	"\x10deadline_unix_ms\x18\b \x01(\x03R\x0edeadlineUnixMs\x12\x1c\n" +
-	"\tscheduled\x18\t \x01(\bR\tscheduled\"\xda\x01\n" +
+	"\tscheduled\x18\t \x01(\bR\tscheduled\x12\x12\n" +
+	"\x04term\x18\n" +
+	" \x01(\x04R\x04term\"\xda\x01\n" +
 	"\x06Policy\x12\x1a\n" +
 	"\bpartners\x18\x01 \x03(\tR\bpartners\x12\x14\n" +
 	"\x05modes\x18\x02 \x03(\tR\x05modes\x12-\n" +
