@@ -19,6 +19,7 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/proto"
 
 	"github.com/mitai-dev/mitai/coordinator/state"
 	"github.com/mitai-dev/mitai/crypto/pki"
@@ -203,9 +204,16 @@ func (s *Server) proposeHere(ctx context.Context, cmd *mitaiv1.Command) (*mitaiv
 	return &mitaiv1.ProposeResponse{Job: res.Job, Dataset: res.Dataset, Duplicate: res.Duplicate, AuditIndex: res.AuditIndex}, nil
 }
 
+// MaxCommandBytes bounds one command, so log entries stay well under the
+// 512 KiB Raft suggests (a bigger entry stalls heartbeats behind it).
+const MaxCommandBytes = 128 << 10
+
 // propose proposes on the leader, times the commit, and wakes the
 // scheduler when the command may have given it work.
 func (s *Server) propose(ctx context.Context, cmd *mitaiv1.Command) (state.Result, error) {
+	if n := proto.Size(cmd); n > MaxCommandBytes {
+		return state.Result{}, status.Errorf(codes.InvalidArgument, "the command is %d KiB; a log entry is at most %d KiB", n>>10, MaxCommandBytes>>10)
+	}
 	start := time.Now()
 	res, err := s.rep.Propose(ctx, cmd)
 	if err == nil || errors.Is(err, state.ErrRejected) {
