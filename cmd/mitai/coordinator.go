@@ -46,5 +46,39 @@ func coordinatorCmd() *cobra.Command {
 	}
 	cmd.Flags().StringVar(&cfgPath, "config", "", "replica configuration file (YAML)")
 	_ = cmd.MarkFlagRequired("config")
+	cmd.AddCommand(recoverCmd())
+	return cmd
+}
+
+func recoverCmd() *cobra.Command {
+	var cfgPath string
+	cmd := &cobra.Command{
+		Use:   "recover --config c1.yaml",
+		Short: "After a permanent loss of quorum: make the config's peers the voters (replica stopped)",
+		Long: `Rewrites a stopped replica's Raft configuration so that the peers listed in
+its config file are the cluster's voters. Use it only when a majority of the
+replicas is lost for good (see docs/runbook-coordinator.md): stop every
+surviving replica, list the survivors and their replacements as peers in each
+config, run recover on every survivor, then start the survivors, and the
+replacements with empty data dirs and bootstrap: false.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			cfg, err := coordinator.LoadConfig(cfgPath)
+			if err != nil {
+				return err
+			}
+			log, err := newLogger(cfg.LogLevel)
+			if err != nil {
+				return err
+			}
+			if err := coordinator.Recover(cfg, log); err != nil {
+				return err
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "replica %s: voters are now the %d peers of %s; start it and the other voters\n", cfg.ID, len(cfg.Peers), cfgPath)
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&cfgPath, "config", "", "replica configuration file (YAML), listing the new voter set as peers")
+	_ = cmd.MarkFlagRequired("config")
 	return cmd
 }
