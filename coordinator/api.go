@@ -389,6 +389,13 @@ func (s *Server) ListJobs(ctx context.Context, req *mitaiv1.ListJobsRequest) (*m
 	return resp, nil
 }
 
+// One AuditRange answer holds at most this many entries and, past its
+// first entry, this many bytes; clients page with next.
+const (
+	maxAuditPageEntries = 4096
+	maxAuditPageBytes   = 2 << 20
+)
+
 // AuditRange implements the API. Every party of the cluster may read the
 // ledger: it holds metadata only, and it is there to be verified.
 func (s *Server) AuditRange(ctx context.Context, req *mitaiv1.AuditRangeRequest) (*mitaiv1.AuditRangeResponse, error) {
@@ -397,14 +404,18 @@ func (s *Server) AuditRange(ctx context.Context, req *mitaiv1.AuditRangeRequest)
 	}
 	var fwd *mitaiv1.AuditRangeResponse
 	var entries []*mitaiv1.AuditEntry
+	var next uint64
 	info, err := s.read(ctx, req.Read,
 		func(c mitaiv1.CoordinatorClient) (err error) { fwd, err = c.AuditRange(ctx, req); return err },
 		func(st *state.State) {
-			to := req.To
-			if to == 0 {
+			from, to := max(req.From, 1), req.To
+			if to == 0 || to > uint64(st.Ledger().Len()) {
 				to = uint64(st.Ledger().Len())
 			}
-			entries = st.Ledger().Range(max(req.From, 1), to)
+			if to >= from+maxAuditPageEntries {
+				to, next = from+maxAuditPageEntries-1, from+maxAuditPageEntries
+			}
+			entries = st.Ledger().Range(from, to)
 		})
 	if err != nil {
 		return nil, err
@@ -412,7 +423,17 @@ func (s *Server) AuditRange(ctx context.Context, req *mitaiv1.AuditRangeRequest)
 	if fwd != nil {
 		return fwd, nil
 	}
-	return &mitaiv1.AuditRangeResponse{Entries: entries, Read: info}, nil
+	resp := &mitaiv1.AuditRangeResponse{Read: info, Next: next}
+	size := 0
+	for i, e := range entries {
+		size += proto.Size(e)
+		if i > 0 && size > maxAuditPageBytes {
+			resp.Next = e.Index
+			break
+		}
+		resp.Entries = append(resp.Entries, e)
+	}
+	return resp, nil
 }
 
 // ClusterStatus implements the API.

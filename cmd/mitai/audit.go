@@ -20,10 +20,13 @@ import (
 func auditCmd() *cobra.Command {
 	cmd := &cobra.Command{Use: "audit", Short: "Check the coordinator's audit ledger"}
 	var opts auditVerifyOptions
+	var liveFlags coordFlags
 	verifyCmd := &cobra.Command{
-		Use:   "verify --file ledger.jsonl [--ca ca.crt] [--head HEXHASH]",
-		Short: "Recompute an exported ledger's hash chain and check its node signatures",
-		Long: `Reads a ledger export (JSON Lines, one AuditEntry per line), checks that its
+		Use:   "verify (--file ledger.jsonl | --live) [--ca ca.crt] [--head HEXHASH]",
+		Short: "Recompute the ledger's hash chain, from an export or a live replica, and check its node signatures",
+		Long: `Reads a ledger export (JSON Lines, one AuditEntry per line), or with --live the
+whole ledger from the coordinator (through the leader; MITAI_COORDINATOR etc.
+or the flags name it), checks that its
 entries are consecutive from --first, that each is chained to the one before
 and hashes to the hash it carries, and that every node signature verifies.
 With --ca, a signing node's certificate must also have been issued by that CA
@@ -34,14 +37,30 @@ you trust (another replica, an earlier audit). Prints "ok: N entries, head H"
 or fails naming the first broken entry.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			return auditVerify(cmd.OutOrStdout(), cmd.ErrOrStderr(), opts)
+			opts.ca = liveFlags.ca // --ca ($MITAI_CA): check who signed each signed entry
+			if (opts.file == "") == !opts.live {
+				return errors.New("audit verify: give --file or --live")
+			}
+			load := func() ([]*mitaiv1.AuditEntry, error) { return readLedgerFile(opts) }
+			if opts.live {
+				opts.file, opts.first = "(live ledger)", 1
+				load = func() ([]*mitaiv1.AuditEntry, error) {
+					c, err := liveFlags.dial()
+					if err != nil {
+						return nil, err
+					}
+					defer c.Close()
+					return fetchLedger(cmd.Context(), c, 1, 0)
+				}
+			}
+			return auditVerify(cmd.OutOrStdout(), cmd.ErrOrStderr(), opts, load)
 		},
 	}
+	liveFlags.register(verifyCmd)
+	verifyCmd.Flags().BoolVar(&opts.live, "live", false, "read the whole ledger from the coordinator instead of a file")
 	verifyCmd.Flags().StringVar(&opts.file, "file", "", "the ledger export (JSON Lines)")
-	verifyCmd.Flags().StringVar(&opts.ca, "ca", "", "PEM file of the cluster CA: check who signed each signed entry")
 	verifyCmd.Flags().StringVar(&opts.head, "head", "", "hex SHA-256 hash the export's last entry must have")
 	verifyCmd.Flags().Uint64Var(&opts.first, "first", 1, "index the export must start at (1: a whole ledger; 0: wherever it starts)")
-	_ = verifyCmd.MarkFlagRequired("file")
 	cmd.AddCommand(verifyCmd, auditExportCmd())
 	return cmd
 }
@@ -49,10 +68,31 @@ or fails naming the first broken entry.`,
 type auditVerifyOptions struct {
 	file, ca, head string
 	first          uint64
+	live           bool
 }
 
-// auditVerify checks an export; see auditCmd.
-func auditVerify(stdout, stderr io.Writer, opts auditVerifyOptions) error {
+// readLedgerFile reads an export, naming the entry of a line that does not parse.
+func readLedgerFile(opts auditVerifyOptions) ([]*mitaiv1.AuditEntry, error) {
+	f, err := os.Open(opts.file)
+	if err != nil {
+		return nil, fmt.Errorf("audit verify: %w", err)
+	}
+	defer f.Close()
+	entries, err := ledger.ReadJSONL(f)
+	if err != nil {
+		var pe *ledger.ParseError
+		if errors.As(err, &pe) && opts.first != 0 {
+			// Every line before this one parsed, so in an export that
+			// starts at entry first, line L holds entry first+L-1.
+			pe.Index = opts.first + uint64(pe.Line) - 1
+		}
+		return nil, fmt.Errorf("audit verify %s: %w", opts.file, err)
+	}
+	return entries, nil
+}
+
+// auditVerify checks the entries load returns; see auditCmd.
+func auditVerify(stdout, stderr io.Writer, opts auditVerifyOptions, load func() ([]*mitaiv1.AuditEntry, error)) error {
 	var wantHead [32]byte
 	if opts.head != "" {
 		b, err := hex.DecodeString(strings.TrimSpace(opts.head))
@@ -69,20 +109,9 @@ func auditVerify(stdout, stderr io.Writer, opts auditVerifyOptions) error {
 		}
 	}
 
-	f, err := os.Open(opts.file)
+	entries, err := load()
 	if err != nil {
-		return fmt.Errorf("audit verify: %w", err)
-	}
-	defer f.Close()
-	entries, err := ledger.ReadJSONL(f)
-	if err != nil {
-		var pe *ledger.ParseError
-		if errors.As(err, &pe) && opts.first != 0 {
-			// Every line before this one parsed, so in an export that
-			// starts at entry first, line L holds entry first+L-1.
-			pe.Index = opts.first + uint64(pe.Line) - 1
-		}
-		return fmt.Errorf("audit verify %s: %w", opts.file, err)
+		return err
 	}
 
 	if opts.first != 0 {

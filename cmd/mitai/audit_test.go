@@ -174,7 +174,7 @@ func TestAuditVerify(t *testing.T) {
 		{name: "CA file not a certificate", args: []string{"--file", fx.path, "--ca", notCA}, err: `no PEM certificate`},
 		{name: "CA file missing", args: []string{"--file", fx.path, "--ca", filepath.Join(fx.dir, "nope.crt")}, err: `no such file`},
 		{name: "export missing", args: []string{"--file", filepath.Join(fx.dir, "nope.jsonl")}, err: `no such file`},
-		{name: "no --file", args: nil, err: `"file" not set`},
+		{name: "no --file", args: nil, err: `give --file or --live`},
 		{name: "empty export", args: []string{"--file", empty},
 			out: "ok: 0 entries, head " + strings.Repeat("0", 64) + "\n"},
 		{name: "empty export, head", args: []string{"--file", empty, "--head", fx.head(1)}, err: `export is empty`},

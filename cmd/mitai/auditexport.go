@@ -9,6 +9,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/mitai-dev/mitai/coordinator/ledger"
+	"github.com/mitai-dev/mitai/internal/coordclient"
 	mitaiv1 "github.com/mitai-dev/mitai/proto/mitai/v1"
 )
 
@@ -28,11 +29,7 @@ func auditExportCmd() *cobra.Command {
 				return err
 			}
 			defer c.Close()
-			var resp *mitaiv1.AuditRangeResponse
-			err = c.Call(cmd.Context(), func(ctx context.Context, cl mitaiv1.CoordinatorClient) (err error) {
-				resp, err = cl.AuditRange(ctx, &mitaiv1.AuditRangeRequest{From: from, To: to, Read: &mitaiv1.ReadOptions{Consistent: true}})
-				return err
-			})
+			entries, err := fetchLedger(cmd.Context(), c, from, to)
 			if err != nil {
 				return err
 			}
@@ -41,7 +38,7 @@ func auditExportCmd() *cobra.Command {
 				return err
 			}
 			defer os.Remove(tmp.Name())
-			if err := ledger.WriteJSONL(tmp, resp.Entries); err != nil {
+			if err := ledger.WriteJSONL(tmp, entries); err != nil {
 				tmp.Close()
 				return err
 			}
@@ -52,10 +49,10 @@ func auditExportCmd() *cobra.Command {
 				return err
 			}
 			head := "none"
-			if n := len(resp.Entries); n > 0 {
-				head = fmt.Sprintf("%x", resp.Entries[n-1].Hash)
+			if n := len(entries); n > 0 {
+				head = fmt.Sprintf("%x", entries[n-1].Hash)
 			}
-			fmt.Fprintf(cmd.OutOrStdout(), "exported %d entries to %s (head %s)\n", len(resp.Entries), out, head)
+			fmt.Fprintf(cmd.OutOrStdout(), "exported %d entries to %s (head %s)\n", len(entries), out, head)
 			return nil
 		},
 	}
@@ -64,4 +61,25 @@ func auditExportCmd() *cobra.Command {
 	cmd.Flags().Uint64Var(&from, "from", 1, "first entry")
 	cmd.Flags().Uint64Var(&to, "to", 0, "last entry (0: the end)")
 	return cmd
+}
+
+// fetchLedger reads ledger entries from..to (0: the end) through the
+// leader, page by page.
+func fetchLedger(ctx context.Context, c *coordclient.Client, from, to uint64) ([]*mitaiv1.AuditEntry, error) {
+	var out []*mitaiv1.AuditEntry
+	for {
+		var resp *mitaiv1.AuditRangeResponse
+		err := c.Call(ctx, func(ctx context.Context, cl mitaiv1.CoordinatorClient) (err error) {
+			resp, err = cl.AuditRange(ctx, &mitaiv1.AuditRangeRequest{From: from, To: to, Read: &mitaiv1.ReadOptions{Consistent: true}})
+			return err
+		})
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, resp.Entries...)
+		if resp.Next == 0 || resp.Next <= from {
+			return out, nil
+		}
+		from = resp.Next
+	}
 }

@@ -231,6 +231,9 @@ func TestCoordinatorCluster(t *testing.T) {
 	if out := h.run(nil, "audit", "verify", "--file", "ledger.jsonl", "--ca", "pki/ca.crt"); !strings.Contains(out, "ok") {
 		t.Fatalf("verify: %s", out)
 	}
+	if out := h.run(env("telco"), "audit", "verify", "--live"); !strings.Contains(out, "ok: ") {
+		t.Fatalf("verify --live: %s", out)
+	}
 	b, err := os.ReadFile(filepath.Join(h.dir, "ledger.jsonl"))
 	if err != nil {
 		t.Fatal(err)

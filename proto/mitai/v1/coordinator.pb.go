@@ -2551,9 +2551,12 @@ func (x *AuditRangeRequest) GetRead() *ReadOptions {
 }
 
 type AuditRangeResponse struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Entries       []*AuditEntry          `protobuf:"bytes,1,rep,name=entries,proto3" json:"entries,omitempty"`
-	Read          *ReadInfo              `protobuf:"bytes,2,opt,name=read,proto3" json:"read,omitempty"`
+	state   protoimpl.MessageState `protogen:"open.v1"`
+	Entries []*AuditEntry          `protobuf:"bytes,1,rep,name=entries,proto3" json:"entries,omitempty"`
+	Read    *ReadInfo              `protobuf:"bytes,2,opt,name=read,proto3" json:"read,omitempty"`
+	// Non-zero when the range was cut to keep the answer small: ask again
+	// from this index.
+	Next          uint64 `protobuf:"varint,3,opt,name=next,proto3" json:"next,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -2600,6 +2603,13 @@ func (x *AuditRangeResponse) GetRead() *ReadInfo {
 		return x.Read
 	}
 	return nil
+}
+
+func (x *AuditRangeResponse) GetNext() uint64 {
+	if x != nil {
+		return x.Next
+	}
+	return 0
 }
 
 type ProposeRequest struct {
@@ -3215,10 +3225,11 @@ const file_mitai_v1_coordinator_proto_rawDesc = "" +
 	"\x11AuditRangeRequest\x12\x12\n" +
 	"\x04from\x18\x01 \x01(\x04R\x04from\x12\x0e\n" +
 	"\x02to\x18\x02 \x01(\x04R\x02to\x12)\n" +
-	"\x04read\x18\x03 \x01(\v2\x15.mitai.v1.ReadOptionsR\x04read\"l\n" +
+	"\x04read\x18\x03 \x01(\v2\x15.mitai.v1.ReadOptionsR\x04read\"\x80\x01\n" +
 	"\x12AuditRangeResponse\x12.\n" +
 	"\aentries\x18\x01 \x03(\v2\x14.mitai.v1.AuditEntryR\aentries\x12&\n" +
-	"\x04read\x18\x02 \x01(\v2\x12.mitai.v1.ReadInfoR\x04read\"=\n" +
+	"\x04read\x18\x02 \x01(\v2\x12.mitai.v1.ReadInfoR\x04read\x12\x12\n" +
+	"\x04next\x18\x03 \x01(\x04R\x04next\"=\n" +
 	"\x0eProposeRequest\x12+\n" +
 	"\acommand\x18\x01 \x01(\v2\x11.mitai.v1.CommandR\acommand\"\xc1\x01\n" +
 	"\x0fProposeResponse\x12\x1f\n" +
