@@ -2,8 +2,8 @@ package coordinator
 
 import (
 	"context"
-	"fmt"
 	"crypto/tls"
+	"fmt"
 	"testing"
 	"time"
 
