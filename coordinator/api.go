@@ -447,6 +447,9 @@ func (s *Server) ClusterStatus(ctx context.Context, req *mitaiv1.ClusterStatusRe
 		Term: own.Term, LastIndex: own.LastIndex, AppliedIndex: own.AppliedIndex,
 	}
 	resp := &mitaiv1.ClusterStatusResponse{Replicas: []*mitaiv1.ReplicaStatus{self}}
+	if s.rep.IsLeader() {
+		resp.Nodes = s.sched.nodeStatus()
+	}
 	if req.LocalOnly {
 		return resp, nil
 	}
@@ -461,6 +464,9 @@ func (s *Server) ClusterStatus(ctx context.Context, req *mitaiv1.ClusterStatusRe
 			cancel()
 			if err == nil && len(r.Replicas) == 1 {
 				st = r.Replicas[0]
+				if st.State == "Leader" {
+					resp.Nodes = r.Nodes
+				}
 			} else if err != nil {
 				st.Error = status.Convert(err).Message()
 			}

@@ -231,6 +231,35 @@ func (sc *scheduler) propose(ctx context.Context, cmd *mitaiv1.Command) {
 	}
 }
 
+// nodeStatus reports every registered node's lease and load, by key.
+func (sc *scheduler) nodeStatus() []*mitaiv1.NodeStatus {
+	var nodes []*mitaiv1.NodeRecord
+	var running []*mitaiv1.Task
+	sc.s.rep.Read(func(st *state.State) { nodes, running = st.Nodes(), st.RunningTasks() })
+	load := map[string]uint32{}
+	for _, t := range running {
+		for _, nk := range t.Nodes {
+			load[nk]++
+		}
+	}
+	now := time.Now()
+	sc.mu.Lock()
+	defer sc.mu.Unlock()
+	out := make([]*mitaiv1.NodeStatus, 0, len(nodes))
+	for _, n := range nodes {
+		key := state.NodeKey(n.Party, n.Node)
+		l, ok := sc.nodes[key]
+		ns := &mitaiv1.NodeStatus{Party: n.Party, Node: n.Node, Address: n.Address, Datasets: n.Datasets,
+			LastHeartbeatMsAgo: -1, Slots: uint32(l.slots), Running: load[key]}
+		if ok && sc.term == sc.s.rep.Status().Term {
+			ns.LastHeartbeatMsAgo = now.Sub(l.seen).Milliseconds()
+			ns.Alive = now.Sub(l.seen) < sc.ttl
+		}
+		out = append(out, ns)
+	}
+	return out
+}
+
 // Heartbeat implements the API: it renews the node's lease and those of
 // the attempts it lists, records that the initiator runs an attempt, and
 // answers with the attempts the node must start or abort.

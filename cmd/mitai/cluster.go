@@ -3,6 +3,8 @@ package main
 import (
 	"context"
 	"fmt"
+	"strings"
+	"time"
 	"text/tabwriter"
 
 	"github.com/spf13/cobra"
@@ -15,7 +17,7 @@ func clusterCmd() *cobra.Command {
 	var f coordFlags
 	status := &cobra.Command{
 		Use:   "status",
-		Short: "Show every replica: Raft state, leader, term, applied index",
+		Short: "Show every replica (Raft state, leader, term, applied index) and every node's health",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			c, err := f.dial()
@@ -35,6 +37,25 @@ func clusterCmd() *cobra.Command {
 			fmt.Fprintln(tw, "REPLICA\tAPI\tSTATE\tLEADER\tTERM\tLAST INDEX\tAPPLIED\tERROR")
 			for _, r := range resp.Replicas {
 				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%d\t%d\t%s\n", r.Id, r.ApiAddress, r.State, r.LeaderId, r.Term, r.LastIndex, r.AppliedIndex, r.Error)
+			}
+			if err := tw.Flush(); err != nil {
+				return err
+			}
+			if len(resp.Nodes) == 0 {
+				return nil
+			}
+			fmt.Fprintln(cmd.OutOrStdout())
+			tw = tabwriter.NewWriter(cmd.OutOrStdout(), 2, 4, 2, ' ', 0)
+			fmt.Fprintln(tw, "NODE\tADDRESS\tHEALTH\tLEASE RENEWED\tRUNNING/SLOTS\tDATASETS")
+			for _, n := range resp.Nodes {
+				health, last := "dead", "unknown"
+				if n.Alive {
+					health = "alive"
+				}
+				if n.LastHeartbeatMsAgo >= 0 {
+					last = (time.Duration(n.LastHeartbeatMsAgo) * time.Millisecond).String() + " ago"
+				}
+				fmt.Fprintf(tw, "%s/%s\t%s\t%s\t%s\t%d/%d\t%s\n", n.Party, n.Node, n.Address, health, last, n.Running, n.Slots, strings.Join(n.Datasets, ","))
 			}
 			return tw.Flush()
 		},

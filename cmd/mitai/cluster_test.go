@@ -195,6 +195,9 @@ func TestCoordinatorCluster(t *testing.T) {
 	if !strings.Contains(watch, "succeeded") {
 		t.Fatalf("watch: %s", watch)
 	}
+	if out := h.run(env("bank"), "cluster", "status"); !regexp.MustCompile(`bank/n1\s+\S+\s+alive`).MatchString(out) {
+		t.Fatalf("cluster status without bank's node alive:\n%s", out)
+	}
 	results, _ := filepath.Glob(filepath.Join(h.dir, "bank-data", "results", jobID+"*.csv"))
 	if len(results) != 1 {
 		t.Fatalf("bank's result for %s: %v", jobID, results)

@@ -2446,8 +2446,11 @@ func (x *ReplicaStatus) GetError() string {
 }
 
 type ClusterStatusResponse struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Replicas      []*ReplicaStatus       `protobuf:"bytes,1,rep,name=replicas,proto3" json:"replicas,omitempty"`
+	state    protoimpl.MessageState `protogen:"open.v1"`
+	Replicas []*ReplicaStatus       `protobuf:"bytes,1,rep,name=replicas,proto3" json:"replicas,omitempty"`
+	// The registered nodes as the leader sees them (empty when no leader
+	// answered).
+	Nodes         []*NodeStatus `protobuf:"bytes,2,rep,name=nodes,proto3" json:"nodes,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -2489,6 +2492,118 @@ func (x *ClusterStatusResponse) GetReplicas() []*ReplicaStatus {
 	return nil
 }
 
+func (x *ClusterStatusResponse) GetNodes() []*NodeStatus {
+	if x != nil {
+		return x.Nodes
+	}
+	return nil
+}
+
+// NodeStatus is a registered node's health, from the leader's memory.
+type NodeStatus struct {
+	state    protoimpl.MessageState `protogen:"open.v1"`
+	Party    string                 `protobuf:"bytes,1,opt,name=party,proto3" json:"party,omitempty"`
+	Node     string                 `protobuf:"bytes,2,opt,name=node,proto3" json:"node,omitempty"`
+	Address  string                 `protobuf:"bytes,3,opt,name=address,proto3" json:"address,omitempty"`
+	Datasets []string               `protobuf:"bytes,4,rep,name=datasets,proto3" json:"datasets,omitempty"`
+	// Its lease holds: it heartbeated within the node TTL.
+	Alive bool `protobuf:"varint,5,opt,name=alive,proto3" json:"alive,omitempty"`
+	// Milliseconds since its lease was last renewed: by a heartbeat, or by
+	// the leader re-arming every lease when it took over; -1 if unknown.
+	LastHeartbeatMsAgo int64  `protobuf:"varint,6,opt,name=last_heartbeat_ms_ago,json=lastHeartbeatMsAgo,proto3" json:"last_heartbeat_ms_ago,omitempty"`
+	Slots              uint32 `protobuf:"varint,7,opt,name=slots,proto3" json:"slots,omitempty"`
+	// Attempts it takes part in now.
+	Running       uint32 `protobuf:"varint,8,opt,name=running,proto3" json:"running,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *NodeStatus) Reset() {
+	*x = NodeStatus{}
+	mi := &file_mitai_v1_coordinator_proto_msgTypes[34]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *NodeStatus) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*NodeStatus) ProtoMessage() {}
+
+func (x *NodeStatus) ProtoReflect() protoreflect.Message {
+	mi := &file_mitai_v1_coordinator_proto_msgTypes[34]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use NodeStatus.ProtoReflect.Descriptor instead.
+func (*NodeStatus) Descriptor() ([]byte, []int) {
+	return file_mitai_v1_coordinator_proto_rawDescGZIP(), []int{34}
+}
+
+func (x *NodeStatus) GetParty() string {
+	if x != nil {
+		return x.Party
+	}
+	return ""
+}
+
+func (x *NodeStatus) GetNode() string {
+	if x != nil {
+		return x.Node
+	}
+	return ""
+}
+
+func (x *NodeStatus) GetAddress() string {
+	if x != nil {
+		return x.Address
+	}
+	return ""
+}
+
+func (x *NodeStatus) GetDatasets() []string {
+	if x != nil {
+		return x.Datasets
+	}
+	return nil
+}
+
+func (x *NodeStatus) GetAlive() bool {
+	if x != nil {
+		return x.Alive
+	}
+	return false
+}
+
+func (x *NodeStatus) GetLastHeartbeatMsAgo() int64 {
+	if x != nil {
+		return x.LastHeartbeatMsAgo
+	}
+	return 0
+}
+
+func (x *NodeStatus) GetSlots() uint32 {
+	if x != nil {
+		return x.Slots
+	}
+	return 0
+}
+
+func (x *NodeStatus) GetRunning() uint32 {
+	if x != nil {
+		return x.Running
+	}
+	return 0
+}
+
 type AuditRangeRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// First and last index, inclusive; 0 for to means the end.
@@ -2501,7 +2616,7 @@ type AuditRangeRequest struct {
 
 func (x *AuditRangeRequest) Reset() {
 	*x = AuditRangeRequest{}
-	mi := &file_mitai_v1_coordinator_proto_msgTypes[34]
+	mi := &file_mitai_v1_coordinator_proto_msgTypes[35]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2513,7 +2628,7 @@ func (x *AuditRangeRequest) String() string {
 func (*AuditRangeRequest) ProtoMessage() {}
 
 func (x *AuditRangeRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_mitai_v1_coordinator_proto_msgTypes[34]
+	mi := &file_mitai_v1_coordinator_proto_msgTypes[35]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2526,7 +2641,7 @@ func (x *AuditRangeRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AuditRangeRequest.ProtoReflect.Descriptor instead.
 func (*AuditRangeRequest) Descriptor() ([]byte, []int) {
-	return file_mitai_v1_coordinator_proto_rawDescGZIP(), []int{34}
+	return file_mitai_v1_coordinator_proto_rawDescGZIP(), []int{35}
 }
 
 func (x *AuditRangeRequest) GetFrom() uint64 {
@@ -2563,7 +2678,7 @@ type AuditRangeResponse struct {
 
 func (x *AuditRangeResponse) Reset() {
 	*x = AuditRangeResponse{}
-	mi := &file_mitai_v1_coordinator_proto_msgTypes[35]
+	mi := &file_mitai_v1_coordinator_proto_msgTypes[36]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2575,7 +2690,7 @@ func (x *AuditRangeResponse) String() string {
 func (*AuditRangeResponse) ProtoMessage() {}
 
 func (x *AuditRangeResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_mitai_v1_coordinator_proto_msgTypes[35]
+	mi := &file_mitai_v1_coordinator_proto_msgTypes[36]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2588,7 +2703,7 @@ func (x *AuditRangeResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AuditRangeResponse.ProtoReflect.Descriptor instead.
 func (*AuditRangeResponse) Descriptor() ([]byte, []int) {
-	return file_mitai_v1_coordinator_proto_rawDescGZIP(), []int{35}
+	return file_mitai_v1_coordinator_proto_rawDescGZIP(), []int{36}
 }
 
 func (x *AuditRangeResponse) GetEntries() []*AuditEntry {
@@ -2623,7 +2738,7 @@ type ProposeRequest struct {
 
 func (x *ProposeRequest) Reset() {
 	*x = ProposeRequest{}
-	mi := &file_mitai_v1_coordinator_proto_msgTypes[36]
+	mi := &file_mitai_v1_coordinator_proto_msgTypes[37]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2635,7 +2750,7 @@ func (x *ProposeRequest) String() string {
 func (*ProposeRequest) ProtoMessage() {}
 
 func (x *ProposeRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_mitai_v1_coordinator_proto_msgTypes[36]
+	mi := &file_mitai_v1_coordinator_proto_msgTypes[37]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2648,7 +2763,7 @@ func (x *ProposeRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ProposeRequest.ProtoReflect.Descriptor instead.
 func (*ProposeRequest) Descriptor() ([]byte, []int) {
-	return file_mitai_v1_coordinator_proto_rawDescGZIP(), []int{36}
+	return file_mitai_v1_coordinator_proto_rawDescGZIP(), []int{37}
 }
 
 func (x *ProposeRequest) GetCommand() *Command {
@@ -2672,7 +2787,7 @@ type ProposeResponse struct {
 
 func (x *ProposeResponse) Reset() {
 	*x = ProposeResponse{}
-	mi := &file_mitai_v1_coordinator_proto_msgTypes[37]
+	mi := &file_mitai_v1_coordinator_proto_msgTypes[38]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2684,7 +2799,7 @@ func (x *ProposeResponse) String() string {
 func (*ProposeResponse) ProtoMessage() {}
 
 func (x *ProposeResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_mitai_v1_coordinator_proto_msgTypes[37]
+	mi := &file_mitai_v1_coordinator_proto_msgTypes[38]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2697,7 +2812,7 @@ func (x *ProposeResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ProposeResponse.ProtoReflect.Descriptor instead.
 func (*ProposeResponse) Descriptor() ([]byte, []int) {
-	return file_mitai_v1_coordinator_proto_rawDescGZIP(), []int{37}
+	return file_mitai_v1_coordinator_proto_rawDescGZIP(), []int{38}
 }
 
 func (x *ProposeResponse) GetJob() *Job {
@@ -2751,7 +2866,7 @@ type HeartbeatRequest struct {
 
 func (x *HeartbeatRequest) Reset() {
 	*x = HeartbeatRequest{}
-	mi := &file_mitai_v1_coordinator_proto_msgTypes[38]
+	mi := &file_mitai_v1_coordinator_proto_msgTypes[39]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2763,7 +2878,7 @@ func (x *HeartbeatRequest) String() string {
 func (*HeartbeatRequest) ProtoMessage() {}
 
 func (x *HeartbeatRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_mitai_v1_coordinator_proto_msgTypes[38]
+	mi := &file_mitai_v1_coordinator_proto_msgTypes[39]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2776,7 +2891,7 @@ func (x *HeartbeatRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use HeartbeatRequest.ProtoReflect.Descriptor instead.
 func (*HeartbeatRequest) Descriptor() ([]byte, []int) {
-	return file_mitai_v1_coordinator_proto_rawDescGZIP(), []int{38}
+	return file_mitai_v1_coordinator_proto_rawDescGZIP(), []int{39}
 }
 
 func (x *HeartbeatRequest) GetNode() string {
@@ -2826,7 +2941,7 @@ type HeartbeatResponse struct {
 
 func (x *HeartbeatResponse) Reset() {
 	*x = HeartbeatResponse{}
-	mi := &file_mitai_v1_coordinator_proto_msgTypes[39]
+	mi := &file_mitai_v1_coordinator_proto_msgTypes[40]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2838,7 +2953,7 @@ func (x *HeartbeatResponse) String() string {
 func (*HeartbeatResponse) ProtoMessage() {}
 
 func (x *HeartbeatResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_mitai_v1_coordinator_proto_msgTypes[39]
+	mi := &file_mitai_v1_coordinator_proto_msgTypes[40]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2851,7 +2966,7 @@ func (x *HeartbeatResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use HeartbeatResponse.ProtoReflect.Descriptor instead.
 func (*HeartbeatResponse) Descriptor() ([]byte, []int) {
-	return file_mitai_v1_coordinator_proto_rawDescGZIP(), []int{39}
+	return file_mitai_v1_coordinator_proto_rawDescGZIP(), []int{40}
 }
 
 func (x *HeartbeatResponse) GetStart() []*TaskSpec {
@@ -2877,7 +2992,7 @@ type ReportTaskRequest struct {
 
 func (x *ReportTaskRequest) Reset() {
 	*x = ReportTaskRequest{}
-	mi := &file_mitai_v1_coordinator_proto_msgTypes[40]
+	mi := &file_mitai_v1_coordinator_proto_msgTypes[41]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2889,7 +3004,7 @@ func (x *ReportTaskRequest) String() string {
 func (*ReportTaskRequest) ProtoMessage() {}
 
 func (x *ReportTaskRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_mitai_v1_coordinator_proto_msgTypes[40]
+	mi := &file_mitai_v1_coordinator_proto_msgTypes[41]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2902,7 +3017,7 @@ func (x *ReportTaskRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReportTaskRequest.ProtoReflect.Descriptor instead.
 func (*ReportTaskRequest) Descriptor() ([]byte, []int) {
-	return file_mitai_v1_coordinator_proto_rawDescGZIP(), []int{40}
+	return file_mitai_v1_coordinator_proto_rawDescGZIP(), []int{41}
 }
 
 func (x *ReportTaskRequest) GetSigned() *SignedOutcome {
@@ -2920,7 +3035,7 @@ type ReportTaskResponse struct {
 
 func (x *ReportTaskResponse) Reset() {
 	*x = ReportTaskResponse{}
-	mi := &file_mitai_v1_coordinator_proto_msgTypes[41]
+	mi := &file_mitai_v1_coordinator_proto_msgTypes[42]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2932,7 +3047,7 @@ func (x *ReportTaskResponse) String() string {
 func (*ReportTaskResponse) ProtoMessage() {}
 
 func (x *ReportTaskResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_mitai_v1_coordinator_proto_msgTypes[41]
+	mi := &file_mitai_v1_coordinator_proto_msgTypes[42]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2945,7 +3060,7 @@ func (x *ReportTaskResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReportTaskResponse.ProtoReflect.Descriptor instead.
 func (*ReportTaskResponse) Descriptor() ([]byte, []int) {
-	return file_mitai_v1_coordinator_proto_rawDescGZIP(), []int{41}
+	return file_mitai_v1_coordinator_proto_rawDescGZIP(), []int{42}
 }
 
 type CheckTaskRequest struct {
@@ -2957,7 +3072,7 @@ type CheckTaskRequest struct {
 
 func (x *CheckTaskRequest) Reset() {
 	*x = CheckTaskRequest{}
-	mi := &file_mitai_v1_coordinator_proto_msgTypes[42]
+	mi := &file_mitai_v1_coordinator_proto_msgTypes[43]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2969,7 +3084,7 @@ func (x *CheckTaskRequest) String() string {
 func (*CheckTaskRequest) ProtoMessage() {}
 
 func (x *CheckTaskRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_mitai_v1_coordinator_proto_msgTypes[42]
+	mi := &file_mitai_v1_coordinator_proto_msgTypes[43]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2982,7 +3097,7 @@ func (x *CheckTaskRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CheckTaskRequest.ProtoReflect.Descriptor instead.
 func (*CheckTaskRequest) Descriptor() ([]byte, []int) {
-	return file_mitai_v1_coordinator_proto_rawDescGZIP(), []int{42}
+	return file_mitai_v1_coordinator_proto_rawDescGZIP(), []int{43}
 }
 
 func (x *CheckTaskRequest) GetTask() *TaskRef {
@@ -3003,7 +3118,7 @@ type CheckTaskResponse struct {
 
 func (x *CheckTaskResponse) Reset() {
 	*x = CheckTaskResponse{}
-	mi := &file_mitai_v1_coordinator_proto_msgTypes[43]
+	mi := &file_mitai_v1_coordinator_proto_msgTypes[44]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3015,7 +3130,7 @@ func (x *CheckTaskResponse) String() string {
 func (*CheckTaskResponse) ProtoMessage() {}
 
 func (x *CheckTaskResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_mitai_v1_coordinator_proto_msgTypes[43]
+	mi := &file_mitai_v1_coordinator_proto_msgTypes[44]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3028,7 +3143,7 @@ func (x *CheckTaskResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CheckTaskResponse.ProtoReflect.Descriptor instead.
 func (*CheckTaskResponse) Descriptor() ([]byte, []int) {
-	return file_mitai_v1_coordinator_proto_rawDescGZIP(), []int{43}
+	return file_mitai_v1_coordinator_proto_rawDescGZIP(), []int{44}
 }
 
 func (x *CheckTaskResponse) GetCurrent() bool {
@@ -3219,9 +3334,20 @@ const file_mitai_v1_coordinator_proto_rawDesc = "" +
 	"\n" +
 	"last_index\x18\x06 \x01(\x04R\tlastIndex\x12#\n" +
 	"\rapplied_index\x18\a \x01(\x04R\fappliedIndex\x12\x14\n" +
-	"\x05error\x18\b \x01(\tR\x05error\"L\n" +
+	"\x05error\x18\b \x01(\tR\x05error\"x\n" +
 	"\x15ClusterStatusResponse\x123\n" +
-	"\breplicas\x18\x01 \x03(\v2\x17.mitai.v1.ReplicaStatusR\breplicas\"b\n" +
+	"\breplicas\x18\x01 \x03(\v2\x17.mitai.v1.ReplicaStatusR\breplicas\x12*\n" +
+	"\x05nodes\x18\x02 \x03(\v2\x14.mitai.v1.NodeStatusR\x05nodes\"\xe5\x01\n" +
+	"\n" +
+	"NodeStatus\x12\x14\n" +
+	"\x05party\x18\x01 \x01(\tR\x05party\x12\x12\n" +
+	"\x04node\x18\x02 \x01(\tR\x04node\x12\x18\n" +
+	"\aaddress\x18\x03 \x01(\tR\aaddress\x12\x1a\n" +
+	"\bdatasets\x18\x04 \x03(\tR\bdatasets\x12\x14\n" +
+	"\x05alive\x18\x05 \x01(\bR\x05alive\x121\n" +
+	"\x15last_heartbeat_ms_ago\x18\x06 \x01(\x03R\x12lastHeartbeatMsAgo\x12\x14\n" +
+	"\x05slots\x18\a \x01(\rR\x05slots\x12\x18\n" +
+	"\arunning\x18\b \x01(\rR\arunning\"b\n" +
 	"\x11AuditRangeRequest\x12\x12\n" +
 	"\x04from\x18\x01 \x01(\x04R\x04from\x12\x0e\n" +
 	"\x02to\x18\x02 \x01(\x04R\x02to\x12)\n" +
@@ -3301,7 +3427,7 @@ func file_mitai_v1_coordinator_proto_rawDescGZIP() []byte {
 }
 
 var file_mitai_v1_coordinator_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
-var file_mitai_v1_coordinator_proto_msgTypes = make([]protoimpl.MessageInfo, 44)
+var file_mitai_v1_coordinator_proto_msgTypes = make([]protoimpl.MessageInfo, 45)
 var file_mitai_v1_coordinator_proto_goTypes = []any{
 	(JobState)(0),                 // 0: mitai.v1.JobState
 	(TaskState)(0),                // 1: mitai.v1.TaskState
@@ -3339,26 +3465,27 @@ var file_mitai_v1_coordinator_proto_goTypes = []any{
 	(*ClusterStatusRequest)(nil),  // 33: mitai.v1.ClusterStatusRequest
 	(*ReplicaStatus)(nil),         // 34: mitai.v1.ReplicaStatus
 	(*ClusterStatusResponse)(nil), // 35: mitai.v1.ClusterStatusResponse
-	(*AuditRangeRequest)(nil),     // 36: mitai.v1.AuditRangeRequest
-	(*AuditRangeResponse)(nil),    // 37: mitai.v1.AuditRangeResponse
-	(*ProposeRequest)(nil),        // 38: mitai.v1.ProposeRequest
-	(*ProposeResponse)(nil),       // 39: mitai.v1.ProposeResponse
-	(*HeartbeatRequest)(nil),      // 40: mitai.v1.HeartbeatRequest
-	(*HeartbeatResponse)(nil),     // 41: mitai.v1.HeartbeatResponse
-	(*ReportTaskRequest)(nil),     // 42: mitai.v1.ReportTaskRequest
-	(*ReportTaskResponse)(nil),    // 43: mitai.v1.ReportTaskResponse
-	(*CheckTaskRequest)(nil),      // 44: mitai.v1.CheckTaskRequest
-	(*CheckTaskResponse)(nil),     // 45: mitai.v1.CheckTaskResponse
-	(*PsiParams)(nil),             // 46: mitai.v1.PsiParams
-	(*DatasetInfo)(nil),           // 47: mitai.v1.DatasetInfo
-	(*TaskReport)(nil),            // 48: mitai.v1.TaskReport
-	(*TaskSpec)(nil),              // 49: mitai.v1.TaskSpec
+	(*NodeStatus)(nil),            // 36: mitai.v1.NodeStatus
+	(*AuditRangeRequest)(nil),     // 37: mitai.v1.AuditRangeRequest
+	(*AuditRangeResponse)(nil),    // 38: mitai.v1.AuditRangeResponse
+	(*ProposeRequest)(nil),        // 39: mitai.v1.ProposeRequest
+	(*ProposeResponse)(nil),       // 40: mitai.v1.ProposeResponse
+	(*HeartbeatRequest)(nil),      // 41: mitai.v1.HeartbeatRequest
+	(*HeartbeatResponse)(nil),     // 42: mitai.v1.HeartbeatResponse
+	(*ReportTaskRequest)(nil),     // 43: mitai.v1.ReportTaskRequest
+	(*ReportTaskResponse)(nil),    // 44: mitai.v1.ReportTaskResponse
+	(*CheckTaskRequest)(nil),      // 45: mitai.v1.CheckTaskRequest
+	(*CheckTaskResponse)(nil),     // 46: mitai.v1.CheckTaskResponse
+	(*PsiParams)(nil),             // 47: mitai.v1.PsiParams
+	(*DatasetInfo)(nil),           // 48: mitai.v1.DatasetInfo
+	(*TaskReport)(nil),            // 49: mitai.v1.TaskReport
+	(*TaskSpec)(nil),              // 50: mitai.v1.TaskSpec
 }
 var file_mitai_v1_coordinator_proto_depIdxs = []int32{
-	46, // 0: mitai.v1.JobSpec.psi:type_name -> mitai.v1.PsiParams
+	47, // 0: mitai.v1.JobSpec.psi:type_name -> mitai.v1.PsiParams
 	3,  // 1: mitai.v1.Job.spec:type_name -> mitai.v1.JobSpec
 	0,  // 2: mitai.v1.Job.state:type_name -> mitai.v1.JobState
-	47, // 3: mitai.v1.CatalogDataset.info:type_name -> mitai.v1.DatasetInfo
+	48, // 3: mitai.v1.CatalogDataset.info:type_name -> mitai.v1.DatasetInfo
 	17, // 4: mitai.v1.Command.publish_dataset:type_name -> mitai.v1.PublishDatasetCommand
 	18, // 5: mitai.v1.Command.submit_job:type_name -> mitai.v1.SubmitJobCommand
 	19, // 6: mitai.v1.Command.approve_job:type_name -> mitai.v1.ApproveJobCommand
@@ -3371,18 +3498,18 @@ var file_mitai_v1_coordinator_proto_depIdxs = []int32{
 	12, // 13: mitai.v1.TaskOutcomeCommand.signed:type_name -> mitai.v1.SignedOutcome
 	14, // 14: mitai.v1.TaskStartedCommand.task:type_name -> mitai.v1.TaskRef
 	14, // 15: mitai.v1.TaskOutcome.task:type_name -> mitai.v1.TaskRef
-	48, // 16: mitai.v1.TaskOutcome.report:type_name -> mitai.v1.TaskReport
+	49, // 16: mitai.v1.TaskOutcome.report:type_name -> mitai.v1.TaskReport
 	14, // 17: mitai.v1.AbortAttemptCommand.task:type_name -> mitai.v1.TaskRef
 	1,  // 18: mitai.v1.Task.state:type_name -> mitai.v1.TaskState
-	48, // 19: mitai.v1.Task.report:type_name -> mitai.v1.TaskReport
-	47, // 20: mitai.v1.PublishDatasetCommand.info:type_name -> mitai.v1.DatasetInfo
+	49, // 19: mitai.v1.Task.report:type_name -> mitai.v1.TaskReport
+	48, // 20: mitai.v1.PublishDatasetCommand.info:type_name -> mitai.v1.DatasetInfo
 	3,  // 21: mitai.v1.SubmitJobCommand.spec:type_name -> mitai.v1.JobSpec
 	5,  // 22: mitai.v1.CoordinatorSnapshot.datasets:type_name -> mitai.v1.CatalogDataset
 	4,  // 23: mitai.v1.CoordinatorSnapshot.jobs:type_name -> mitai.v1.Job
 	2,  // 24: mitai.v1.CoordinatorSnapshot.ledger:type_name -> mitai.v1.AuditEntry
 	16, // 25: mitai.v1.CoordinatorSnapshot.nodes:type_name -> mitai.v1.NodeRecord
 	15, // 26: mitai.v1.CoordinatorSnapshot.tasks:type_name -> mitai.v1.Task
-	47, // 27: mitai.v1.PublishDatasetRequest.info:type_name -> mitai.v1.DatasetInfo
+	48, // 27: mitai.v1.PublishDatasetRequest.info:type_name -> mitai.v1.DatasetInfo
 	3,  // 28: mitai.v1.SubmitJobRequest.spec:type_name -> mitai.v1.JobSpec
 	4,  // 29: mitai.v1.SubmitJobResponse.job:type_name -> mitai.v1.Job
 	22, // 30: mitai.v1.GetJobRequest.read:type_name -> mitai.v1.ReadOptions
@@ -3393,46 +3520,47 @@ var file_mitai_v1_coordinator_proto_depIdxs = []int32{
 	4,  // 35: mitai.v1.ListJobsResponse.jobs:type_name -> mitai.v1.Job
 	23, // 36: mitai.v1.ListJobsResponse.read:type_name -> mitai.v1.ReadInfo
 	34, // 37: mitai.v1.ClusterStatusResponse.replicas:type_name -> mitai.v1.ReplicaStatus
-	22, // 38: mitai.v1.AuditRangeRequest.read:type_name -> mitai.v1.ReadOptions
-	2,  // 39: mitai.v1.AuditRangeResponse.entries:type_name -> mitai.v1.AuditEntry
-	23, // 40: mitai.v1.AuditRangeResponse.read:type_name -> mitai.v1.ReadInfo
-	6,  // 41: mitai.v1.ProposeRequest.command:type_name -> mitai.v1.Command
-	4,  // 42: mitai.v1.ProposeResponse.job:type_name -> mitai.v1.Job
-	5,  // 43: mitai.v1.ProposeResponse.dataset:type_name -> mitai.v1.CatalogDataset
-	14, // 44: mitai.v1.HeartbeatRequest.running:type_name -> mitai.v1.TaskRef
-	49, // 45: mitai.v1.HeartbeatResponse.start:type_name -> mitai.v1.TaskSpec
-	14, // 46: mitai.v1.HeartbeatResponse.abort:type_name -> mitai.v1.TaskRef
-	12, // 47: mitai.v1.ReportTaskRequest.signed:type_name -> mitai.v1.SignedOutcome
-	14, // 48: mitai.v1.CheckTaskRequest.task:type_name -> mitai.v1.TaskRef
-	24, // 49: mitai.v1.Coordinator.PublishDataset:input_type -> mitai.v1.PublishDatasetRequest
-	25, // 50: mitai.v1.Coordinator.SubmitJob:input_type -> mitai.v1.SubmitJobRequest
-	27, // 51: mitai.v1.Coordinator.ApproveJob:input_type -> mitai.v1.ApproveJobRequest
-	28, // 52: mitai.v1.Coordinator.CancelJob:input_type -> mitai.v1.CancelJobRequest
-	29, // 53: mitai.v1.Coordinator.GetJob:input_type -> mitai.v1.GetJobRequest
-	31, // 54: mitai.v1.Coordinator.ListJobs:input_type -> mitai.v1.ListJobsRequest
-	33, // 55: mitai.v1.Coordinator.ClusterStatus:input_type -> mitai.v1.ClusterStatusRequest
-	36, // 56: mitai.v1.Coordinator.AuditRange:input_type -> mitai.v1.AuditRangeRequest
-	40, // 57: mitai.v1.Coordinator.Heartbeat:input_type -> mitai.v1.HeartbeatRequest
-	42, // 58: mitai.v1.Coordinator.ReportTask:input_type -> mitai.v1.ReportTaskRequest
-	44, // 59: mitai.v1.Coordinator.CheckTask:input_type -> mitai.v1.CheckTaskRequest
-	38, // 60: mitai.v1.Coordinator.Propose:input_type -> mitai.v1.ProposeRequest
-	5,  // 61: mitai.v1.Coordinator.PublishDataset:output_type -> mitai.v1.CatalogDataset
-	26, // 62: mitai.v1.Coordinator.SubmitJob:output_type -> mitai.v1.SubmitJobResponse
-	4,  // 63: mitai.v1.Coordinator.ApproveJob:output_type -> mitai.v1.Job
-	4,  // 64: mitai.v1.Coordinator.CancelJob:output_type -> mitai.v1.Job
-	30, // 65: mitai.v1.Coordinator.GetJob:output_type -> mitai.v1.GetJobResponse
-	32, // 66: mitai.v1.Coordinator.ListJobs:output_type -> mitai.v1.ListJobsResponse
-	35, // 67: mitai.v1.Coordinator.ClusterStatus:output_type -> mitai.v1.ClusterStatusResponse
-	37, // 68: mitai.v1.Coordinator.AuditRange:output_type -> mitai.v1.AuditRangeResponse
-	41, // 69: mitai.v1.Coordinator.Heartbeat:output_type -> mitai.v1.HeartbeatResponse
-	43, // 70: mitai.v1.Coordinator.ReportTask:output_type -> mitai.v1.ReportTaskResponse
-	45, // 71: mitai.v1.Coordinator.CheckTask:output_type -> mitai.v1.CheckTaskResponse
-	39, // 72: mitai.v1.Coordinator.Propose:output_type -> mitai.v1.ProposeResponse
-	61, // [61:73] is the sub-list for method output_type
-	49, // [49:61] is the sub-list for method input_type
-	49, // [49:49] is the sub-list for extension type_name
-	49, // [49:49] is the sub-list for extension extendee
-	0,  // [0:49] is the sub-list for field type_name
+	36, // 38: mitai.v1.ClusterStatusResponse.nodes:type_name -> mitai.v1.NodeStatus
+	22, // 39: mitai.v1.AuditRangeRequest.read:type_name -> mitai.v1.ReadOptions
+	2,  // 40: mitai.v1.AuditRangeResponse.entries:type_name -> mitai.v1.AuditEntry
+	23, // 41: mitai.v1.AuditRangeResponse.read:type_name -> mitai.v1.ReadInfo
+	6,  // 42: mitai.v1.ProposeRequest.command:type_name -> mitai.v1.Command
+	4,  // 43: mitai.v1.ProposeResponse.job:type_name -> mitai.v1.Job
+	5,  // 44: mitai.v1.ProposeResponse.dataset:type_name -> mitai.v1.CatalogDataset
+	14, // 45: mitai.v1.HeartbeatRequest.running:type_name -> mitai.v1.TaskRef
+	50, // 46: mitai.v1.HeartbeatResponse.start:type_name -> mitai.v1.TaskSpec
+	14, // 47: mitai.v1.HeartbeatResponse.abort:type_name -> mitai.v1.TaskRef
+	12, // 48: mitai.v1.ReportTaskRequest.signed:type_name -> mitai.v1.SignedOutcome
+	14, // 49: mitai.v1.CheckTaskRequest.task:type_name -> mitai.v1.TaskRef
+	24, // 50: mitai.v1.Coordinator.PublishDataset:input_type -> mitai.v1.PublishDatasetRequest
+	25, // 51: mitai.v1.Coordinator.SubmitJob:input_type -> mitai.v1.SubmitJobRequest
+	27, // 52: mitai.v1.Coordinator.ApproveJob:input_type -> mitai.v1.ApproveJobRequest
+	28, // 53: mitai.v1.Coordinator.CancelJob:input_type -> mitai.v1.CancelJobRequest
+	29, // 54: mitai.v1.Coordinator.GetJob:input_type -> mitai.v1.GetJobRequest
+	31, // 55: mitai.v1.Coordinator.ListJobs:input_type -> mitai.v1.ListJobsRequest
+	33, // 56: mitai.v1.Coordinator.ClusterStatus:input_type -> mitai.v1.ClusterStatusRequest
+	37, // 57: mitai.v1.Coordinator.AuditRange:input_type -> mitai.v1.AuditRangeRequest
+	41, // 58: mitai.v1.Coordinator.Heartbeat:input_type -> mitai.v1.HeartbeatRequest
+	43, // 59: mitai.v1.Coordinator.ReportTask:input_type -> mitai.v1.ReportTaskRequest
+	45, // 60: mitai.v1.Coordinator.CheckTask:input_type -> mitai.v1.CheckTaskRequest
+	39, // 61: mitai.v1.Coordinator.Propose:input_type -> mitai.v1.ProposeRequest
+	5,  // 62: mitai.v1.Coordinator.PublishDataset:output_type -> mitai.v1.CatalogDataset
+	26, // 63: mitai.v1.Coordinator.SubmitJob:output_type -> mitai.v1.SubmitJobResponse
+	4,  // 64: mitai.v1.Coordinator.ApproveJob:output_type -> mitai.v1.Job
+	4,  // 65: mitai.v1.Coordinator.CancelJob:output_type -> mitai.v1.Job
+	30, // 66: mitai.v1.Coordinator.GetJob:output_type -> mitai.v1.GetJobResponse
+	32, // 67: mitai.v1.Coordinator.ListJobs:output_type -> mitai.v1.ListJobsResponse
+	35, // 68: mitai.v1.Coordinator.ClusterStatus:output_type -> mitai.v1.ClusterStatusResponse
+	38, // 69: mitai.v1.Coordinator.AuditRange:output_type -> mitai.v1.AuditRangeResponse
+	42, // 70: mitai.v1.Coordinator.Heartbeat:output_type -> mitai.v1.HeartbeatResponse
+	44, // 71: mitai.v1.Coordinator.ReportTask:output_type -> mitai.v1.ReportTaskResponse
+	46, // 72: mitai.v1.Coordinator.CheckTask:output_type -> mitai.v1.CheckTaskResponse
+	40, // 73: mitai.v1.Coordinator.Propose:output_type -> mitai.v1.ProposeResponse
+	62, // [62:74] is the sub-list for method output_type
+	50, // [50:62] is the sub-list for method input_type
+	50, // [50:50] is the sub-list for extension type_name
+	50, // [50:50] is the sub-list for extension extendee
+	0,  // [0:50] is the sub-list for field type_name
 }
 
 func init() { file_mitai_v1_coordinator_proto_init() }
@@ -3458,7 +3586,7 @@ func file_mitai_v1_coordinator_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_mitai_v1_coordinator_proto_rawDesc), len(file_mitai_v1_coordinator_proto_rawDesc)),
 			NumEnums:      2,
-			NumMessages:   44,
+			NumMessages:   45,
 			NumExtensions: 0,
 			NumServices:   1,
 		},
