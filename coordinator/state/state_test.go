@@ -226,18 +226,50 @@ func history(t testing.TB) [][]byte {
 			out = append(out, l.cmd("bank", &mitaiv1.CancelJobCommand{JobId: fmt.Sprintf("j%03d", i)}))
 		}
 	}
+	// Tasks: j003 runs and succeeds with a delivery; j006's first attempt
+	// is aborted and its second fails.
+	out = append(out,
+		l.cmd("bank", &mitaiv1.RegisterNodeCommand{Node: "n1", Address: "127.0.0.1:1", Datasets: []string{"customers"}}),
+		l.cmd("telco", &mitaiv1.RegisterNodeCommand{Node: "n1", Address: "127.0.0.1:2", Datasets: []string{"subscribers"}}))
+	attempt := func(job string, n uint32) *mitaiv1.TaskRef {
+		return &mitaiv1.TaskRef{TaskId: TaskID(job), Attempt: n, Term: 2}
+	}
+	stmt := func(kind string, ref *mitaiv1.TaskRef, errText string) *mitaiv1.TaskOutcomeCommand {
+		b, _ := proto.Marshal(&mitaiv1.TaskOutcome{Task: ref, Node: "bank/n1", Ok: errText == "", Error: errText,
+			Report: &mitaiv1.TaskReport{ResultDigest: "ab", IntersectionSize: 3}})
+		return &mitaiv1.TaskOutcomeCommand{Signed: &mitaiv1.SignedOutcome{Kind: kind, Outcome: b, SignerCert: []byte{1}, Signature: []byte{2}}}
+	}
+	sched := func(job string, n uint32) *mitaiv1.ScheduleTaskCommand {
+		return &mitaiv1.ScheduleTaskCommand{JobId: job, TaskId: TaskID(job), Attempt: n, Term: 2, Nodes: []string{"bank/n1", "telco/n1"}}
+	}
+	out = append(out,
+		l.cmd("", sched("j003", 1)),
+		l.cmd("", &mitaiv1.TaskStartedCommand{Task: attempt("j003", 1)}),
+		l.cmd("bank", stmt(KindTaskOutcome, attempt("j003", 1), "")),
+		l.cmd("bank", stmt(KindResultDelivered, attempt("j003", 1), "")),
+		l.cmd("", sched("j006", 1)),
+		l.cmd("", &mitaiv1.AbortAttemptCommand{Task: attempt("j006", 1), Reason: "lease expired"}),
+		l.cmd("", sched("j006", 2)),
+		l.cmd("bank", stmt(KindTaskOutcome, attempt("j006", 2), "peer refused")))
 	return out
 }
 
 func TestDeterministicReplicas(t *testing.T) {
 	t.Parallel()
 	a, b := New(), New()
-	for _, data := range history(t) {
+	h := history(t)
+	for i, data := range h {
 		ra, ea := a.Apply(data)
 		rb, eb := b.Apply(data)
 		if (ea == nil) != (eb == nil) || !proto.Equal(ra.Job, rb.Job) || ra.AuditIndex != rb.AuditIndex {
 			t.Fatalf("replicas diverge: %v/%v", ea, eb)
 		}
+		if i >= len(h)-10 && ea != nil { // the node and task commands are all valid
+			t.Fatalf("command %d: %v", i, ea)
+		}
+	}
+	if j, _ := a.Job("j003"); j.State != mitaiv1.JobState_JOB_STATE_SUCCEEDED {
+		t.Fatalf("j003 %v", j.State)
 	}
 	sa, _ := a.Snapshot()
 	sb, _ := b.Snapshot()
@@ -292,13 +324,17 @@ func TestSnapshotRestore(t *testing.T) {
 // FuzzApply applies arbitrary bytes after a valid history: never a panic,
 // and a failed Apply changes nothing.
 func FuzzApply(f *testing.F) {
-	for _, data := range history(f)[:6] {
+	h := history(f)
+	for _, data := range h[:6] {
+		f.Add(data)
+	}
+	for _, data := range h[len(h)-8:] { // the task commands
 		f.Add(data)
 	}
 	f.Fuzz(func(t *testing.T, data []byte) {
 		s := New()
-		for _, h := range history(t)[:6] {
-			_, _ = s.Apply(h)
+		for _, c := range h[:len(h)-5] {
+			_, _ = s.Apply(c)
 		}
 		before, _ := s.Snapshot()
 		if _, err := s.Apply(data); err != nil {
