@@ -259,6 +259,9 @@ func startCluster(h *harness, s clusterSettings) *testCluster {
 			cc.Close()
 		}
 	})
+	for _, id := range c.ids {
+		c.client("bank", id) // status, from any goroutine, uses these
+	}
 	c.waitLeader(30*time.Second, "")
 	return c
 }
