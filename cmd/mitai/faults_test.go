@@ -9,6 +9,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"math"
 	"math/rand/v2"
@@ -550,4 +551,200 @@ func TestFaultLeaderKilledDuringSubmits(t *testing.T) {
 		return nil
 	})
 	g.hist.skipForFirstSubmitDuplicates(t)
+}
+
+// TestFaultLeaderPaused SIGSTOPs the leader while clients write through
+// every replica, one of them straight to the paused leader: the others
+// elect a leader in a higher term and writes commit through it; after
+// SIGCONT the old leader steps down; every acknowledged write, whichever
+// replica took it, is in the cluster; the history is linearizable; and no
+// term ever has two leaders, by the replicas' status polled every 50 ms and
+// by their Raft logs.
+func TestFaultLeaderPaused(t *testing.T) {
+	rng := faultRand(t)
+	h := newHarness(t)
+	c := startCluster(h, clusterSettings{logLevel: "info"})
+	publishDatasets(t, c)
+	g := newLoadGen(c)
+	polls := pollLeaders(c, 50*time.Millisecond)
+
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	wctx, stopWrites := context.WithCancel(ctx)
+	var acks map[string]*mitaiv1.SubmitJobResponse
+	done := make(chan struct{})
+	go func() { defer close(done); acks = g.run(wctx, 4, jobKeys("w", 5000), rng.Uint64()) }()
+	eventually(t, 10*time.Second, func() error {
+		if g.acked.Load() < 20 {
+			return errors.New("fewer than 20 writes acknowledged")
+		}
+		return nil
+	})
+
+	old, st := c.leader("")
+	if old == "" {
+		t.Fatal("no leader to pause")
+	}
+	// Two writes go to the old leader alone, with no failover: one just
+	// before it is paused, one while it is.
+	type direct struct {
+		key  string
+		resp *mitaiv1.SubmitJobResponse
+		err  error
+		at   time.Time
+	}
+	directs := make(chan direct, 2)
+	var dwg sync.WaitGroup
+	send := func(key string) {
+		dwg.Go(func() {
+			resp, err := g.attempt(ctx, 100, old, key, 15*time.Second)
+			directs <- direct{key, resp, err, time.Now()}
+		})
+	}
+	send("direct-before")
+	time.Sleep(time.Duration(rng.IntN(20)) * time.Millisecond)
+	h.signal(old, syscall.SIGSTOP)
+	stopped := time.Now()
+	send("direct-during")
+
+	leader, nst, took := c.awaitNewLeader(old, st.Term, 20*electionTimeout)
+	t.Logf("SIGSTOP of leader %s (term %d); %s leads in term %d %v later", old, st.Term, leader, nst.Term, took.Round(time.Millisecond))
+	n := g.acked.Load()
+	eventually(t, 10*time.Second, func() error {
+		if g.acked.Load() < n+10 {
+			return fmt.Errorf("no writes commit through the new leader %s", leader)
+		}
+		return nil
+	})
+	// A consistent read sent to the paused leader after those writes must,
+	// whenever it answers, see them.
+	var rwg sync.WaitGroup
+	rwg.Go(func() {
+		_, err := g.read(t, old, func() (*mitaiv1.ListJobsResponse, error) {
+			ctx, cancel := context.WithTimeout(ctx, 15*time.Second)
+			defer cancel()
+			return c.client("bank", old).ListJobs(ctx, &mitaiv1.ListJobsRequest{Read: &mitaiv1.ReadOptions{Consistent: true}})
+		})
+		t.Logf("consistent read sent to the paused leader: %v", status.Code(err))
+		if err != nil && !retryable(err) {
+			t.Errorf("consistent read sent to the paused leader: %v", err)
+		}
+	})
+	time.Sleep(time.Until(stopped.Add(2 * electionTimeout)))
+	h.signal(old, syscall.SIGCONT)
+	resumed := time.Now()
+	t.Logf("SIGCONT of %s after %v", old, resumed.Sub(stopped).Round(time.Millisecond))
+
+	// The old leader learns of the higher term and follows.
+	eventually(t, 10*time.Second, func() error {
+		s, err := c.status(old, time.Second)
+		if err != nil {
+			return err
+		}
+		if s.State == "Leader" || s.Term < nst.Term {
+			return fmt.Errorf("%s is %s in term %d", old, s.State, s.Term)
+		}
+		return nil
+	})
+	t.Logf("%s follows %v after SIGCONT", old, time.Since(resumed).Round(time.Millisecond))
+	stopWrites()
+	<-done
+	dwg.Wait()
+	rwg.Wait()
+	close(directs)
+	samples := polls()
+	g.failures(t)
+
+	jobs := g.readJobs(t)
+	checkAcked(t, acks, jobs)
+	for d := range directs {
+		switch {
+		case d.err == nil:
+			// An answer sent before the stop may arrive just after it.
+			if d.at.After(stopped.Add(100*time.Millisecond)) && d.at.Before(resumed) {
+				t.Errorf("the paused leader acknowledged %s while stopped", d.key)
+			}
+			if j := jobs[d.key]; j == nil || j.Id != d.resp.Job.Id {
+				t.Errorf("the old leader acknowledged %s -> %s, but the cluster has %v", d.key, d.resp.Job.Id, j.GetId())
+			}
+			t.Logf("write %s straight to the old leader: acknowledged as %s, %v after SIGSTOP", d.key, d.resp.Job.Id, d.at.Sub(stopped).Round(time.Millisecond))
+		case retryable(d.err):
+			t.Logf("write %s straight to the old leader: %v", d.key, status.Code(d.err))
+		default:
+			t.Errorf("write %s straight to the old leader: %v", d.key, d.err)
+		}
+	}
+	g.hist.check(t)
+
+	// At most one leader per term, as the replicas reported it and as
+	// their Raft logs say; every leader seen won its term's election.
+	seen := map[uint64]map[string]bool{}
+	for _, s := range samples {
+		if s.State == "Leader" {
+			if seen[s.Term] == nil {
+				seen[s.Term] = map[string]bool{}
+			}
+			seen[s.Term][s.Id] = true
+		}
+	}
+	won := map[uint64][]string{}
+	for _, id := range c.ids {
+		for _, rec := range logRecords(h.logs[id].String(), message("election won")) {
+			term, _ := rec["term"].(float64)
+			won[uint64(term)] = append(won[uint64(term)], id)
+		}
+	}
+	for term, ids := range seen {
+		if len(ids) > 1 {
+			t.Errorf("term %d had leaders %v", term, ids)
+		}
+		for id := range ids {
+			if !slices.Contains(won[term], id) {
+				t.Errorf("%s reported leading term %d, but its log has no election won in it (won: %v)", id, term, won)
+			}
+		}
+	}
+	for term, ids := range won {
+		if len(ids) > 1 {
+			t.Errorf("term %d won by %v", term, ids)
+		}
+	}
+	if !seen[nst.Term][leader] {
+		t.Errorf("the polls never saw %s lead term %d", leader, nst.Term)
+	}
+	t.Logf("%d status samples; leaders by term %v", len(samples), won)
+	g.hist.skipForFirstSubmitDuplicates(t)
+}
+
+// pollLeaders asks every replica for its own status every interval, each
+// from its own goroutine (a paused replica delays only its own polls),
+// until the returned function is called; that returns the answers.
+func pollLeaders(c *testCluster, interval time.Duration) func() []*mitaiv1.ReplicaStatus {
+	stop := make(chan struct{})
+	var mu sync.Mutex
+	var samples []*mitaiv1.ReplicaStatus
+	var wg sync.WaitGroup
+	for _, id := range c.ids {
+		wg.Go(func() {
+			t := time.NewTicker(interval)
+			defer t.Stop()
+			for {
+				if st, err := c.status(id, 4*interval); err == nil {
+					mu.Lock()
+					samples = append(samples, st)
+					mu.Unlock()
+				}
+				select {
+				case <-stop:
+					return
+				case <-t.C:
+				}
+			}
+		})
+	}
+	return func() []*mitaiv1.ReplicaStatus {
+		close(stop)
+		wg.Wait()
+		return samples
+	}
 }
