@@ -11,6 +11,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"math"
 	"math/rand/v2"
 	"os"
@@ -746,5 +747,100 @@ func pollLeaders(c *testCluster, interval time.Duration) func() []*mitaiv1.Repli
 		close(stop)
 		wg.Wait()
 		return samples
+	}
+}
+
+// TestFaultSnapshotCatchUp stops (SIGTERM) a follower that has a snapshot
+// of its own, pushes 400 more jobs, enough for the leader to snapshot and
+// compact its log past the follower, and restarts the follower: it restores
+// its own snapshot, then catches up by exactly one snapshot install from
+// the leader; its applied index reaches the leader's, and a stale read on
+// it has every job.
+func TestFaultSnapshotCatchUp(t *testing.T) {
+	rng := faultRand(t)
+	h := newHarness(t)
+	c := startCluster(h, clusterSettings{logLevel: "info", snapshotThreshold: 64, trailingLogs: 32, snapshotInterval: 200 * time.Millisecond})
+	publishDatasets(t, c)
+	leader, _ := c.leader("")
+	var followers []string
+	for _, id := range c.ids {
+		if id != leader {
+			followers = append(followers, id)
+		}
+	}
+	follower := followers[rng.IntN(2)]
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	defer cancel()
+	g := newLoadGen(c)
+	keys := jobKeys("s", 500)
+	// First 100 jobs, and the follower's own snapshot of them: on restart it
+	// restores that, then installs the leader's.
+	acks := g.run(ctx, 8, keys[:100], rng.Uint64())
+	eventually(t, 10*time.Second, func() error {
+		if len(logRecords(h.logs[follower].String(), message("snapshot complete up to"))) == 0 {
+			return fmt.Errorf("%s has no snapshot", follower)
+		}
+		return nil
+	})
+	fst, err := c.status(follower, time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.signal(follower, syscall.SIGTERM)
+	t.Logf("stopped follower %s at index %d; leader %s", follower, fst.LastIndex, leader)
+	maps.Copy(acks, g.run(ctx, 8, keys[100:], rng.Uint64()))
+	g.failures(t)
+	if len(acks) != len(keys) {
+		t.Fatalf("%d of %d submits acknowledged", len(acks), len(keys))
+	}
+	// The leader must have dropped the entry the follower needs next.
+	eventually(t, 10*time.Second, func() error {
+		for _, rec := range logRecords(h.logs[leader].String(), message("compacting logs")) {
+			if to, _ := rec["to"].(float64); uint64(to) > fst.LastIndex {
+				return nil
+			}
+		}
+		return fmt.Errorf("the leader's log still holds index %d", fst.LastIndex+1)
+	})
+	lst, err := c.status(leader, time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	c.startReplica(follower)
+	restarted := time.Now()
+	eventually(t, 30*time.Second, func() error {
+		st, err := c.status(follower, time.Second)
+		if err != nil {
+			return err
+		}
+		if st.AppliedIndex < lst.AppliedIndex {
+			return fmt.Errorf("%s applied %d, the leader %d", follower, st.AppliedIndex, lst.AppliedIndex)
+		}
+		return nil
+	})
+	t.Logf("%s reached applied index %d %v after restart", follower, lst.AppliedIndex, time.Since(restarted).Round(time.Millisecond))
+	resp, err := c.client("bank", follower).ListJobs(ctx, &mitaiv1.ListJobsRequest{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !resp.Read.GetStale() || resp.Read.GetReplica() != follower {
+		t.Errorf("stale read answered by %v", resp.Read)
+	}
+	jobs := byKey(t, resp.Jobs)
+	if len(jobs) != len(keys) {
+		t.Errorf("%s has %d jobs, want %d", follower, len(jobs), len(keys))
+	}
+	checkAcked(t, acks, jobs)
+
+	// One snapshot came from the leader. The FSM restores once for it and
+	// once for each local snapshot Raft restored at start.
+	log := h.logs[follower].String()
+	installs := len(logRecords(log, message("Installed remote snapshot")))
+	local := len(logRecords(log, message("restored from snapshot")))
+	restores := len(logRecords(log, message("state restored from a snapshot")))
+	t.Logf("%s after restart: %d remote snapshot installs, %d local snapshot restores, %d state restores", follower, installs, local, restores)
+	if installs != 1 || local != 1 || restores != 2 {
+		t.Errorf("%s restarted with %d local snapshot restores, then caught up with %d snapshot installs; %d state restores; want 1, 1 and 2", follower, local, installs, restores)
 	}
 }
