@@ -10,7 +10,6 @@ import (
 	"context"
 	"crypto/tls"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"maps"
 	"math"
@@ -288,6 +287,16 @@ func (h *history) skipForFirstSubmitDuplicates(t *testing.T) {
 	}
 }
 
+// loadedCluster starts a cluster with settings s, publishes the datasets
+// and returns a load generator for it.
+func loadedCluster(t *testing.T, s clusterSettings) (*harness, *testCluster, *loadGen) {
+	t.Helper()
+	h := newHarness(t)
+	c := startCluster(h, s)
+	publishDatasets(t, c)
+	return h, c, newLoadGen(c)
+}
+
 // loadGen submits jobs as the bank from concurrent clients, each of which
 // retries a key, through another replica, until it is acknowledged; every
 // attempt goes into the history.
@@ -368,6 +377,38 @@ func (g *loadGen) run(ctx context.Context, clients int, keys []string, seed uint
 	}
 	wg.Wait()
 	return acks
+}
+
+// loadRun is a run of a loadGen in the background.
+type loadRun struct {
+	g    *loadGen
+	done chan struct{}
+	acks map[string]*mitaiv1.SubmitJobResponse
+}
+
+// start runs g.run in the background; wait returns what it acknowledged.
+func (g *loadGen) start(ctx context.Context, clients int, keys []string, seed uint64) *loadRun {
+	r := &loadRun{g: g, done: make(chan struct{})}
+	go func() { defer close(r.done); r.acks = g.run(ctx, clients, keys, seed) }()
+	return r
+}
+
+// awaitAcks waits until n submits have been acknowledged in all; it fails
+// the test if the run ends first.
+func (r *loadRun) awaitAcks(t *testing.T, n int64) {
+	t.Helper()
+	for r.g.acked.Load() < n {
+		select {
+		case <-r.done:
+			t.Fatalf("the run ended after %d acknowledged submits, before %d", r.g.acked.Load(), n)
+		case <-time.After(2 * time.Millisecond):
+		}
+	}
+}
+
+func (r *loadRun) wait() map[string]*mitaiv1.SubmitJobResponse {
+	<-r.done
+	return r.acks
 }
 
 // failures reports the answers that were neither success nor retryable.
@@ -490,25 +531,14 @@ func message(m string) func(map[string]any) bool {
 // clients' history is linearizable, and the killed replica catches up.
 func TestFaultLeaderKilledDuringSubmits(t *testing.T) {
 	rng := faultRand(t)
-	h := newHarness(t)
-	c := startCluster(h, clusterSettings{})
-	publishDatasets(t, c)
-	g := newLoadGen(c)
+	h, c, g := loadedCluster(t, clusterSettings{})
 	keys := jobKeys("k", 500)
 	killAt := int64(120 + rng.IntN(60))
 
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 	defer cancel()
-	var acks map[string]*mitaiv1.SubmitJobResponse
-	done := make(chan struct{})
-	go func() { defer close(done); acks = g.run(ctx, 16, keys, rng.Uint64()) }()
-	for g.acked.Load() < killAt {
-		select {
-		case <-done:
-			t.Fatalf("all submits acknowledged before the kill")
-		case <-time.After(2 * time.Millisecond):
-		}
-	}
+	run := g.start(ctx, 16, keys, rng.Uint64())
+	run.awaitAcks(t, killAt)
 	old, st := c.leader("")
 	if old == "" {
 		t.Fatal("no leader to kill")
@@ -520,7 +550,7 @@ func TestFaultLeaderKilledDuringSubmits(t *testing.T) {
 	if took > 8*electionTimeout {
 		t.Errorf("a new leader took %v, more than 8 election timeouts", took)
 	}
-	<-done
+	acks := run.wait()
 	g.failures(t)
 	if len(acks) != len(keys) {
 		t.Fatalf("%d of %d submits acknowledged", len(acks), len(keys))
@@ -577,24 +607,14 @@ func TestFaultLeaderKilledDuringSubmits(t *testing.T) {
 // by their Raft logs.
 func TestFaultLeaderPaused(t *testing.T) {
 	rng := faultRand(t)
-	h := newHarness(t)
-	c := startCluster(h, clusterSettings{logLevel: "info"})
-	publishDatasets(t, c)
-	g := newLoadGen(c)
+	h, c, g := loadedCluster(t, clusterSettings{logLevel: "info"})
 	polls := pollLeaders(c, 50*time.Millisecond)
 
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	wctx, stopWrites := context.WithCancel(ctx)
-	var acks map[string]*mitaiv1.SubmitJobResponse
-	done := make(chan struct{})
-	go func() { defer close(done); acks = g.run(wctx, 4, jobKeys("w", 5000), rng.Uint64()) }()
-	eventually(t, 10*time.Second, func() error {
-		if g.acked.Load() < 20 {
-			return errors.New("fewer than 20 writes acknowledged")
-		}
-		return nil
-	})
+	run := g.start(wctx, 4, jobKeys("w", 5000), rng.Uint64())
+	run.awaitAcks(t, 20)
 
 	old, st := c.leader("")
 	if old == "" {
@@ -663,7 +683,7 @@ func TestFaultLeaderPaused(t *testing.T) {
 	})
 	t.Logf("%s follows %v after SIGCONT", old, time.Since(resumed).Round(time.Millisecond))
 	stopWrites()
-	<-done
+	acks := run.wait()
 	dwg.Wait()
 	rwg.Wait()
 	close(directs)
@@ -865,30 +885,19 @@ func TestFaultSnapshotCatchUp(t *testing.T) {
 // every key names one job, and the history is linearizable.
 func TestFaultAllReplicasKilled(t *testing.T) {
 	rng := faultRand(t)
-	h := newHarness(t)
-	c := startCluster(h, clusterSettings{})
-	publishDatasets(t, c)
-	g := newLoadGen(c)
+	h, c, g := loadedCluster(t, clusterSettings{})
 	keys := jobKeys("a", 300)
 	killAt := int64(60 + rng.IntN(90))
 
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 	defer cancel()
 	wctx, stopWrites := context.WithCancel(ctx)
-	var before map[string]*mitaiv1.SubmitJobResponse
-	done := make(chan struct{})
-	go func() { defer close(done); before = g.run(wctx, 8, keys, rng.Uint64()) }()
-	for g.acked.Load() < killAt {
-		select {
-		case <-done:
-			t.Fatalf("all submits acknowledged before the crash")
-		case <-time.After(2 * time.Millisecond):
-		}
-	}
+	run := g.start(wctx, 8, keys, rng.Uint64())
+	run.awaitAcks(t, killAt)
 	h.killAll(c.ids...)
 	crashed := time.Now()
 	stopWrites()
-	<-done
+	before := run.wait()
 	g.failures(t)
 	t.Logf("SIGKILL of every replica after %d acknowledged submits", len(before))
 
