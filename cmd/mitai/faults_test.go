@@ -989,7 +989,7 @@ func testNodeKilledMidTask(t *testing.T, victim string) {
 		}
 		return nil
 	})
-	time.Sleep(time.Duration(200+rng.IntN(500)) * time.Millisecond)
+	time.Sleep(time.Duration(100+rng.IntN(300)) * time.Millisecond)
 	if len(logRecords(h.logs["telco"].String(), ofJob("task done"))) > 0 {
 		t.Fatal("the task finished before the kill: give it more rows")
 	}
@@ -1022,7 +1022,10 @@ func testNodeKilledMidTask(t *testing.T, victim string) {
 	if end.attempt != 1 {
 		t.Errorf("attempt %d ended first, want 1", end.attempt)
 	}
-	if victim == "bank" && (end.kind != "task.aborted" || late < ttl-500*time.Millisecond || late > ttl+3*time.Second) {
+	// The node's last heartbeat came a little before the kill (every 200 ms,
+	// later when the task starves it of CPU): the abort comes about a TTL
+	// after the kill, not at once.
+	if victim == "bank" && (end.kind != "task.aborted" || late < ttl/2 || late > ttl+3*time.Second) {
 		t.Errorf("%s of attempt 1 %v after the kill, want an abort about %v after", end.kind, late, ttl)
 	}
 	// No attempt starts while the node is down: the scheduler ticks every
