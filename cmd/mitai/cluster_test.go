@@ -186,6 +186,10 @@ func eventually(t *testing.T, timeout time.Duration, f func() error) {
 	}
 }
 
+// electionTimeout is a test cluster's Raft election timeout, unless its
+// settings name another; the fault tests count their bounds in it.
+const electionTimeout = 600 * time.Millisecond
+
 // clusterSettings are the replica settings a test chooses. Zero values
 // take the replicas' defaults, except the Raft timeouts (300 ms heartbeat,
 // 600 ms election, to keep fault tests short) and the log level (warn).
@@ -219,7 +223,7 @@ func startCluster(h *harness, s clusterSettings) *testCluster {
 		s.logLevel = "warn"
 	}
 	if s.heartbeat == 0 {
-		s.heartbeat, s.election = 300*time.Millisecond, 600*time.Millisecond
+		s.heartbeat, s.election = electionTimeout/2, electionTimeout
 	}
 	h.run(nil, "ca", "init", "--dir", "pki")
 	c := &testCluster{h: h, ids: []string{"c1", "c2", "c3"}, api: map[string]string{}, conns: map[string]*grpc.ClientConn{}}

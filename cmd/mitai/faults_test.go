@@ -35,10 +35,6 @@ import (
 	mitaiv1 "github.com/mitai-dev/mitai/proto/mitai/v1"
 )
 
-// electionTimeout is the test clusters' Raft election timeout (see
-// startCluster); bounds below are counted in it.
-const electionTimeout = 600 * time.Millisecond
-
 // faultRand returns the test's random source, seeded from the clock unless
 // MITAI_FAULT_SEED is set, and logs the seed.
 func faultRand(t *testing.T) *rand.Rand {
@@ -1170,4 +1166,36 @@ func auditEntries(t *testing.T, cl *coordclient.Client) []*mitaiv1.AuditEntry {
 		t.Fatalf("audit range: %v", err)
 	}
 	return resp.Entries
+}
+
+// TestJobModel checks the linearizability model on small histories.
+func TestJobModel(t *testing.T) {
+	const never = math.MaxInt64
+	submit := func(key string, call, ret int64, id string, dup bool) porcupine.Operation {
+		out := jobOut{ID: id, Dup: dup, Unknown: ret == never}
+		return porcupine.Operation{Input: jobOp{Key: key}, Call: call, Return: ret, Output: out}
+	}
+	read := func(key string, call, ret int64, id string) porcupine.Operation {
+		return porcupine.Operation{Input: jobOp{Read: true, Key: key}, Call: call, Return: ret, Output: jobOut{ID: id}}
+	}
+	for _, tc := range []struct {
+		name string
+		ops  []porcupine.Operation
+		ok   bool
+	}{
+		{"created, retried, read", []porcupine.Operation{submit("a", 0, 1, "j1", false), submit("a", 2, 3, "j1", true), read("a", 4, 5, "j1")}, true},
+		{"failed attempt took effect", []porcupine.Operation{submit("a", 0, never, "", false), submit("a", 2, 3, "j1", true), read("a", 4, 5, "j1")}, true},
+		{"failed attempt did not", []porcupine.Operation{submit("a", 0, never, "", false), read("a", 1, 2, ""), submit("a", 3, 4, "j1", false)}, true},
+		{"concurrent submits", []porcupine.Operation{submit("a", 0, 5, "j1", true), submit("a", 1, 4, "j1", false)}, true},
+		{"acknowledged, then lost", []porcupine.Operation{submit("a", 0, 1, "j1", false), read("a", 2, 3, "")}, false},
+		{"one key, two jobs", []porcupine.Operation{submit("a", 0, 1, "j1", false), submit("a", 2, 3, "j2", false)}, false},
+		{"retry not a duplicate", []porcupine.Operation{submit("a", 0, 1, "j1", false), submit("a", 2, 3, "j1", false)}, false},
+		{"retry returns another job", []porcupine.Operation{submit("a", 0, 1, "j1", false), submit("a", 2, 3, "j2", true)}, false},
+		{"read before the submit", []porcupine.Operation{read("a", 0, 1, "j1"), submit("a", 2, 3, "j1", false)}, false},
+		{"other keys do not matter", []porcupine.Operation{submit("a", 0, 1, "j1", false), submit("b", 0, 1, "j2", false), read("b", 2, 3, "j2")}, true},
+	} {
+		if got := porcupine.CheckOperations(jobModel.ToModel(), tc.ops); got != tc.ok {
+			t.Errorf("%s: linearizable %v, want %v", tc.name, got, tc.ok)
+		}
+	}
 }
