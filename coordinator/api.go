@@ -147,6 +147,13 @@ func (s *Server) write(ctx context.Context, cmd *mitaiv1.Command) (*mitaiv1.Prop
 		return nil, err
 	}
 	cmd.Actor = actor
+	// Ids are chosen once per client call: when a retry below re-sends a
+	// command whose first send committed, the state answers with the first
+	// result instead of applying it twice.
+	cmd.RequestId = newID("req-")
+	if sub := cmd.GetSubmitJob(); sub != nil {
+		sub.JobId = newID("job-")
+	}
 	deadline := time.Now().Add(s.cfg.LeaderHold)
 	for {
 		resp, err := s.writeOnce(ctx, cmd)
@@ -189,11 +196,8 @@ func (s *Server) writeOnce(ctx context.Context, cmd *mitaiv1.Command) (*mitaiv1.
 	return resp, err
 }
 
-// proposeHere proposes on this replica, the leader: it stamps a new job's id.
+// proposeHere proposes on this replica, the leader.
 func (s *Server) proposeHere(ctx context.Context, cmd *mitaiv1.Command) (*mitaiv1.ProposeResponse, error) {
-	if sub := cmd.GetSubmitJob(); sub != nil {
-		sub.JobId = newJobID()
-	}
 	res, err := s.propose(ctx, cmd)
 	if errors.Is(err, state.ErrRejected) {
 		return &mitaiv1.ProposeResponse{Rejected: strings.TrimPrefix(err.Error(), "state: ")}, nil
@@ -232,10 +236,10 @@ func (s *Server) propose(ctx context.Context, cmd *mitaiv1.Command) (state.Resul
 	return res, err
 }
 
-func newJobID() string {
+func newID(prefix string) string {
 	var b [8]byte
 	_, _ = rand.Read(b[:])
-	return "job-" + hex.EncodeToString(b[:])
+	return prefix + hex.EncodeToString(b[:])
 }
 
 // Propose implements the replica-to-leader forwarding call.

@@ -42,7 +42,8 @@ type scheduler struct {
 }
 
 type nodeLease struct {
-	seen  time.Time // last heartbeat on this leader
+	seen  time.Time // last renewal: a heartbeat, or the re-arming at takeover
+	beat  time.Time // last heartbeat on this leader (zero if none yet)
 	slots int       // attempts the node runs at once
 }
 
@@ -159,7 +160,7 @@ func (sc *scheduler) tick(ctx context.Context) {
 	}
 	term := sc.s.rep.Status().Term
 	for _, p := range pending {
-		chosen := sc.choose(p.Job, nodes, load)
+		chosen := sc.choose(p.Job, nodes, load, time.UnixMilli(p.PreviousEndedUnixMs))
 		if chosen == nil {
 			continue // a party has no live node with the dataset and a free slot yet
 		}
@@ -174,8 +175,11 @@ func (sc *scheduler) tick(ctx context.Context) {
 }
 
 // choose picks, for each participant, the least loaded live node of its
-// party that holds the dataset and has a free slot (ties: by name).
-func (sc *scheduler) choose(j *mitaiv1.Job, nodes []*mitaiv1.NodeRecord, load map[string]int) []string {
+// party that holds the dataset and has a free slot (ties: by name). After
+// a failed attempt, only nodes that heartbeated since it ended qualify: a
+// node that just died still looks alive for a TTL, and retrying on it at
+// once would burn the remaining attempts in milliseconds.
+func (sc *scheduler) choose(j *mitaiv1.Job, nodes []*mitaiv1.NodeRecord, load map[string]int, heardSince time.Time) []string {
 	now := time.Now()
 	sc.mu.Lock()
 	defer sc.mu.Unlock()
@@ -186,7 +190,8 @@ func (sc *scheduler) choose(j *mitaiv1.Job, nodes []*mitaiv1.NodeRecord, load ma
 		for _, n := range nodes {
 			key := state.NodeKey(n.Party, n.Node)
 			l := sc.nodes[key]
-			if n.Party != party || !slices.Contains(n.Datasets, dataset) || now.Sub(l.seen) >= sc.ttl || load[key] >= l.slots {
+			if n.Party != party || !slices.Contains(n.Datasets, dataset) || now.Sub(l.seen) >= sc.ttl || load[key] >= l.slots ||
+				!l.beat.After(heardSince) {
 				continue
 			}
 			if pick == "" || load[key] < load[pick] {
@@ -278,7 +283,7 @@ func (s *Server) Heartbeat(ctx context.Context, req *mitaiv1.HeartbeatRequest) (
 	}
 	now := time.Now()
 	s.sched.mu.Lock()
-	s.sched.nodes[key] = nodeLease{seen: now, slots: slots}
+	s.sched.nodes[key] = nodeLease{seen: now, beat: now, slots: slots}
 	s.sched.mu.Unlock()
 
 	var rec *mitaiv1.NodeRecord

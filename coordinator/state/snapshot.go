@@ -31,6 +31,7 @@ func (s *State) Snapshot() ([]byte, error) {
 	slices.SortFunc(snap.Jobs, func(a, b *mitaiv1.Job) int { return strings.Compare(a.Id, b.Id) })
 	snap.Nodes = s.sortedNodes()
 	snap.Tasks = s.sortedTasks()
+	snap.Requests = s.requestLog
 	return proto.MarshalOptions{Deterministic: true}.Marshal(snap)
 }
 
@@ -71,6 +72,10 @@ func Restore(b []byte) (*State, error) {
 	for id := range s.jobs {
 		s.reindex(id)
 	}
+	for _, r := range snap.Requests {
+		s.requests[r.RequestId] = r
+	}
+	s.requestLog = snap.Requests
 	return s, nil
 }
 

@@ -28,6 +28,9 @@ type State struct {
 	nodes  map[string]*mitaiv1.NodeRecord // by "party/node"
 	tasks  map[string]*mitaiv1.Task       // by task id
 	ledger *ledger.Ledger
+	// Applied client requests by id, and in apply order for expiry.
+	requests   map[string]*mitaiv1.AppliedRequest
+	requestLog []*mitaiv1.AppliedRequest
 	// Derived indexes for the leader's hot paths, kept by reindex and
 	// rebuilt on Restore; never snapshotted.
 	runnable map[string]struct{} // jobs whose next attempt may be scheduled
@@ -43,6 +46,7 @@ func New() *State {
 		nodes:    map[string]*mitaiv1.NodeRecord{},
 		tasks:    map[string]*mitaiv1.Task{},
 		ledger:   ledger.New(),
+		requests: map[string]*mitaiv1.AppliedRequest{},
 		runnable: map[string]struct{}{},
 		running:  map[string]struct{}{},
 	}
@@ -70,9 +74,15 @@ func (s *State) Apply(data []byte) (Result, error) {
 	if err := proto.Unmarshal(data, &cmd); err != nil {
 		return Result{}, fmt.Errorf("state: undecodable command: %w", err)
 	}
+	if prev, ok := s.requests[cmd.RequestId]; ok && cmd.RequestId != "" {
+		return s.replay(prev), nil
+	}
 	r, err := s.apply(&cmd, data)
 	if err == nil && r.Job != nil {
 		s.reindex(r.Job.Id)
+	}
+	if err == nil {
+		s.remember(&cmd, r)
 	}
 	return r, err
 }

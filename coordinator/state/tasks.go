@@ -102,6 +102,9 @@ func (s *State) reindex(jobID string) {
 type Pending struct {
 	Job     *mitaiv1.Job
 	Attempt uint32
+	// PreviousEndedUnixMs is when the previous attempt ended (0 for the
+	// first): the next one goes only to nodes heard from since.
+	PreviousEndedUnixMs int64
 }
 
 // Schedulable returns copies of the jobs awaiting an attempt, by id; it
@@ -109,8 +112,9 @@ type Pending struct {
 func (s *State) Schedulable() []Pending {
 	out := make([]Pending, 0, len(s.runnable))
 	for id := range s.runnable {
-		next, _ := nextAttempt(s.jobs[id], s.tasks[TaskID(id)])
-		out = append(out, Pending{Job: proto.Clone(s.jobs[id]).(*mitaiv1.Job), Attempt: next})
+		task := s.tasks[TaskID(id)]
+		next, _ := nextAttempt(s.jobs[id], task)
+		out = append(out, Pending{Job: proto.Clone(s.jobs[id]).(*mitaiv1.Job), Attempt: next, PreviousEndedUnixMs: task.GetEndedUnixMs()})
 	}
 	slices.SortFunc(out, func(a, b Pending) int { return strings.Compare(a.Job.Id, b.Job.Id) })
 	return out

@@ -543,6 +543,11 @@ type Command struct {
 	TimeUnixMs int64 `protobuf:"varint,1,opt,name=time_unix_ms,json=timeUnixMs,proto3" json:"time_unix_ms,omitempty"`
 	// The party whose verified certificate sent it; empty for the leader's own.
 	Actor string `protobuf:"bytes,2,opt,name=actor,proto3" json:"actor,omitempty"`
+	// Set once per client call by the replica that received it. A command
+	// whose request id was applied before (the replica retried after a lost
+	// answer or a leadership change) returns the first one's result and
+	// changes nothing.
+	RequestId string `protobuf:"bytes,3,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
 	// Types that are valid to be assigned to Body:
 	//
 	//	*Command_PublishDataset
@@ -599,6 +604,13 @@ func (x *Command) GetTimeUnixMs() int64 {
 func (x *Command) GetActor() string {
 	if x != nil {
 		return x.Actor
+	}
+	return ""
+}
+
+func (x *Command) GetRequestId() string {
+	if x != nil {
+		return x.RequestId
 	}
 	return ""
 }
@@ -1667,12 +1679,14 @@ func (x *CancelJobCommand) GetReason() string {
 
 // CoordinatorSnapshot is the whole replicated state, for Raft snapshots.
 type CoordinatorSnapshot struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Datasets      []*CatalogDataset      `protobuf:"bytes,1,rep,name=datasets,proto3" json:"datasets,omitempty"`
-	Jobs          []*Job                 `protobuf:"bytes,2,rep,name=jobs,proto3" json:"jobs,omitempty"`
-	Ledger        []*AuditEntry          `protobuf:"bytes,3,rep,name=ledger,proto3" json:"ledger,omitempty"`
-	Nodes         []*NodeRecord          `protobuf:"bytes,4,rep,name=nodes,proto3" json:"nodes,omitempty"`
-	Tasks         []*Task                `protobuf:"bytes,5,rep,name=tasks,proto3" json:"tasks,omitempty"`
+	state    protoimpl.MessageState `protogen:"open.v1"`
+	Datasets []*CatalogDataset      `protobuf:"bytes,1,rep,name=datasets,proto3" json:"datasets,omitempty"`
+	Jobs     []*Job                 `protobuf:"bytes,2,rep,name=jobs,proto3" json:"jobs,omitempty"`
+	Ledger   []*AuditEntry          `protobuf:"bytes,3,rep,name=ledger,proto3" json:"ledger,omitempty"`
+	Nodes    []*NodeRecord          `protobuf:"bytes,4,rep,name=nodes,proto3" json:"nodes,omitempty"`
+	Tasks    []*Task                `protobuf:"bytes,5,rep,name=tasks,proto3" json:"tasks,omitempty"`
+	// The request ids still remembered, in the order they were applied.
+	Requests      []*AppliedRequest `protobuf:"bytes,6,rep,name=requests,proto3" json:"requests,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1742,6 +1756,102 @@ func (x *CoordinatorSnapshot) GetTasks() []*Task {
 	return nil
 }
 
+func (x *CoordinatorSnapshot) GetRequests() []*AppliedRequest {
+	if x != nil {
+		return x.Requests
+	}
+	return nil
+}
+
+// AppliedRequest is what the state remembers of an applied client request,
+// to answer a retry of it.
+type AppliedRequest struct {
+	state     protoimpl.MessageState `protogen:"open.v1"`
+	RequestId string                 `protobuf:"bytes,1,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
+	// The command's time (the leader's clock); requests expire by it.
+	TimeUnixMs int64  `protobuf:"varint,2,opt,name=time_unix_ms,json=timeUnixMs,proto3" json:"time_unix_ms,omitempty"`
+	AuditIndex uint64 `protobuf:"varint,3,opt,name=audit_index,json=auditIndex,proto3" json:"audit_index,omitempty"`
+	// What the command made or changed, if anything.
+	JobId      string `protobuf:"bytes,4,opt,name=job_id,json=jobId,proto3" json:"job_id,omitempty"`
+	DatasetKey string `protobuf:"bytes,5,opt,name=dataset_key,json=datasetKey,proto3" json:"dataset_key,omitempty"`
+	// The submit named an existing job by its idempotency key.
+	Duplicate     bool `protobuf:"varint,6,opt,name=duplicate,proto3" json:"duplicate,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *AppliedRequest) Reset() {
+	*x = AppliedRequest{}
+	mi := &file_mitai_v1_coordinator_proto_msgTypes[20]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *AppliedRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*AppliedRequest) ProtoMessage() {}
+
+func (x *AppliedRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_mitai_v1_coordinator_proto_msgTypes[20]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use AppliedRequest.ProtoReflect.Descriptor instead.
+func (*AppliedRequest) Descriptor() ([]byte, []int) {
+	return file_mitai_v1_coordinator_proto_rawDescGZIP(), []int{20}
+}
+
+func (x *AppliedRequest) GetRequestId() string {
+	if x != nil {
+		return x.RequestId
+	}
+	return ""
+}
+
+func (x *AppliedRequest) GetTimeUnixMs() int64 {
+	if x != nil {
+		return x.TimeUnixMs
+	}
+	return 0
+}
+
+func (x *AppliedRequest) GetAuditIndex() uint64 {
+	if x != nil {
+		return x.AuditIndex
+	}
+	return 0
+}
+
+func (x *AppliedRequest) GetJobId() string {
+	if x != nil {
+		return x.JobId
+	}
+	return ""
+}
+
+func (x *AppliedRequest) GetDatasetKey() string {
+	if x != nil {
+		return x.DatasetKey
+	}
+	return ""
+}
+
+func (x *AppliedRequest) GetDuplicate() bool {
+	if x != nil {
+		return x.Duplicate
+	}
+	return false
+}
+
 // ReadOptions say how fresh a read must be.
 type ReadOptions struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -1754,7 +1864,7 @@ type ReadOptions struct {
 
 func (x *ReadOptions) Reset() {
 	*x = ReadOptions{}
-	mi := &file_mitai_v1_coordinator_proto_msgTypes[20]
+	mi := &file_mitai_v1_coordinator_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1766,7 +1876,7 @@ func (x *ReadOptions) String() string {
 func (*ReadOptions) ProtoMessage() {}
 
 func (x *ReadOptions) ProtoReflect() protoreflect.Message {
-	mi := &file_mitai_v1_coordinator_proto_msgTypes[20]
+	mi := &file_mitai_v1_coordinator_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1779,7 +1889,7 @@ func (x *ReadOptions) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReadOptions.ProtoReflect.Descriptor instead.
 func (*ReadOptions) Descriptor() ([]byte, []int) {
-	return file_mitai_v1_coordinator_proto_rawDescGZIP(), []int{20}
+	return file_mitai_v1_coordinator_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *ReadOptions) GetConsistent() bool {
@@ -1803,7 +1913,7 @@ type ReadInfo struct {
 
 func (x *ReadInfo) Reset() {
 	*x = ReadInfo{}
-	mi := &file_mitai_v1_coordinator_proto_msgTypes[21]
+	mi := &file_mitai_v1_coordinator_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1815,7 +1925,7 @@ func (x *ReadInfo) String() string {
 func (*ReadInfo) ProtoMessage() {}
 
 func (x *ReadInfo) ProtoReflect() protoreflect.Message {
-	mi := &file_mitai_v1_coordinator_proto_msgTypes[21]
+	mi := &file_mitai_v1_coordinator_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1828,7 +1938,7 @@ func (x *ReadInfo) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReadInfo.ProtoReflect.Descriptor instead.
 func (*ReadInfo) Descriptor() ([]byte, []int) {
-	return file_mitai_v1_coordinator_proto_rawDescGZIP(), []int{21}
+	return file_mitai_v1_coordinator_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *ReadInfo) GetStale() bool {
@@ -1861,7 +1971,7 @@ type PublishDatasetRequest struct {
 
 func (x *PublishDatasetRequest) Reset() {
 	*x = PublishDatasetRequest{}
-	mi := &file_mitai_v1_coordinator_proto_msgTypes[22]
+	mi := &file_mitai_v1_coordinator_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1873,7 +1983,7 @@ func (x *PublishDatasetRequest) String() string {
 func (*PublishDatasetRequest) ProtoMessage() {}
 
 func (x *PublishDatasetRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_mitai_v1_coordinator_proto_msgTypes[22]
+	mi := &file_mitai_v1_coordinator_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1886,7 +1996,7 @@ func (x *PublishDatasetRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PublishDatasetRequest.ProtoReflect.Descriptor instead.
 func (*PublishDatasetRequest) Descriptor() ([]byte, []int) {
-	return file_mitai_v1_coordinator_proto_rawDescGZIP(), []int{22}
+	return file_mitai_v1_coordinator_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *PublishDatasetRequest) GetInfo() *DatasetInfo {
@@ -1905,7 +2015,7 @@ type SubmitJobRequest struct {
 
 func (x *SubmitJobRequest) Reset() {
 	*x = SubmitJobRequest{}
-	mi := &file_mitai_v1_coordinator_proto_msgTypes[23]
+	mi := &file_mitai_v1_coordinator_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1917,7 +2027,7 @@ func (x *SubmitJobRequest) String() string {
 func (*SubmitJobRequest) ProtoMessage() {}
 
 func (x *SubmitJobRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_mitai_v1_coordinator_proto_msgTypes[23]
+	mi := &file_mitai_v1_coordinator_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1930,7 +2040,7 @@ func (x *SubmitJobRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SubmitJobRequest.ProtoReflect.Descriptor instead.
 func (*SubmitJobRequest) Descriptor() ([]byte, []int) {
-	return file_mitai_v1_coordinator_proto_rawDescGZIP(), []int{23}
+	return file_mitai_v1_coordinator_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *SubmitJobRequest) GetSpec() *JobSpec {
@@ -1951,7 +2061,7 @@ type SubmitJobResponse struct {
 
 func (x *SubmitJobResponse) Reset() {
 	*x = SubmitJobResponse{}
-	mi := &file_mitai_v1_coordinator_proto_msgTypes[24]
+	mi := &file_mitai_v1_coordinator_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1963,7 +2073,7 @@ func (x *SubmitJobResponse) String() string {
 func (*SubmitJobResponse) ProtoMessage() {}
 
 func (x *SubmitJobResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_mitai_v1_coordinator_proto_msgTypes[24]
+	mi := &file_mitai_v1_coordinator_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1976,7 +2086,7 @@ func (x *SubmitJobResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SubmitJobResponse.ProtoReflect.Descriptor instead.
 func (*SubmitJobResponse) Descriptor() ([]byte, []int) {
-	return file_mitai_v1_coordinator_proto_rawDescGZIP(), []int{24}
+	return file_mitai_v1_coordinator_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *SubmitJobResponse) GetJob() *Job {
@@ -2002,7 +2112,7 @@ type ApproveJobRequest struct {
 
 func (x *ApproveJobRequest) Reset() {
 	*x = ApproveJobRequest{}
-	mi := &file_mitai_v1_coordinator_proto_msgTypes[25]
+	mi := &file_mitai_v1_coordinator_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2014,7 +2124,7 @@ func (x *ApproveJobRequest) String() string {
 func (*ApproveJobRequest) ProtoMessage() {}
 
 func (x *ApproveJobRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_mitai_v1_coordinator_proto_msgTypes[25]
+	mi := &file_mitai_v1_coordinator_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2027,7 +2137,7 @@ func (x *ApproveJobRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ApproveJobRequest.ProtoReflect.Descriptor instead.
 func (*ApproveJobRequest) Descriptor() ([]byte, []int) {
-	return file_mitai_v1_coordinator_proto_rawDescGZIP(), []int{25}
+	return file_mitai_v1_coordinator_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *ApproveJobRequest) GetJobId() string {
@@ -2047,7 +2157,7 @@ type CancelJobRequest struct {
 
 func (x *CancelJobRequest) Reset() {
 	*x = CancelJobRequest{}
-	mi := &file_mitai_v1_coordinator_proto_msgTypes[26]
+	mi := &file_mitai_v1_coordinator_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2059,7 +2169,7 @@ func (x *CancelJobRequest) String() string {
 func (*CancelJobRequest) ProtoMessage() {}
 
 func (x *CancelJobRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_mitai_v1_coordinator_proto_msgTypes[26]
+	mi := &file_mitai_v1_coordinator_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2072,7 +2182,7 @@ func (x *CancelJobRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CancelJobRequest.ProtoReflect.Descriptor instead.
 func (*CancelJobRequest) Descriptor() ([]byte, []int) {
-	return file_mitai_v1_coordinator_proto_rawDescGZIP(), []int{26}
+	return file_mitai_v1_coordinator_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *CancelJobRequest) GetJobId() string {
@@ -2099,7 +2209,7 @@ type GetJobRequest struct {
 
 func (x *GetJobRequest) Reset() {
 	*x = GetJobRequest{}
-	mi := &file_mitai_v1_coordinator_proto_msgTypes[27]
+	mi := &file_mitai_v1_coordinator_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2111,7 +2221,7 @@ func (x *GetJobRequest) String() string {
 func (*GetJobRequest) ProtoMessage() {}
 
 func (x *GetJobRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_mitai_v1_coordinator_proto_msgTypes[27]
+	mi := &file_mitai_v1_coordinator_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2124,7 +2234,7 @@ func (x *GetJobRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetJobRequest.ProtoReflect.Descriptor instead.
 func (*GetJobRequest) Descriptor() ([]byte, []int) {
-	return file_mitai_v1_coordinator_proto_rawDescGZIP(), []int{27}
+	return file_mitai_v1_coordinator_proto_rawDescGZIP(), []int{28}
 }
 
 func (x *GetJobRequest) GetJobId() string {
@@ -2153,7 +2263,7 @@ type GetJobResponse struct {
 
 func (x *GetJobResponse) Reset() {
 	*x = GetJobResponse{}
-	mi := &file_mitai_v1_coordinator_proto_msgTypes[28]
+	mi := &file_mitai_v1_coordinator_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2165,7 +2275,7 @@ func (x *GetJobResponse) String() string {
 func (*GetJobResponse) ProtoMessage() {}
 
 func (x *GetJobResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_mitai_v1_coordinator_proto_msgTypes[28]
+	mi := &file_mitai_v1_coordinator_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2178,7 +2288,7 @@ func (x *GetJobResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetJobResponse.ProtoReflect.Descriptor instead.
 func (*GetJobResponse) Descriptor() ([]byte, []int) {
-	return file_mitai_v1_coordinator_proto_rawDescGZIP(), []int{28}
+	return file_mitai_v1_coordinator_proto_rawDescGZIP(), []int{29}
 }
 
 func (x *GetJobResponse) GetJob() *Job {
@@ -2211,7 +2321,7 @@ type ListJobsRequest struct {
 
 func (x *ListJobsRequest) Reset() {
 	*x = ListJobsRequest{}
-	mi := &file_mitai_v1_coordinator_proto_msgTypes[29]
+	mi := &file_mitai_v1_coordinator_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2223,7 +2333,7 @@ func (x *ListJobsRequest) String() string {
 func (*ListJobsRequest) ProtoMessage() {}
 
 func (x *ListJobsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_mitai_v1_coordinator_proto_msgTypes[29]
+	mi := &file_mitai_v1_coordinator_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2236,7 +2346,7 @@ func (x *ListJobsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListJobsRequest.ProtoReflect.Descriptor instead.
 func (*ListJobsRequest) Descriptor() ([]byte, []int) {
-	return file_mitai_v1_coordinator_proto_rawDescGZIP(), []int{29}
+	return file_mitai_v1_coordinator_proto_rawDescGZIP(), []int{30}
 }
 
 func (x *ListJobsRequest) GetRead() *ReadOptions {
@@ -2256,7 +2366,7 @@ type ListJobsResponse struct {
 
 func (x *ListJobsResponse) Reset() {
 	*x = ListJobsResponse{}
-	mi := &file_mitai_v1_coordinator_proto_msgTypes[30]
+	mi := &file_mitai_v1_coordinator_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2268,7 +2378,7 @@ func (x *ListJobsResponse) String() string {
 func (*ListJobsResponse) ProtoMessage() {}
 
 func (x *ListJobsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_mitai_v1_coordinator_proto_msgTypes[30]
+	mi := &file_mitai_v1_coordinator_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2281,7 +2391,7 @@ func (x *ListJobsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListJobsResponse.ProtoReflect.Descriptor instead.
 func (*ListJobsResponse) Descriptor() ([]byte, []int) {
-	return file_mitai_v1_coordinator_proto_rawDescGZIP(), []int{30}
+	return file_mitai_v1_coordinator_proto_rawDescGZIP(), []int{31}
 }
 
 func (x *ListJobsResponse) GetJobs() []*Job {
@@ -2308,7 +2418,7 @@ type ClusterStatusRequest struct {
 
 func (x *ClusterStatusRequest) Reset() {
 	*x = ClusterStatusRequest{}
-	mi := &file_mitai_v1_coordinator_proto_msgTypes[31]
+	mi := &file_mitai_v1_coordinator_proto_msgTypes[32]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2320,7 +2430,7 @@ func (x *ClusterStatusRequest) String() string {
 func (*ClusterStatusRequest) ProtoMessage() {}
 
 func (x *ClusterStatusRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_mitai_v1_coordinator_proto_msgTypes[31]
+	mi := &file_mitai_v1_coordinator_proto_msgTypes[32]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2333,7 +2443,7 @@ func (x *ClusterStatusRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ClusterStatusRequest.ProtoReflect.Descriptor instead.
 func (*ClusterStatusRequest) Descriptor() ([]byte, []int) {
-	return file_mitai_v1_coordinator_proto_rawDescGZIP(), []int{31}
+	return file_mitai_v1_coordinator_proto_rawDescGZIP(), []int{32}
 }
 
 func (x *ClusterStatusRequest) GetLocalOnly() bool {
@@ -2361,7 +2471,7 @@ type ReplicaStatus struct {
 
 func (x *ReplicaStatus) Reset() {
 	*x = ReplicaStatus{}
-	mi := &file_mitai_v1_coordinator_proto_msgTypes[32]
+	mi := &file_mitai_v1_coordinator_proto_msgTypes[33]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2373,7 +2483,7 @@ func (x *ReplicaStatus) String() string {
 func (*ReplicaStatus) ProtoMessage() {}
 
 func (x *ReplicaStatus) ProtoReflect() protoreflect.Message {
-	mi := &file_mitai_v1_coordinator_proto_msgTypes[32]
+	mi := &file_mitai_v1_coordinator_proto_msgTypes[33]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2386,7 +2496,7 @@ func (x *ReplicaStatus) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReplicaStatus.ProtoReflect.Descriptor instead.
 func (*ReplicaStatus) Descriptor() ([]byte, []int) {
-	return file_mitai_v1_coordinator_proto_rawDescGZIP(), []int{32}
+	return file_mitai_v1_coordinator_proto_rawDescGZIP(), []int{33}
 }
 
 func (x *ReplicaStatus) GetId() string {
@@ -2457,7 +2567,7 @@ type ClusterStatusResponse struct {
 
 func (x *ClusterStatusResponse) Reset() {
 	*x = ClusterStatusResponse{}
-	mi := &file_mitai_v1_coordinator_proto_msgTypes[33]
+	mi := &file_mitai_v1_coordinator_proto_msgTypes[34]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2469,7 +2579,7 @@ func (x *ClusterStatusResponse) String() string {
 func (*ClusterStatusResponse) ProtoMessage() {}
 
 func (x *ClusterStatusResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_mitai_v1_coordinator_proto_msgTypes[33]
+	mi := &file_mitai_v1_coordinator_proto_msgTypes[34]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2482,7 +2592,7 @@ func (x *ClusterStatusResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ClusterStatusResponse.ProtoReflect.Descriptor instead.
 func (*ClusterStatusResponse) Descriptor() ([]byte, []int) {
-	return file_mitai_v1_coordinator_proto_rawDescGZIP(), []int{33}
+	return file_mitai_v1_coordinator_proto_rawDescGZIP(), []int{34}
 }
 
 func (x *ClusterStatusResponse) GetReplicas() []*ReplicaStatus {
@@ -2520,7 +2630,7 @@ type NodeStatus struct {
 
 func (x *NodeStatus) Reset() {
 	*x = NodeStatus{}
-	mi := &file_mitai_v1_coordinator_proto_msgTypes[34]
+	mi := &file_mitai_v1_coordinator_proto_msgTypes[35]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2532,7 +2642,7 @@ func (x *NodeStatus) String() string {
 func (*NodeStatus) ProtoMessage() {}
 
 func (x *NodeStatus) ProtoReflect() protoreflect.Message {
-	mi := &file_mitai_v1_coordinator_proto_msgTypes[34]
+	mi := &file_mitai_v1_coordinator_proto_msgTypes[35]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2545,7 +2655,7 @@ func (x *NodeStatus) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use NodeStatus.ProtoReflect.Descriptor instead.
 func (*NodeStatus) Descriptor() ([]byte, []int) {
-	return file_mitai_v1_coordinator_proto_rawDescGZIP(), []int{34}
+	return file_mitai_v1_coordinator_proto_rawDescGZIP(), []int{35}
 }
 
 func (x *NodeStatus) GetParty() string {
@@ -2616,7 +2726,7 @@ type AuditRangeRequest struct {
 
 func (x *AuditRangeRequest) Reset() {
 	*x = AuditRangeRequest{}
-	mi := &file_mitai_v1_coordinator_proto_msgTypes[35]
+	mi := &file_mitai_v1_coordinator_proto_msgTypes[36]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2628,7 +2738,7 @@ func (x *AuditRangeRequest) String() string {
 func (*AuditRangeRequest) ProtoMessage() {}
 
 func (x *AuditRangeRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_mitai_v1_coordinator_proto_msgTypes[35]
+	mi := &file_mitai_v1_coordinator_proto_msgTypes[36]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2641,7 +2751,7 @@ func (x *AuditRangeRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AuditRangeRequest.ProtoReflect.Descriptor instead.
 func (*AuditRangeRequest) Descriptor() ([]byte, []int) {
-	return file_mitai_v1_coordinator_proto_rawDescGZIP(), []int{35}
+	return file_mitai_v1_coordinator_proto_rawDescGZIP(), []int{36}
 }
 
 func (x *AuditRangeRequest) GetFrom() uint64 {
@@ -2678,7 +2788,7 @@ type AuditRangeResponse struct {
 
 func (x *AuditRangeResponse) Reset() {
 	*x = AuditRangeResponse{}
-	mi := &file_mitai_v1_coordinator_proto_msgTypes[36]
+	mi := &file_mitai_v1_coordinator_proto_msgTypes[37]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2690,7 +2800,7 @@ func (x *AuditRangeResponse) String() string {
 func (*AuditRangeResponse) ProtoMessage() {}
 
 func (x *AuditRangeResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_mitai_v1_coordinator_proto_msgTypes[36]
+	mi := &file_mitai_v1_coordinator_proto_msgTypes[37]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2703,7 +2813,7 @@ func (x *AuditRangeResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AuditRangeResponse.ProtoReflect.Descriptor instead.
 func (*AuditRangeResponse) Descriptor() ([]byte, []int) {
-	return file_mitai_v1_coordinator_proto_rawDescGZIP(), []int{36}
+	return file_mitai_v1_coordinator_proto_rawDescGZIP(), []int{37}
 }
 
 func (x *AuditRangeResponse) GetEntries() []*AuditEntry {
@@ -2738,7 +2848,7 @@ type ProposeRequest struct {
 
 func (x *ProposeRequest) Reset() {
 	*x = ProposeRequest{}
-	mi := &file_mitai_v1_coordinator_proto_msgTypes[37]
+	mi := &file_mitai_v1_coordinator_proto_msgTypes[38]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2750,7 +2860,7 @@ func (x *ProposeRequest) String() string {
 func (*ProposeRequest) ProtoMessage() {}
 
 func (x *ProposeRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_mitai_v1_coordinator_proto_msgTypes[37]
+	mi := &file_mitai_v1_coordinator_proto_msgTypes[38]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2763,7 +2873,7 @@ func (x *ProposeRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ProposeRequest.ProtoReflect.Descriptor instead.
 func (*ProposeRequest) Descriptor() ([]byte, []int) {
-	return file_mitai_v1_coordinator_proto_rawDescGZIP(), []int{37}
+	return file_mitai_v1_coordinator_proto_rawDescGZIP(), []int{38}
 }
 
 func (x *ProposeRequest) GetCommand() *Command {
@@ -2787,7 +2897,7 @@ type ProposeResponse struct {
 
 func (x *ProposeResponse) Reset() {
 	*x = ProposeResponse{}
-	mi := &file_mitai_v1_coordinator_proto_msgTypes[38]
+	mi := &file_mitai_v1_coordinator_proto_msgTypes[39]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2799,7 +2909,7 @@ func (x *ProposeResponse) String() string {
 func (*ProposeResponse) ProtoMessage() {}
 
 func (x *ProposeResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_mitai_v1_coordinator_proto_msgTypes[38]
+	mi := &file_mitai_v1_coordinator_proto_msgTypes[39]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2812,7 +2922,7 @@ func (x *ProposeResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ProposeResponse.ProtoReflect.Descriptor instead.
 func (*ProposeResponse) Descriptor() ([]byte, []int) {
-	return file_mitai_v1_coordinator_proto_rawDescGZIP(), []int{38}
+	return file_mitai_v1_coordinator_proto_rawDescGZIP(), []int{39}
 }
 
 func (x *ProposeResponse) GetJob() *Job {
@@ -2866,7 +2976,7 @@ type HeartbeatRequest struct {
 
 func (x *HeartbeatRequest) Reset() {
 	*x = HeartbeatRequest{}
-	mi := &file_mitai_v1_coordinator_proto_msgTypes[39]
+	mi := &file_mitai_v1_coordinator_proto_msgTypes[40]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2878,7 +2988,7 @@ func (x *HeartbeatRequest) String() string {
 func (*HeartbeatRequest) ProtoMessage() {}
 
 func (x *HeartbeatRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_mitai_v1_coordinator_proto_msgTypes[39]
+	mi := &file_mitai_v1_coordinator_proto_msgTypes[40]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2891,7 +3001,7 @@ func (x *HeartbeatRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use HeartbeatRequest.ProtoReflect.Descriptor instead.
 func (*HeartbeatRequest) Descriptor() ([]byte, []int) {
-	return file_mitai_v1_coordinator_proto_rawDescGZIP(), []int{39}
+	return file_mitai_v1_coordinator_proto_rawDescGZIP(), []int{40}
 }
 
 func (x *HeartbeatRequest) GetNode() string {
@@ -2941,7 +3051,7 @@ type HeartbeatResponse struct {
 
 func (x *HeartbeatResponse) Reset() {
 	*x = HeartbeatResponse{}
-	mi := &file_mitai_v1_coordinator_proto_msgTypes[40]
+	mi := &file_mitai_v1_coordinator_proto_msgTypes[41]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2953,7 +3063,7 @@ func (x *HeartbeatResponse) String() string {
 func (*HeartbeatResponse) ProtoMessage() {}
 
 func (x *HeartbeatResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_mitai_v1_coordinator_proto_msgTypes[40]
+	mi := &file_mitai_v1_coordinator_proto_msgTypes[41]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2966,7 +3076,7 @@ func (x *HeartbeatResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use HeartbeatResponse.ProtoReflect.Descriptor instead.
 func (*HeartbeatResponse) Descriptor() ([]byte, []int) {
-	return file_mitai_v1_coordinator_proto_rawDescGZIP(), []int{40}
+	return file_mitai_v1_coordinator_proto_rawDescGZIP(), []int{41}
 }
 
 func (x *HeartbeatResponse) GetStart() []*TaskSpec {
@@ -2992,7 +3102,7 @@ type ReportTaskRequest struct {
 
 func (x *ReportTaskRequest) Reset() {
 	*x = ReportTaskRequest{}
-	mi := &file_mitai_v1_coordinator_proto_msgTypes[41]
+	mi := &file_mitai_v1_coordinator_proto_msgTypes[42]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3004,7 +3114,7 @@ func (x *ReportTaskRequest) String() string {
 func (*ReportTaskRequest) ProtoMessage() {}
 
 func (x *ReportTaskRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_mitai_v1_coordinator_proto_msgTypes[41]
+	mi := &file_mitai_v1_coordinator_proto_msgTypes[42]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3017,7 +3127,7 @@ func (x *ReportTaskRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReportTaskRequest.ProtoReflect.Descriptor instead.
 func (*ReportTaskRequest) Descriptor() ([]byte, []int) {
-	return file_mitai_v1_coordinator_proto_rawDescGZIP(), []int{41}
+	return file_mitai_v1_coordinator_proto_rawDescGZIP(), []int{42}
 }
 
 func (x *ReportTaskRequest) GetSigned() *SignedOutcome {
@@ -3035,7 +3145,7 @@ type ReportTaskResponse struct {
 
 func (x *ReportTaskResponse) Reset() {
 	*x = ReportTaskResponse{}
-	mi := &file_mitai_v1_coordinator_proto_msgTypes[42]
+	mi := &file_mitai_v1_coordinator_proto_msgTypes[43]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3047,7 +3157,7 @@ func (x *ReportTaskResponse) String() string {
 func (*ReportTaskResponse) ProtoMessage() {}
 
 func (x *ReportTaskResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_mitai_v1_coordinator_proto_msgTypes[42]
+	mi := &file_mitai_v1_coordinator_proto_msgTypes[43]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3060,7 +3170,7 @@ func (x *ReportTaskResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReportTaskResponse.ProtoReflect.Descriptor instead.
 func (*ReportTaskResponse) Descriptor() ([]byte, []int) {
-	return file_mitai_v1_coordinator_proto_rawDescGZIP(), []int{42}
+	return file_mitai_v1_coordinator_proto_rawDescGZIP(), []int{43}
 }
 
 type CheckTaskRequest struct {
@@ -3072,7 +3182,7 @@ type CheckTaskRequest struct {
 
 func (x *CheckTaskRequest) Reset() {
 	*x = CheckTaskRequest{}
-	mi := &file_mitai_v1_coordinator_proto_msgTypes[43]
+	mi := &file_mitai_v1_coordinator_proto_msgTypes[44]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3084,7 +3194,7 @@ func (x *CheckTaskRequest) String() string {
 func (*CheckTaskRequest) ProtoMessage() {}
 
 func (x *CheckTaskRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_mitai_v1_coordinator_proto_msgTypes[43]
+	mi := &file_mitai_v1_coordinator_proto_msgTypes[44]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3097,7 +3207,7 @@ func (x *CheckTaskRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CheckTaskRequest.ProtoReflect.Descriptor instead.
 func (*CheckTaskRequest) Descriptor() ([]byte, []int) {
-	return file_mitai_v1_coordinator_proto_rawDescGZIP(), []int{43}
+	return file_mitai_v1_coordinator_proto_rawDescGZIP(), []int{44}
 }
 
 func (x *CheckTaskRequest) GetTask() *TaskRef {
@@ -3118,7 +3228,7 @@ type CheckTaskResponse struct {
 
 func (x *CheckTaskResponse) Reset() {
 	*x = CheckTaskResponse{}
-	mi := &file_mitai_v1_coordinator_proto_msgTypes[44]
+	mi := &file_mitai_v1_coordinator_proto_msgTypes[45]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3130,7 +3240,7 @@ func (x *CheckTaskResponse) String() string {
 func (*CheckTaskResponse) ProtoMessage() {}
 
 func (x *CheckTaskResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_mitai_v1_coordinator_proto_msgTypes[44]
+	mi := &file_mitai_v1_coordinator_proto_msgTypes[45]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3143,7 +3253,7 @@ func (x *CheckTaskResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CheckTaskResponse.ProtoReflect.Descriptor instead.
 func (*CheckTaskResponse) Descriptor() ([]byte, []int) {
-	return file_mitai_v1_coordinator_proto_rawDescGZIP(), []int{44}
+	return file_mitai_v1_coordinator_proto_rawDescGZIP(), []int{45}
 }
 
 func (x *CheckTaskResponse) GetCurrent() bool {
@@ -3200,11 +3310,13 @@ const file_mitai_v1_coordinator_proto_rawDesc = "" +
 	"\x0eCatalogDataset\x12\x14\n" +
 	"\x05party\x18\x01 \x01(\tR\x05party\x12)\n" +
 	"\x04info\x18\x02 \x01(\v2\x15.mitai.v1.DatasetInfoR\x04info\x12#\n" +
-	"\rpolicy_digest\x18\x03 \x01(\tR\fpolicyDigest\"\xa7\x05\n" +
+	"\rpolicy_digest\x18\x03 \x01(\tR\fpolicyDigest\"\xc6\x05\n" +
 	"\aCommand\x12 \n" +
 	"\ftime_unix_ms\x18\x01 \x01(\x03R\n" +
 	"timeUnixMs\x12\x14\n" +
-	"\x05actor\x18\x02 \x01(\tR\x05actor\x12J\n" +
+	"\x05actor\x18\x02 \x01(\tR\x05actor\x12\x1d\n" +
+	"\n" +
+	"request_id\x18\x03 \x01(\tR\trequestId\x12J\n" +
 	"\x0fpublish_dataset\x18\n" +
 	" \x01(\v2\x1f.mitai.v1.PublishDatasetCommandH\x00R\x0epublishDataset\x12;\n" +
 	"\n" +
@@ -3282,13 +3394,25 @@ const file_mitai_v1_coordinator_proto_rawDesc = "" +
 	"\x06job_id\x18\x01 \x01(\tR\x05jobId\"A\n" +
 	"\x10CancelJobCommand\x12\x15\n" +
 	"\x06job_id\x18\x01 \x01(\tR\x05jobId\x12\x16\n" +
-	"\x06reason\x18\x02 \x01(\tR\x06reason\"\xee\x01\n" +
+	"\x06reason\x18\x02 \x01(\tR\x06reason\"\xa4\x02\n" +
 	"\x13CoordinatorSnapshot\x124\n" +
 	"\bdatasets\x18\x01 \x03(\v2\x18.mitai.v1.CatalogDatasetR\bdatasets\x12!\n" +
 	"\x04jobs\x18\x02 \x03(\v2\r.mitai.v1.JobR\x04jobs\x12,\n" +
 	"\x06ledger\x18\x03 \x03(\v2\x14.mitai.v1.AuditEntryR\x06ledger\x12*\n" +
 	"\x05nodes\x18\x04 \x03(\v2\x14.mitai.v1.NodeRecordR\x05nodes\x12$\n" +
-	"\x05tasks\x18\x05 \x03(\v2\x0e.mitai.v1.TaskR\x05tasks\"-\n" +
+	"\x05tasks\x18\x05 \x03(\v2\x0e.mitai.v1.TaskR\x05tasks\x124\n" +
+	"\brequests\x18\x06 \x03(\v2\x18.mitai.v1.AppliedRequestR\brequests\"\xc8\x01\n" +
+	"\x0eAppliedRequest\x12\x1d\n" +
+	"\n" +
+	"request_id\x18\x01 \x01(\tR\trequestId\x12 \n" +
+	"\ftime_unix_ms\x18\x02 \x01(\x03R\n" +
+	"timeUnixMs\x12\x1f\n" +
+	"\vaudit_index\x18\x03 \x01(\x04R\n" +
+	"auditIndex\x12\x15\n" +
+	"\x06job_id\x18\x04 \x01(\tR\x05jobId\x12\x1f\n" +
+	"\vdataset_key\x18\x05 \x01(\tR\n" +
+	"datasetKey\x12\x1c\n" +
+	"\tduplicate\x18\x06 \x01(\bR\tduplicate\"-\n" +
 	"\vReadOptions\x12\x1e\n" +
 	"\n" +
 	"consistent\x18\x01 \x01(\bR\n" +
@@ -3427,7 +3551,7 @@ func file_mitai_v1_coordinator_proto_rawDescGZIP() []byte {
 }
 
 var file_mitai_v1_coordinator_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
-var file_mitai_v1_coordinator_proto_msgTypes = make([]protoimpl.MessageInfo, 45)
+var file_mitai_v1_coordinator_proto_msgTypes = make([]protoimpl.MessageInfo, 46)
 var file_mitai_v1_coordinator_proto_goTypes = []any{
 	(JobState)(0),                 // 0: mitai.v1.JobState
 	(TaskState)(0),                // 1: mitai.v1.TaskState
@@ -3451,41 +3575,42 @@ var file_mitai_v1_coordinator_proto_goTypes = []any{
 	(*ApproveJobCommand)(nil),     // 19: mitai.v1.ApproveJobCommand
 	(*CancelJobCommand)(nil),      // 20: mitai.v1.CancelJobCommand
 	(*CoordinatorSnapshot)(nil),   // 21: mitai.v1.CoordinatorSnapshot
-	(*ReadOptions)(nil),           // 22: mitai.v1.ReadOptions
-	(*ReadInfo)(nil),              // 23: mitai.v1.ReadInfo
-	(*PublishDatasetRequest)(nil), // 24: mitai.v1.PublishDatasetRequest
-	(*SubmitJobRequest)(nil),      // 25: mitai.v1.SubmitJobRequest
-	(*SubmitJobResponse)(nil),     // 26: mitai.v1.SubmitJobResponse
-	(*ApproveJobRequest)(nil),     // 27: mitai.v1.ApproveJobRequest
-	(*CancelJobRequest)(nil),      // 28: mitai.v1.CancelJobRequest
-	(*GetJobRequest)(nil),         // 29: mitai.v1.GetJobRequest
-	(*GetJobResponse)(nil),        // 30: mitai.v1.GetJobResponse
-	(*ListJobsRequest)(nil),       // 31: mitai.v1.ListJobsRequest
-	(*ListJobsResponse)(nil),      // 32: mitai.v1.ListJobsResponse
-	(*ClusterStatusRequest)(nil),  // 33: mitai.v1.ClusterStatusRequest
-	(*ReplicaStatus)(nil),         // 34: mitai.v1.ReplicaStatus
-	(*ClusterStatusResponse)(nil), // 35: mitai.v1.ClusterStatusResponse
-	(*NodeStatus)(nil),            // 36: mitai.v1.NodeStatus
-	(*AuditRangeRequest)(nil),     // 37: mitai.v1.AuditRangeRequest
-	(*AuditRangeResponse)(nil),    // 38: mitai.v1.AuditRangeResponse
-	(*ProposeRequest)(nil),        // 39: mitai.v1.ProposeRequest
-	(*ProposeResponse)(nil),       // 40: mitai.v1.ProposeResponse
-	(*HeartbeatRequest)(nil),      // 41: mitai.v1.HeartbeatRequest
-	(*HeartbeatResponse)(nil),     // 42: mitai.v1.HeartbeatResponse
-	(*ReportTaskRequest)(nil),     // 43: mitai.v1.ReportTaskRequest
-	(*ReportTaskResponse)(nil),    // 44: mitai.v1.ReportTaskResponse
-	(*CheckTaskRequest)(nil),      // 45: mitai.v1.CheckTaskRequest
-	(*CheckTaskResponse)(nil),     // 46: mitai.v1.CheckTaskResponse
-	(*PsiParams)(nil),             // 47: mitai.v1.PsiParams
-	(*DatasetInfo)(nil),           // 48: mitai.v1.DatasetInfo
-	(*TaskReport)(nil),            // 49: mitai.v1.TaskReport
-	(*TaskSpec)(nil),              // 50: mitai.v1.TaskSpec
+	(*AppliedRequest)(nil),        // 22: mitai.v1.AppliedRequest
+	(*ReadOptions)(nil),           // 23: mitai.v1.ReadOptions
+	(*ReadInfo)(nil),              // 24: mitai.v1.ReadInfo
+	(*PublishDatasetRequest)(nil), // 25: mitai.v1.PublishDatasetRequest
+	(*SubmitJobRequest)(nil),      // 26: mitai.v1.SubmitJobRequest
+	(*SubmitJobResponse)(nil),     // 27: mitai.v1.SubmitJobResponse
+	(*ApproveJobRequest)(nil),     // 28: mitai.v1.ApproveJobRequest
+	(*CancelJobRequest)(nil),      // 29: mitai.v1.CancelJobRequest
+	(*GetJobRequest)(nil),         // 30: mitai.v1.GetJobRequest
+	(*GetJobResponse)(nil),        // 31: mitai.v1.GetJobResponse
+	(*ListJobsRequest)(nil),       // 32: mitai.v1.ListJobsRequest
+	(*ListJobsResponse)(nil),      // 33: mitai.v1.ListJobsResponse
+	(*ClusterStatusRequest)(nil),  // 34: mitai.v1.ClusterStatusRequest
+	(*ReplicaStatus)(nil),         // 35: mitai.v1.ReplicaStatus
+	(*ClusterStatusResponse)(nil), // 36: mitai.v1.ClusterStatusResponse
+	(*NodeStatus)(nil),            // 37: mitai.v1.NodeStatus
+	(*AuditRangeRequest)(nil),     // 38: mitai.v1.AuditRangeRequest
+	(*AuditRangeResponse)(nil),    // 39: mitai.v1.AuditRangeResponse
+	(*ProposeRequest)(nil),        // 40: mitai.v1.ProposeRequest
+	(*ProposeResponse)(nil),       // 41: mitai.v1.ProposeResponse
+	(*HeartbeatRequest)(nil),      // 42: mitai.v1.HeartbeatRequest
+	(*HeartbeatResponse)(nil),     // 43: mitai.v1.HeartbeatResponse
+	(*ReportTaskRequest)(nil),     // 44: mitai.v1.ReportTaskRequest
+	(*ReportTaskResponse)(nil),    // 45: mitai.v1.ReportTaskResponse
+	(*CheckTaskRequest)(nil),      // 46: mitai.v1.CheckTaskRequest
+	(*CheckTaskResponse)(nil),     // 47: mitai.v1.CheckTaskResponse
+	(*PsiParams)(nil),             // 48: mitai.v1.PsiParams
+	(*DatasetInfo)(nil),           // 49: mitai.v1.DatasetInfo
+	(*TaskReport)(nil),            // 50: mitai.v1.TaskReport
+	(*TaskSpec)(nil),              // 51: mitai.v1.TaskSpec
 }
 var file_mitai_v1_coordinator_proto_depIdxs = []int32{
-	47, // 0: mitai.v1.JobSpec.psi:type_name -> mitai.v1.PsiParams
+	48, // 0: mitai.v1.JobSpec.psi:type_name -> mitai.v1.PsiParams
 	3,  // 1: mitai.v1.Job.spec:type_name -> mitai.v1.JobSpec
 	0,  // 2: mitai.v1.Job.state:type_name -> mitai.v1.JobState
-	48, // 3: mitai.v1.CatalogDataset.info:type_name -> mitai.v1.DatasetInfo
+	49, // 3: mitai.v1.CatalogDataset.info:type_name -> mitai.v1.DatasetInfo
 	17, // 4: mitai.v1.Command.publish_dataset:type_name -> mitai.v1.PublishDatasetCommand
 	18, // 5: mitai.v1.Command.submit_job:type_name -> mitai.v1.SubmitJobCommand
 	19, // 6: mitai.v1.Command.approve_job:type_name -> mitai.v1.ApproveJobCommand
@@ -3498,69 +3623,70 @@ var file_mitai_v1_coordinator_proto_depIdxs = []int32{
 	12, // 13: mitai.v1.TaskOutcomeCommand.signed:type_name -> mitai.v1.SignedOutcome
 	14, // 14: mitai.v1.TaskStartedCommand.task:type_name -> mitai.v1.TaskRef
 	14, // 15: mitai.v1.TaskOutcome.task:type_name -> mitai.v1.TaskRef
-	49, // 16: mitai.v1.TaskOutcome.report:type_name -> mitai.v1.TaskReport
+	50, // 16: mitai.v1.TaskOutcome.report:type_name -> mitai.v1.TaskReport
 	14, // 17: mitai.v1.AbortAttemptCommand.task:type_name -> mitai.v1.TaskRef
 	1,  // 18: mitai.v1.Task.state:type_name -> mitai.v1.TaskState
-	49, // 19: mitai.v1.Task.report:type_name -> mitai.v1.TaskReport
-	48, // 20: mitai.v1.PublishDatasetCommand.info:type_name -> mitai.v1.DatasetInfo
+	50, // 19: mitai.v1.Task.report:type_name -> mitai.v1.TaskReport
+	49, // 20: mitai.v1.PublishDatasetCommand.info:type_name -> mitai.v1.DatasetInfo
 	3,  // 21: mitai.v1.SubmitJobCommand.spec:type_name -> mitai.v1.JobSpec
 	5,  // 22: mitai.v1.CoordinatorSnapshot.datasets:type_name -> mitai.v1.CatalogDataset
 	4,  // 23: mitai.v1.CoordinatorSnapshot.jobs:type_name -> mitai.v1.Job
 	2,  // 24: mitai.v1.CoordinatorSnapshot.ledger:type_name -> mitai.v1.AuditEntry
 	16, // 25: mitai.v1.CoordinatorSnapshot.nodes:type_name -> mitai.v1.NodeRecord
 	15, // 26: mitai.v1.CoordinatorSnapshot.tasks:type_name -> mitai.v1.Task
-	48, // 27: mitai.v1.PublishDatasetRequest.info:type_name -> mitai.v1.DatasetInfo
-	3,  // 28: mitai.v1.SubmitJobRequest.spec:type_name -> mitai.v1.JobSpec
-	4,  // 29: mitai.v1.SubmitJobResponse.job:type_name -> mitai.v1.Job
-	22, // 30: mitai.v1.GetJobRequest.read:type_name -> mitai.v1.ReadOptions
-	4,  // 31: mitai.v1.GetJobResponse.job:type_name -> mitai.v1.Job
-	23, // 32: mitai.v1.GetJobResponse.read:type_name -> mitai.v1.ReadInfo
-	15, // 33: mitai.v1.GetJobResponse.task:type_name -> mitai.v1.Task
-	22, // 34: mitai.v1.ListJobsRequest.read:type_name -> mitai.v1.ReadOptions
-	4,  // 35: mitai.v1.ListJobsResponse.jobs:type_name -> mitai.v1.Job
-	23, // 36: mitai.v1.ListJobsResponse.read:type_name -> mitai.v1.ReadInfo
-	34, // 37: mitai.v1.ClusterStatusResponse.replicas:type_name -> mitai.v1.ReplicaStatus
-	36, // 38: mitai.v1.ClusterStatusResponse.nodes:type_name -> mitai.v1.NodeStatus
-	22, // 39: mitai.v1.AuditRangeRequest.read:type_name -> mitai.v1.ReadOptions
-	2,  // 40: mitai.v1.AuditRangeResponse.entries:type_name -> mitai.v1.AuditEntry
-	23, // 41: mitai.v1.AuditRangeResponse.read:type_name -> mitai.v1.ReadInfo
-	6,  // 42: mitai.v1.ProposeRequest.command:type_name -> mitai.v1.Command
-	4,  // 43: mitai.v1.ProposeResponse.job:type_name -> mitai.v1.Job
-	5,  // 44: mitai.v1.ProposeResponse.dataset:type_name -> mitai.v1.CatalogDataset
-	14, // 45: mitai.v1.HeartbeatRequest.running:type_name -> mitai.v1.TaskRef
-	50, // 46: mitai.v1.HeartbeatResponse.start:type_name -> mitai.v1.TaskSpec
-	14, // 47: mitai.v1.HeartbeatResponse.abort:type_name -> mitai.v1.TaskRef
-	12, // 48: mitai.v1.ReportTaskRequest.signed:type_name -> mitai.v1.SignedOutcome
-	14, // 49: mitai.v1.CheckTaskRequest.task:type_name -> mitai.v1.TaskRef
-	24, // 50: mitai.v1.Coordinator.PublishDataset:input_type -> mitai.v1.PublishDatasetRequest
-	25, // 51: mitai.v1.Coordinator.SubmitJob:input_type -> mitai.v1.SubmitJobRequest
-	27, // 52: mitai.v1.Coordinator.ApproveJob:input_type -> mitai.v1.ApproveJobRequest
-	28, // 53: mitai.v1.Coordinator.CancelJob:input_type -> mitai.v1.CancelJobRequest
-	29, // 54: mitai.v1.Coordinator.GetJob:input_type -> mitai.v1.GetJobRequest
-	31, // 55: mitai.v1.Coordinator.ListJobs:input_type -> mitai.v1.ListJobsRequest
-	33, // 56: mitai.v1.Coordinator.ClusterStatus:input_type -> mitai.v1.ClusterStatusRequest
-	37, // 57: mitai.v1.Coordinator.AuditRange:input_type -> mitai.v1.AuditRangeRequest
-	41, // 58: mitai.v1.Coordinator.Heartbeat:input_type -> mitai.v1.HeartbeatRequest
-	43, // 59: mitai.v1.Coordinator.ReportTask:input_type -> mitai.v1.ReportTaskRequest
-	45, // 60: mitai.v1.Coordinator.CheckTask:input_type -> mitai.v1.CheckTaskRequest
-	39, // 61: mitai.v1.Coordinator.Propose:input_type -> mitai.v1.ProposeRequest
-	5,  // 62: mitai.v1.Coordinator.PublishDataset:output_type -> mitai.v1.CatalogDataset
-	26, // 63: mitai.v1.Coordinator.SubmitJob:output_type -> mitai.v1.SubmitJobResponse
-	4,  // 64: mitai.v1.Coordinator.ApproveJob:output_type -> mitai.v1.Job
-	4,  // 65: mitai.v1.Coordinator.CancelJob:output_type -> mitai.v1.Job
-	30, // 66: mitai.v1.Coordinator.GetJob:output_type -> mitai.v1.GetJobResponse
-	32, // 67: mitai.v1.Coordinator.ListJobs:output_type -> mitai.v1.ListJobsResponse
-	35, // 68: mitai.v1.Coordinator.ClusterStatus:output_type -> mitai.v1.ClusterStatusResponse
-	38, // 69: mitai.v1.Coordinator.AuditRange:output_type -> mitai.v1.AuditRangeResponse
-	42, // 70: mitai.v1.Coordinator.Heartbeat:output_type -> mitai.v1.HeartbeatResponse
-	44, // 71: mitai.v1.Coordinator.ReportTask:output_type -> mitai.v1.ReportTaskResponse
-	46, // 72: mitai.v1.Coordinator.CheckTask:output_type -> mitai.v1.CheckTaskResponse
-	40, // 73: mitai.v1.Coordinator.Propose:output_type -> mitai.v1.ProposeResponse
-	62, // [62:74] is the sub-list for method output_type
-	50, // [50:62] is the sub-list for method input_type
-	50, // [50:50] is the sub-list for extension type_name
-	50, // [50:50] is the sub-list for extension extendee
-	0,  // [0:50] is the sub-list for field type_name
+	22, // 27: mitai.v1.CoordinatorSnapshot.requests:type_name -> mitai.v1.AppliedRequest
+	49, // 28: mitai.v1.PublishDatasetRequest.info:type_name -> mitai.v1.DatasetInfo
+	3,  // 29: mitai.v1.SubmitJobRequest.spec:type_name -> mitai.v1.JobSpec
+	4,  // 30: mitai.v1.SubmitJobResponse.job:type_name -> mitai.v1.Job
+	23, // 31: mitai.v1.GetJobRequest.read:type_name -> mitai.v1.ReadOptions
+	4,  // 32: mitai.v1.GetJobResponse.job:type_name -> mitai.v1.Job
+	24, // 33: mitai.v1.GetJobResponse.read:type_name -> mitai.v1.ReadInfo
+	15, // 34: mitai.v1.GetJobResponse.task:type_name -> mitai.v1.Task
+	23, // 35: mitai.v1.ListJobsRequest.read:type_name -> mitai.v1.ReadOptions
+	4,  // 36: mitai.v1.ListJobsResponse.jobs:type_name -> mitai.v1.Job
+	24, // 37: mitai.v1.ListJobsResponse.read:type_name -> mitai.v1.ReadInfo
+	35, // 38: mitai.v1.ClusterStatusResponse.replicas:type_name -> mitai.v1.ReplicaStatus
+	37, // 39: mitai.v1.ClusterStatusResponse.nodes:type_name -> mitai.v1.NodeStatus
+	23, // 40: mitai.v1.AuditRangeRequest.read:type_name -> mitai.v1.ReadOptions
+	2,  // 41: mitai.v1.AuditRangeResponse.entries:type_name -> mitai.v1.AuditEntry
+	24, // 42: mitai.v1.AuditRangeResponse.read:type_name -> mitai.v1.ReadInfo
+	6,  // 43: mitai.v1.ProposeRequest.command:type_name -> mitai.v1.Command
+	4,  // 44: mitai.v1.ProposeResponse.job:type_name -> mitai.v1.Job
+	5,  // 45: mitai.v1.ProposeResponse.dataset:type_name -> mitai.v1.CatalogDataset
+	14, // 46: mitai.v1.HeartbeatRequest.running:type_name -> mitai.v1.TaskRef
+	51, // 47: mitai.v1.HeartbeatResponse.start:type_name -> mitai.v1.TaskSpec
+	14, // 48: mitai.v1.HeartbeatResponse.abort:type_name -> mitai.v1.TaskRef
+	12, // 49: mitai.v1.ReportTaskRequest.signed:type_name -> mitai.v1.SignedOutcome
+	14, // 50: mitai.v1.CheckTaskRequest.task:type_name -> mitai.v1.TaskRef
+	25, // 51: mitai.v1.Coordinator.PublishDataset:input_type -> mitai.v1.PublishDatasetRequest
+	26, // 52: mitai.v1.Coordinator.SubmitJob:input_type -> mitai.v1.SubmitJobRequest
+	28, // 53: mitai.v1.Coordinator.ApproveJob:input_type -> mitai.v1.ApproveJobRequest
+	29, // 54: mitai.v1.Coordinator.CancelJob:input_type -> mitai.v1.CancelJobRequest
+	30, // 55: mitai.v1.Coordinator.GetJob:input_type -> mitai.v1.GetJobRequest
+	32, // 56: mitai.v1.Coordinator.ListJobs:input_type -> mitai.v1.ListJobsRequest
+	34, // 57: mitai.v1.Coordinator.ClusterStatus:input_type -> mitai.v1.ClusterStatusRequest
+	38, // 58: mitai.v1.Coordinator.AuditRange:input_type -> mitai.v1.AuditRangeRequest
+	42, // 59: mitai.v1.Coordinator.Heartbeat:input_type -> mitai.v1.HeartbeatRequest
+	44, // 60: mitai.v1.Coordinator.ReportTask:input_type -> mitai.v1.ReportTaskRequest
+	46, // 61: mitai.v1.Coordinator.CheckTask:input_type -> mitai.v1.CheckTaskRequest
+	40, // 62: mitai.v1.Coordinator.Propose:input_type -> mitai.v1.ProposeRequest
+	5,  // 63: mitai.v1.Coordinator.PublishDataset:output_type -> mitai.v1.CatalogDataset
+	27, // 64: mitai.v1.Coordinator.SubmitJob:output_type -> mitai.v1.SubmitJobResponse
+	4,  // 65: mitai.v1.Coordinator.ApproveJob:output_type -> mitai.v1.Job
+	4,  // 66: mitai.v1.Coordinator.CancelJob:output_type -> mitai.v1.Job
+	31, // 67: mitai.v1.Coordinator.GetJob:output_type -> mitai.v1.GetJobResponse
+	33, // 68: mitai.v1.Coordinator.ListJobs:output_type -> mitai.v1.ListJobsResponse
+	36, // 69: mitai.v1.Coordinator.ClusterStatus:output_type -> mitai.v1.ClusterStatusResponse
+	39, // 70: mitai.v1.Coordinator.AuditRange:output_type -> mitai.v1.AuditRangeResponse
+	43, // 71: mitai.v1.Coordinator.Heartbeat:output_type -> mitai.v1.HeartbeatResponse
+	45, // 72: mitai.v1.Coordinator.ReportTask:output_type -> mitai.v1.ReportTaskResponse
+	47, // 73: mitai.v1.Coordinator.CheckTask:output_type -> mitai.v1.CheckTaskResponse
+	41, // 74: mitai.v1.Coordinator.Propose:output_type -> mitai.v1.ProposeResponse
+	63, // [63:75] is the sub-list for method output_type
+	51, // [51:63] is the sub-list for method input_type
+	51, // [51:51] is the sub-list for extension type_name
+	51, // [51:51] is the sub-list for extension extendee
+	0,  // [0:51] is the sub-list for field type_name
 }
 
 func init() { file_mitai_v1_coordinator_proto_init() }
@@ -3586,7 +3712,7 @@ func file_mitai_v1_coordinator_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_mitai_v1_coordinator_proto_rawDesc), len(file_mitai_v1_coordinator_proto_rawDesc)),
 			NumEnums:      2,
-			NumMessages:   45,
+			NumMessages:   46,
 			NumExtensions: 0,
 			NumServices:   1,
 		},
