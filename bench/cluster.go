@@ -1,6 +1,7 @@
 package bench
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -11,6 +12,8 @@ import (
 	"path/filepath"
 	"runtime"
 	"slices"
+	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -54,8 +57,9 @@ type ClusterOptions struct {
 	Slots uint32
 	// HeartbeatInterval of the fake nodes; default 1 s (the node default).
 	HeartbeatInterval time.Duration
-	// Profile takes a CPU profile of the leader during the concurrent phase
-	// to the leader and writes it to Dir/leader-cpu.pprof.
+	// Profile takes a CPU profile of the leader (and of the follower the
+	// submits go to) during each concurrent phase and writes it to
+	// Dir/ROLE-cpu-PHASE.pprof.
 	Profile bool
 	// Tune, if set, adjusts each replica's configuration (Raft timeouts).
 	Tune func(*coordinator.Config)
@@ -98,7 +102,9 @@ func (o *ClusterOptions) defaults() {
 type ClusterReport struct {
 	// SubmitsPerSecond are acknowledged SubmitJob calls per second, by
 	// phase: "concurrent_N" and "serial" go to the leader,
-	// "..._via_follower" to a follower that forwards them.
+	// "..._via_follower" to a follower that forwards them; their jobs wait
+	// for approval. "concurrent_N_auto_approved" submits jobs that are
+	// approved at once and stay pending for the scheduler (no live node).
 	SubmitsPerSecond map[string]float64 `json:"submits_per_second"`
 	Submits          []SubmitPhase      `json:"submit_phases"`
 	// FailoverSecondsMedian is the median time from SIGKILL of the leader
@@ -122,21 +128,25 @@ type ClusterReport struct {
 	// folder, measured in this run. A serial submit waits for two of them
 	// one after the other (the leader's, then a follower's), which bounds
 	// serial throughput at SerialFloorPerSecond.
-	DiskCommitMsMedian   float64            `json:"disk_commit_ms_median"`
-	SerialFloorPerSecond float64            `json:"serial_floor_per_second"`
-	Goals                map[string]Goal    `json:"goals"`
-	Host                 Host               `json:"host"`
-	Settings             map[string]any     `json:"settings"`
-	LeaderProfile        string             `json:"leader_profile,omitempty"`
-	FinalState           map[string]float64 `json:"final_state"`
+	DiskCommitMsMedian   float64         `json:"disk_commit_ms_median"`
+	SerialFloorPerSecond float64         `json:"serial_floor_per_second"`
+	Goals                map[string]Goal `json:"goals"`
+	Host                 Host            `json:"host"`
+	Settings             map[string]any  `json:"settings"`
+	// Profiles are the CPU profiles taken with ClusterOptions.Profile.
+	Profiles   []string           `json:"profiles,omitempty"`
+	FinalState map[string]float64 `json:"final_state"`
 }
 
 // SubmitPhase is one throughput phase.
 type SubmitPhase struct {
-	Name        string  `json:"name"`
-	Target      string  `json:"target"` // "leader" or "follower"
-	Replica     string  `json:"replica"`
-	Submitters  int     `json:"submitters"`
+	Name       string `json:"name"`
+	Target     string `json:"target"` // "leader" or "follower"
+	Replica    string `json:"replica"`
+	Submitters int    `json:"submitters"`
+	// Submitter is the submitting party: "bureau" (the jobs wait for
+	// approval) or "bank" (auto-approved, pending for the scheduler).
+	Submitter   string  `json:"submitter"`
 	Connections int     `json:"connections"`
 	Acked       int64   `json:"acked"`
 	Errors      int64   `json:"errors"`
@@ -145,6 +155,11 @@ type SubmitPhase struct {
 	P50Ms       float64 `json:"latency_p50_ms"`
 	P99Ms       float64 `json:"latency_p99_ms"`
 	FirstError  string  `json:"first_error,omitempty"`
+	// CPUMicrosPerSubmit is the CPU time (user + system, from
+	// /proc/PID/stat) each process spent per acknowledged submit during
+	// the phase: "leader", "followers" (both together), "client" (this
+	// process, which runs the submitters) and "total".
+	CPUMicrosPerSubmit map[string]float64 `json:"cpu_us_per_submit,omitempty"`
 }
 
 // FailoverTrial is one leader kill.
@@ -203,7 +218,8 @@ type clusterBench struct {
 // RunCluster starts a coordinator cluster of 3 replica processes, publishes
 // two datasets, and measures, in this order: scheduling latency with fake
 // nodes heartbeating; submit throughput, serial and concurrent, to the
-// leader and through a follower; and failover after SIGKILL of the leader.
+// leader and through a follower; failover after SIGKILL of the leader; and
+// concurrent submits of auto-approved jobs that pile up for the scheduler.
 func RunCluster(ctx context.Context, o ClusterOptions) (*ClusterReport, error) {
 	o.defaults()
 	if o.Dir == "" {
@@ -267,6 +283,9 @@ func RunCluster(ctx context.Context, o ClusterOptions) (*ClusterReport, error) {
 		return nil, err
 	}
 	if err := b.failover(ctx); err != nil {
+		return nil, err
+	}
+	if err := b.autoApproved(ctx); err != nil {
 		return nil, err
 	}
 	if l := c.Leader(ctx); l != nil {
@@ -521,34 +540,60 @@ func (b *clusterBench) scheduleLatency(ctx context.Context) error {
 	return nil
 }
 
-// throughput runs the submit phases.
+// The throughput phases. Jobs submitted by bank are auto-approved and
+// become runnable at once; jobs submitted by bureau, which neither policy
+// auto-approves, wait for both owners' approval. The write path is the same
+// for both (validation against the catalog and the published policies, a
+// Raft commit on two of three disks, a ledger entry); only the auto-approved
+// ones join the scheduler's pending set, which with no live node grows with
+// every submit.
+const (
+	autoSubmitter    = "bank"
+	pendingSubmitter = "bureau"
+)
+
+type submitPhaseSpec struct {
+	name     string
+	workers  int
+	conns    int
+	toLeader bool
+	party    string
+}
+
+// throughput runs the write-path phases.
 func (b *clusterBench) throughput(ctx context.Context) error {
-	type phase struct {
-		name     string
-		workers  int
-		conns    int
-		toLeader bool
-	}
-	phases := []phase{{"serial", 1, 1, true}, {fmt.Sprintf("concurrent_%d", b.o.Concurrency), b.o.Concurrency, b.o.Connections, true}}
+	phases := []submitPhaseSpec{{"serial", 1, 1, true, pendingSubmitter}, {fmt.Sprintf("concurrent_%d", b.o.Concurrency), b.o.Concurrency, b.o.Connections, true, pendingSubmitter}}
 	if b.o.ViaFollower {
-		phases = append(phases, phase{"serial_via_follower", 1, 1, false},
-			phase{fmt.Sprintf("concurrent_%d_via_follower", b.o.Concurrency), b.o.Concurrency, b.o.Connections, false})
+		phases = append(phases, submitPhaseSpec{"serial_via_follower", 1, 1, false, pendingSubmitter},
+			submitPhaseSpec{fmt.Sprintf("concurrent_%d_via_follower", b.o.Concurrency), b.o.Concurrency, b.o.Connections, false, pendingSubmitter})
 	}
+	return b.runPhases(ctx, phases)
+}
+
+// autoApproved measures concurrent submits of auto-approved jobs with no
+// live node, so that every job stays in the scheduler's pending set.
+func (b *clusterBench) autoApproved(ctx context.Context) error {
+	return b.runPhases(ctx, []submitPhaseSpec{{fmt.Sprintf("concurrent_%d_auto_approved", b.o.Concurrency), b.o.Concurrency, b.o.Connections, true, autoSubmitter}})
+}
+
+func (b *clusterBench) runPhases(ctx context.Context, phases []submitPhaseSpec) error {
 	for _, p := range phases {
-		profile := b.o.Profile && p.toLeader && p.workers > 1
-		res, err := b.submitPhase(ctx, p.name, p.workers, p.conns, p.toLeader, profile)
+		profile := b.o.Profile
+		res, err := b.submitPhase(ctx, p, profile)
 		if err != nil {
 			return err
 		}
 		b.rep.Submits = append(b.rep.Submits, *res)
 		b.rep.SubmitsPerSecond[p.name] = res.PerSecond
-		fmt.Fprintf(b.o.Progress, "%-28s %8.0f submits/s  (%d acked in %.1f s by %d submitters on %d connections to %s %s; latency p50 %.1f ms, p99 %.1f ms; %d errors)\n",
-			p.name, res.PerSecond, res.Acked, res.Seconds, res.Submitters, res.Connections, res.Target, res.Replica, res.P50Ms, res.P99Ms, res.Errors)
+		fmt.Fprintf(b.o.Progress, "%-34s %6.0f submits/s  (%d acked in %.1f s by %d submitters (%s) on %d connections to %s %s; latency p50 %.1f ms, p99 %.1f ms; %d errors; CPU µs per submit: leader %.0f, followers %.0f, client %.0f)\n",
+			p.name, res.PerSecond, res.Acked, res.Seconds, res.Submitters, res.Submitter, res.Connections, res.Target, res.Replica, res.P50Ms, res.P99Ms, res.Errors,
+			res.CPUMicrosPerSubmit["leader"], res.CPUMicrosPerSubmit["followers"], res.CPUMicrosPerSubmit["client"])
 	}
 	return nil
 }
 
-func (b *clusterBench) submitPhase(ctx context.Context, name string, workers, conns int, toLeader, profile bool) (*SubmitPhase, error) {
+func (b *clusterBench) submitPhase(ctx context.Context, p submitPhaseSpec, profile bool) (*SubmitPhase, error) {
+	name, workers, conns, toLeader := p.name, p.workers, p.conns, p.toLeader
 	l := b.c.Leader(ctx)
 	if l == nil {
 		return nil, errors.New("bench: no leader")
@@ -565,7 +610,7 @@ func (b *clusterBench) submitPhase(ctx context.Context, name string, workers, co
 	api := b.c.Replica(target).API
 	var clients []mitaiv1.CoordinatorClient
 	for range conns {
-		cc, err := b.c.Dial("bank", api)
+		cc, err := b.c.Dial(p.party, api)
 		if err != nil {
 			return nil, err
 		}
@@ -577,16 +622,34 @@ func (b *clusterBench) submitPhase(ctx context.Context, name string, workers, co
 		}
 		clients = append(clients, cl)
 	}
-	var profErr error
+	// CPU profiles of the leader and, if the submits go there, the follower.
+	var profErrs []error
+	var profPaths []string
+	var profMu sync.Mutex
 	var profWG sync.WaitGroup
 	if profile {
-		addr := b.c.Replica(target).Pprof
-		profWG.Add(1)
-		go func() {
-			defer profWG.Done()
-			profErr = fetchProfile(ctx, addr, max(1, int(b.o.Duration.Seconds())-1), filepath.Join(b.o.Dir, "leader-cpu.pprof"))
-		}()
+		for _, id := range slices.Compact([]string{l.Id, target}) {
+			role := "leader"
+			if id != l.Id {
+				role = "follower"
+			}
+			path := filepath.Join(b.o.Dir, role+"-cpu-"+name+".pprof")
+			addr := b.c.Replica(id).Pprof
+			profWG.Add(1)
+			go func() {
+				defer profWG.Done()
+				err := fetchProfile(ctx, addr, max(1, int(b.o.Duration.Seconds())-1), path)
+				profMu.Lock()
+				defer profMu.Unlock()
+				if err != nil {
+					profErrs = append(profErrs, fmt.Errorf("%s profile: %w", role, err))
+				} else {
+					profPaths = append(profPaths, path)
+				}
+			}()
+		}
 	}
+	cpuBefore := b.cpuByRole(l.Id)
 	var acked, failed atomic.Int64
 	var firstErr atomic.Value
 	lat := make([][]float64, workers)
@@ -613,23 +676,30 @@ func (b *clusterBench) submitPhase(ctx context.Context, name string, workers, co
 	}
 	wg.Wait()
 	elapsed := time.Since(start)
+	cpuAfter := b.cpuByRole(l.Id)
 	profWG.Wait()
-	if profErr != nil {
-		fmt.Fprintf(b.o.Progress, "leader profile: %v\n", profErr)
-	} else if profile {
-		b.rep.LeaderProfile = filepath.Join(b.o.Dir, "leader-cpu.pprof")
+	for _, err := range profErrs {
+		fmt.Fprintf(b.o.Progress, "%v\n", err)
 	}
+	slices.Sort(profPaths)
+	b.rep.Profiles = append(b.rep.Profiles, profPaths...)
 	var all []float64
 	for _, l := range lat {
 		all = append(all, l...)
 	}
 	res := &SubmitPhase{
-		Name: name, Target: "leader", Replica: target, Submitters: workers, Connections: conns,
+		Name: name, Target: "leader", Replica: target, Submitters: workers, Submitter: p.party, Connections: conns,
 		Acked: acked.Load(), Errors: failed.Load(), Seconds: elapsed.Seconds(),
 		PerSecond: float64(acked.Load()) / elapsed.Seconds(), P50Ms: quantile(all, 0.5), P99Ms: quantile(all, 0.99),
 	}
 	if !toLeader {
 		res.Target = "follower"
+	}
+	if cpuBefore != nil && cpuAfter != nil && res.Acked > 0 {
+		res.CPUMicrosPerSubmit = map[string]float64{}
+		for role, t := range cpuAfter {
+			res.CPUMicrosPerSubmit[role] = float64((t - cpuBefore[role]).Microseconds()) / float64(res.Acked)
+		}
 	}
 	if e, ok := firstErr.Load().(string); ok {
 		res.FirstError = e
@@ -675,7 +745,7 @@ func fetchProfile(ctx context.Context, addr string, seconds int, path string) er
 func (b *clusterBench) failover(ctx context.Context) error {
 	var clients = map[string]mitaiv1.CoordinatorClient{}
 	for _, r := range b.c.Replicas {
-		cc, err := b.c.Dial("bank", r.API)
+		cc, err := b.c.Dial(pendingSubmitter, r.API)
 		if err != nil {
 			return err
 		}
@@ -785,4 +855,56 @@ func diskCommit(dir string, n int) (float64, error) {
 		ms = append(ms, float64(time.Since(t0).Microseconds())/1e3)
 	}
 	return quantile(ms, 0.5), nil
+}
+
+// cpuByRole returns the CPU time so far of the leader, the followers
+// together, this process, and all of them; nil where /proc cannot say.
+func (b *clusterBench) cpuByRole(leader string) map[string]time.Duration {
+	out := map[string]time.Duration{}
+	self, err := procCPU(os.Getpid())
+	if err != nil {
+		return nil
+	}
+	out["client"] = self
+	out["total"] = self
+	for _, r := range b.c.Replicas {
+		t, err := procCPU(r.Pid())
+		if err != nil {
+			return nil
+		}
+		role := "followers"
+		if r.ID == leader {
+			role = "leader"
+		}
+		out[role] += t
+		out["total"] += t
+	}
+	return out
+}
+
+// procCPU returns a process's user plus system CPU time from
+// /proc/PID/stat (Linux).
+func procCPU(pid int) (time.Duration, error) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0, err
+	}
+	// The command name, field 2, is in parentheses and may hold spaces.
+	i := bytes.LastIndexByte(b, ')')
+	if i < 0 {
+		return 0, fmt.Errorf("/proc/%d/stat: unexpected format", pid)
+	}
+	f := strings.Fields(string(b[i+1:]))
+	// Fields 14 and 15 (utime, stime), counted from 1 with the pid and
+	// name as 1 and 2, are f[11] and f[12].
+	if len(f) < 13 {
+		return 0, fmt.Errorf("/proc/%d/stat: unexpected format", pid)
+	}
+	utime, err1 := strconv.ParseInt(f[11], 10, 64)
+	stime, err2 := strconv.ParseInt(f[12], 10, 64)
+	if err1 != nil || err2 != nil {
+		return 0, fmt.Errorf("/proc/%d/stat: unexpected format", pid)
+	}
+	// USER_HZ is 100 on every Linux architecture Go supports.
+	return time.Duration(utime+stime) * 10 * time.Millisecond, nil
 }

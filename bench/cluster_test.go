@@ -34,7 +34,7 @@ func TestRunClusterTiny(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, k := range []string{"serial", "concurrent_4", "serial_via_follower", "concurrent_4_via_follower"} {
+	for _, k := range []string{"serial", "concurrent_4", "serial_via_follower", "concurrent_4_via_follower", "concurrent_4_auto_approved"} {
 		if rep.SubmitsPerSecond[k] <= 0 {
 			t.Errorf("submits_per_second[%s] = %v", k, rep.SubmitsPerSecond[k])
 		}

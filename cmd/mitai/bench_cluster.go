@@ -37,7 +37,7 @@ two datasets whose policies auto-approve each other's party, and measures:
     leader, --trials times, restarting the killed replica in between.
 
 With --out DIR the replicas' data and logs, report.json and (with --profile)
-the leader's CPU profile stay in DIR.`,
+the CPU profiles stay in DIR.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if asJSON {
@@ -89,7 +89,7 @@ the leader's CPU profile stay in DIR.`,
 	f.IntVar(&o.FailoverTrials, "trials", 5, "leader kills")
 	f.IntVar(&o.LatencyJobs, "latency-jobs", 100, "jobs whose scheduling latency is measured, one at a time")
 	f.IntVar(&o.FakeNodes, "fake-nodes", 2, "heartbeating fake nodes per party")
-	f.BoolVar(&o.Profile, "profile", false, "CPU-profile the leader during the concurrent phase to DIR/leader-cpu.pprof")
+	f.BoolVar(&o.Profile, "profile", false, "CPU-profile the leader (and the follower submits go to) during each concurrent phase to DIR/ROLE-cpu-PHASE.pprof")
 	f.StringVar(&o.Binary, "binary", "", "mitai binary the replicas run (default: this one), to compare builds")
 	f.BoolVar(&asJSON, "json", false, "print one JSON object (progress goes to stderr)")
 	f.StringVar(&out, "out", "", "keep the working folder (replica data and logs, report.json) in DIR")
@@ -136,8 +136,8 @@ func printClusterReport(w io.Writer, r *bench.ClusterReport) {
 		fmt.Fprintf(w, "%s p50 %.1f ms p99 %.1f ms", p.Name, p.P50Ms, p.P99Ms)
 	}
 	fmt.Fprintln(w)
-	if r.LeaderProfile != "" {
-		fmt.Fprintf(w, "leader CPU profile: %s (go tool pprof -top %s)\n", r.LeaderProfile, r.LeaderProfile)
+	for _, p := range r.Profiles {
+		fmt.Fprintf(w, "CPU profile: go tool pprof -top %s\n", p)
 	}
 }
 
