@@ -57,12 +57,14 @@ type ClusterOptions struct {
 	Slots uint32
 	// HeartbeatInterval of the fake nodes; default 1 s (the node default).
 	HeartbeatInterval time.Duration
-	// Profile takes a CPU profile of the leader (and of the follower the
-	// submits go to) during each concurrent phase and writes it to
-	// Dir/ROLE-cpu-PHASE.pprof.
+	// Profile takes a CPU profile of every replica during each submit
+	// phase and writes it to Dir/ROLE-ID-cpu-PHASE.pprof (ROLE leader or
+	// follower).
 	Profile bool
 	// Tune, if set, adjusts each replica's configuration (Raft timeouts).
 	Tune func(*coordinator.Config)
+	// ReplicaEnv is added to each replica's environment (GOMAXPROCS=1, say).
+	ReplicaEnv []string
 	// Progress receives one line per step; nil discards.
 	Progress io.Writer
 }
@@ -192,8 +194,8 @@ type Host struct {
 	OS        string `json:"os"`
 }
 
-// The two parties and datasets of the benchmark; each policy auto-approves
-// the other party, so a submitted job needs no approval step.
+// The job of the benchmark: a PSI intersection over the two published
+// datasets, each of whose policies auto-approves the other owner's jobs.
 var benchSpecTemplate = &mitaiv1.JobSpec{
 	Kind: "psi", Participants: []string{"bank:customers", "telco:subscribers"}, Receivers: []string{"bank"},
 	Psi: &mitaiv1.PsiParams{Mode: psi.Intersection.Proto()},
@@ -246,7 +248,7 @@ func RunCluster(ctx context.Context, o ClusterOptions) (*ClusterReport, error) {
 		}
 		cfg = *c
 	}
-	copts := localnet.ClusterOptions{Dir: filepath.Join(o.Dir, "cluster"), Binary: o.Binary, LogLevel: "warn", Tune: tune, Pprof: o.Profile}
+	copts := localnet.ClusterOptions{Dir: filepath.Join(o.Dir, "cluster"), Binary: o.Binary, LogLevel: "warn", Tune: tune, Pprof: o.Profile, Env: o.ReplicaEnv}
 	start := time.Now()
 	c, err := localnet.StartCluster(ctx, copts)
 	if err != nil {
@@ -265,7 +267,7 @@ func RunCluster(ctx context.Context, o ClusterOptions) (*ClusterReport, error) {
 		"concurrency": o.Concurrency, "connections": o.Connections, "phase_seconds": o.Duration.Seconds(),
 		"failover_trials": o.FailoverTrials, "latency_jobs": o.LatencyJobs, "fake_nodes_per_party": o.FakeNodes,
 		"fake_node_slots": o.Slots, "fake_node_heartbeat": o.HeartbeatInterval.String(),
-		"client": "this process, on the same cores as the replicas",
+		"client": "this process, on the same cores as the replicas", "replica_env": o.ReplicaEnv,
 	}
 	b := &clusterBench{o: o, c: c, rep: rep, nonce: fmt.Sprintf("%x", rand.Uint64()), nodeTTL: cfg.NodeTTL}
 	if rep.DiskCommitMsMedian, err = diskCommit(filepath.Join(o.Dir, "disk-probe"), 200); err != nil {
@@ -409,23 +411,15 @@ func (f *fakeNodes) stop() {
 	f.wg.Wait()
 }
 
-// leaderClient returns a direct client of the current leader and its id.
-func (b *clusterBench) direct(ctx context.Context, party string, wantLeader bool) (*grpc.ClientConn, string, error) {
+// leaderConn returns a new connection, as party, to the current leader and
+// the leader's id.
+func (b *clusterBench) leaderConn(ctx context.Context, party string) (*grpc.ClientConn, string, error) {
 	l := b.c.Leader(ctx)
 	if l == nil {
 		return nil, "", errors.New("bench: no leader")
 	}
-	id := l.Id
-	if !wantLeader {
-		for _, r := range b.c.Replicas {
-			if r.ID != l.Id && r.Running() {
-				id = r.ID
-				break
-			}
-		}
-	}
-	cc, err := b.c.Dial(party, b.c.Replica(id).API)
-	return cc, id, err
+	cc, err := b.c.Dial(party, b.c.Replica(l.Id).API)
+	return cc, l.Id, err
 }
 
 // scheduleLatency submits LatencyJobs jobs one at a time to the leader
@@ -440,7 +434,7 @@ func (b *clusterBench) scheduleLatency(ctx context.Context) error {
 	defer nodes.stop()
 	nodes.ready.Wait()
 	fmt.Fprintf(b.o.Progress, "%d fake nodes per party heartbeat every %v with %d slots\n", b.o.FakeNodes, b.o.HeartbeatInterval, b.o.Slots)
-	cc, leaderID, err := b.direct(ctx, "bank", true)
+	cc, leaderID, err := b.leaderConn(ctx, autoSubmitter)
 	if err != nil {
 		return err
 	}
@@ -622,19 +616,19 @@ func (b *clusterBench) submitPhase(ctx context.Context, p submitPhaseSpec, profi
 		}
 		clients = append(clients, cl)
 	}
-	// CPU profiles of the leader and, if the submits go there, the follower.
+	// CPU profiles of every replica.
 	var profErrs []error
 	var profPaths []string
 	var profMu sync.Mutex
 	var profWG sync.WaitGroup
 	if profile {
-		for _, id := range slices.Compact([]string{l.Id, target}) {
-			role := "leader"
-			if id != l.Id {
-				role = "follower"
+		for _, r := range b.c.Replicas {
+			role := "follower-" + r.ID
+			if r.ID == l.Id {
+				role = "leader-" + r.ID
 			}
 			path := filepath.Join(b.o.Dir, role+"-cpu-"+name+".pprof")
-			addr := b.c.Replica(id).Pprof
+			addr := r.Pprof
 			profWG.Add(1)
 			go func() {
 				defer profWG.Done()
