@@ -208,6 +208,9 @@ func benchSpec(key string) *mitaiv1.JobSpec {
 	}
 }
 
+// schedulerPeriod is the coordinator scheduler's tick (coordinator/scheduler.go).
+const schedulerPeriod = 100 * time.Millisecond
+
 type clusterBench struct {
 	o     ClusterOptions
 	c     *localnet.Cluster
@@ -220,8 +223,9 @@ type clusterBench struct {
 // RunCluster starts a coordinator cluster of 3 replica processes, publishes
 // two datasets, and measures, in this order: scheduling latency with fake
 // nodes heartbeating; submit throughput, serial and concurrent, to the
-// leader and through a follower; failover after SIGKILL of the leader; and
-// concurrent submits of auto-approved jobs that pile up for the scheduler.
+// leader and through a follower; concurrent submits of auto-approved jobs
+// that pile up for the scheduler (no node is live any more); and failover
+// after SIGKILL of the leader.
 func RunCluster(ctx context.Context, o ClusterOptions) (*ClusterReport, error) {
 	o.defaults()
 	if o.Dir == "" {
@@ -284,10 +288,10 @@ func RunCluster(ctx context.Context, o ClusterOptions) (*ClusterReport, error) {
 	if err := b.throughput(ctx); err != nil {
 		return nil, err
 	}
-	if err := b.failover(ctx); err != nil {
+	if err := b.autoApproved(ctx); err != nil {
 		return nil, err
 	}
-	if err := b.autoApproved(ctx); err != nil {
+	if err := b.failover(ctx); err != nil {
 		return nil, err
 	}
 	if l := c.Leader(ctx); l != nil {
@@ -468,8 +472,11 @@ func (b *clusterBench) scheduleLatency(ctx context.Context) error {
 			}
 			time.Sleep(2 * time.Millisecond)
 		}
-		// Spread submits over the scheduler's cycle.
-		time.Sleep(time.Duration(rand.IntN(40)) * time.Millisecond)
+		// The next submit follows this job's scheduling closely; a pause
+		// drawn uniformly from one scheduler period (100 ms today) makes
+		// submits arrive at a uniformly random phase of the scheduler's
+		// cycle, as independent clients' would.
+		time.Sleep(time.Duration(rand.Int64N(int64(schedulerPeriod))))
 	}
 	// The ledger, read consistently through the leader.
 	ar, err := cl.AuditRange(ctx, &mitaiv1.AuditRangeRequest{From: firstIndex, Read: &mitaiv1.ReadOptions{Consistent: true}})
