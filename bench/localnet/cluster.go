@@ -76,6 +76,7 @@ type Replica struct {
 	mu     sync.Mutex
 	cmd    *exec.Cmd
 	exited chan struct{}
+	killed bool // by Kill: its exit is expected
 }
 
 // StartCluster issues certificates, writes one configuration per replica
@@ -196,9 +197,17 @@ func (c *Cluster) start(r *Replica) error {
 		close(exited)
 	}()
 	r.mu.Lock()
-	r.cmd, r.exited = cmd, exited
+	r.cmd, r.exited, r.killed = cmd, exited, false
 	r.mu.Unlock()
 	return nil
+}
+
+// crashed reports whether the replica's process exited without Kill or Stop.
+func (r *Replica) crashed() bool {
+	r.mu.Lock()
+	killed := r.killed
+	r.mu.Unlock()
+	return !killed && r.exited != nil && !r.Running()
 }
 
 // Running reports whether the replica's process is running.
@@ -235,6 +244,7 @@ func (c *Cluster) Kill(id string) error {
 	}
 	r.mu.Lock()
 	cmd, exited := r.cmd, r.exited
+	r.killed = true
 	r.mu.Unlock()
 	if cmd == nil {
 		return fmt.Errorf("localnet: replica %s is not running", id)
@@ -397,6 +407,11 @@ func (c *Cluster) WaitLeader(ctx context.Context, timeout time.Duration, notID s
 		if l := c.Leader(ctx); l != nil && l.Id != notID {
 			return l, nil
 		}
+		for _, r := range c.Replicas {
+			if r.crashed() {
+				return nil, fmt.Errorf("localnet: replica %s exited (see %s)", r.ID, r.LogPath)
+			}
+		}
 		if time.Now().After(deadline) {
 			return nil, fmt.Errorf("localnet: no leader within %v (replica logs in %s)", timeout, c.opts.Dir)
 		}
@@ -444,6 +459,7 @@ func (c *Cluster) Stop() {
 	for _, r := range c.Replicas {
 		if r.Running() {
 			r.mu.Lock()
+			r.killed = true
 			_ = r.cmd.Process.Signal(syscall.SIGTERM)
 			r.mu.Unlock()
 			running = append(running, r)
