@@ -31,14 +31,41 @@ func newFSM(log *slog.Logger) *fsm {
 	return &fsm{st: state.New(), fatal: make(chan error, 1), log: log}
 }
 
+// applyChunk bounds the commands ApplyBatch applies under one hold of the
+// write lock, so that reads (heartbeats, job reads, the scheduler) wait for
+// at most that many.
+const applyChunk = 64
+
 // Apply implements raft.FSM.
 func (f *fsm) Apply(l *raft.Log) interface{} {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.applyLocked(l)
+}
+
+// ApplyBatch implements raft.BatchingFSM: a batch of committed entries (up
+// to MaxAppendEntries) is applied in order, taking the lock once per chunk
+// instead of once per entry.
+func (f *fsm) ApplyBatch(logs []*raft.Log) []interface{} {
+	out := make([]interface{}, len(logs))
+	for len(logs) > 0 {
+		n := min(len(logs), applyChunk)
+		f.mu.Lock()
+		for i, l := range logs[:n] {
+			out[len(out)-len(logs)+i] = f.applyLocked(l)
+		}
+		f.mu.Unlock()
+		logs = logs[n:]
+	}
+	return out
+}
+
+// applyLocked applies one entry; f.mu is held for writing.
+func (f *fsm) applyLocked(l *raft.Log) interface{} {
 	if l.Type != raft.LogCommand {
 		return applyResult{}
 	}
-	f.mu.Lock()
 	r, err := f.st.Apply(l.Data)
-	f.mu.Unlock()
 	if err != nil && !errors.Is(err, state.ErrRejected) {
 		// A command this replica cannot apply: continuing would diverge from
 		// the replicas that can. Stop, loudly.

@@ -1,7 +1,8 @@
-// Package localnet starts real mitai node processes on loopback, each with
-// a freshly issued certificate of a new cluster CA, for the demo, the
-// benchmarks and end-to-end tests. The nodes talk gRPC over mutual TLS like
-// nodes on separate hosts; nothing is shared in memory.
+// Package localnet starts real mitai processes on loopback for the demo,
+// the benchmarks and end-to-end tests: coordinator replicas (StartCluster)
+// sharing one Raft log on disk, and nodes (Start), each with a freshly
+// issued certificate of a new cluster CA. They talk gRPC and Raft over
+// mutual TLS like processes on separate hosts; nothing is shared in memory.
 package localnet
 
 import (
@@ -43,6 +44,13 @@ type Options struct {
 	Env []string
 	// LogLevel of the nodes; empty means info.
 	LogLevel string
+	// Cluster, if set, is the coordinator the nodes join: they get
+	// certificates of its CA, publish their datasets to it at start and
+	// heartbeat to its leader. Without it the nodes get a CA of their own
+	// and run tasks only through their admin API.
+	Cluster *Cluster
+	// HeartbeatInterval of the nodes (with a Cluster); 0 means the node default.
+	HeartbeatInterval time.Duration
 }
 
 // Net is a running local network.
@@ -54,6 +62,7 @@ type Net struct {
 // Proc is one running node process.
 type Proc struct {
 	Party   string
+	Node    string // the node's name within its party
 	Addr    string // gRPC address
 	Config  string // path of its YAML config
 	DataDir string
@@ -78,13 +87,19 @@ func Start(ctx context.Context, o Options) (*Net, error) {
 	if o.LogLevel == "" {
 		o.LogLevel = "info"
 	}
-	pkiDir := filepath.Join(o.Dir, "pki")
-	ca, err := pki.NewCA("mitai local cluster", 0)
-	if err != nil {
-		return nil, err
-	}
-	if err := ca.Save(pkiDir); err != nil {
-		return nil, err
+	var ca *pki.CA
+	var pkiDir string
+	if o.Cluster != nil {
+		ca, pkiDir = o.Cluster.CA, o.Cluster.PKIDir
+	} else {
+		var err error
+		pkiDir = filepath.Join(o.Dir, "pki")
+		if ca, err = pki.NewCA("mitai local cluster", 0); err != nil {
+			return nil, err
+		}
+		if err := ca.Save(pkiDir); err != nil {
+			return nil, err
+		}
 	}
 	n := &Net{Nodes: map[string]*Proc{}, caPEM: ca.CertPEM}
 	for _, p := range o.Parties {
@@ -109,11 +124,13 @@ func (n *Net) start(ctx context.Context, o Options, ca *pki.CA, pkiDir string, p
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, err
 	}
-	creds, err := ca.Issue(pki.IssueRequest{Party: p.Name, Node: "node1", Hosts: []string{"127.0.0.1", "localhost"}})
+	const nodeName = "n1"
+	stem := p.Name + "-" + nodeName
+	creds, err := ca.Issue(pki.IssueRequest{Party: p.Name, Node: nodeName, Hosts: []string{"127.0.0.1", "localhost"}})
 	if err != nil {
 		return nil, err
 	}
-	if err := creds.Save(pkiDir, p.Name); err != nil {
+	if err := creds.Save(pkiDir, stem); err != nil {
 		return nil, err
 	}
 	addr, err := freePort()
@@ -124,9 +141,16 @@ func (n *Net) start(ctx context.Context, o Options, ca *pki.CA, pkiDir string, p
 	cfg.Party = p.Name
 	cfg.Listen = addr
 	cfg.DataDir = filepath.Join(dir, "data")
-	cfg.TLS = node.TLSFiles{CA: filepath.Join(pkiDir, "ca.crt"), Cert: filepath.Join(pkiDir, p.Name+".crt"), Key: filepath.Join(pkiDir, p.Name+".key")}
+	cfg.TLS = node.TLSFiles{CA: filepath.Join(pkiDir, "ca.crt"), Cert: filepath.Join(pkiDir, stem+".crt"), Key: filepath.Join(pkiDir, stem+".key")}
 	cfg.Datasets = p.Datasets
 	cfg.LogLevel = o.LogLevel
+	cfg.NodeName = nodeName
+	if o.Cluster != nil {
+		cfg.Coordinator = o.Cluster.APIs()
+		if o.HeartbeatInterval > 0 {
+			cfg.HeartbeatInterval = o.HeartbeatInterval
+		}
+	}
 	cfgPath := filepath.Join(dir, p.Name+".yaml")
 	b, err := yaml.Marshal(&cfg)
 	if err != nil {
@@ -147,7 +171,7 @@ func (n *Net) start(ctx context.Context, o Options, ca *pki.CA, pkiDir string, p
 		logFile.Close()
 		return nil, err
 	}
-	proc := &Proc{Party: p.Name, Addr: addr, Config: cfgPath, DataDir: cfg.DataDir, LogPath: logPath, cmd: cmd, exited: make(chan struct{})}
+	proc := &Proc{Party: p.Name, Node: nodeName, Addr: addr, Config: cfgPath, DataDir: cfg.DataDir, LogPath: logPath, cmd: cmd, exited: make(chan struct{})}
 	go func() {
 		_ = cmd.Wait()
 		logFile.Close()

@@ -1,0 +1,50 @@
+package main
+
+import (
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"testing"
+)
+
+// TestDemoThroughCoordinator runs the demo as a user would and checks that
+// the job went through the coordinator: submitted by bank, approved by
+// telco, scheduled by a leader on both nodes, its outcome reported, the
+// result checked and the ledger verifiable.
+func TestDemoThroughCoordinator(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds the binary and starts processes")
+	}
+	dir := t.TempDir()
+	bin := filepath.Join(dir, "mitai")
+	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
+		t.Fatalf("build: %v\n%s", err, out)
+	}
+	out, err := exec.Command(bin, "demo", "psi", "--rows", "400", "--overlap", "0.5", "--out", filepath.Join(dir, "demo"), "--seed", "5").CombinedOutput()
+	if err != nil {
+		t.Fatalf("demo: %v\n%s", err, out)
+	}
+	text := string(out)
+	for _, re := range []string{
+		`leads in term \d+`,
+		`leader c\d in term \d+ committed it as ledger entry #\d+: awaiting_approval, waiting for approval by telco`,
+		`job\.submitted\s+bank\s`,
+		`job\.approved\s+telco\s`,
+		`task\.scheduled\s+coordinator: leader c\d, term \d+\s+job-[0-9a-f]+\.t0 attempt 1 on nodes bank/n1 \+ telco/n1`,
+		`task\.outcome\s+bank\s.*ok: 200 in the intersection`,
+		`-> succeeded`,
+		`its 200 keys are exactly the intersection`,
+	} {
+		if !regexp.MustCompile(re).MatchString(text) {
+			t.Errorf("demo output lacks %q:\n%s", re, text)
+		}
+	}
+	if st, err := os.Stat(filepath.Join(dir, "demo", "result.csv")); err != nil || st.Size() == 0 {
+		t.Errorf("result.csv: %v", err)
+	}
+	v, err := exec.Command(bin, "audit", "verify", "--file", filepath.Join(dir, "demo", "ledger.jsonl")).CombinedOutput()
+	if err != nil || !regexp.MustCompile(`ok: \d+ entries`).Match(v) {
+		t.Errorf("audit verify: %v\n%s", err, v)
+	}
+}
