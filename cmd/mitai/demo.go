@@ -18,6 +18,7 @@ import (
 	"github.com/mitai-dev/mitai/bench/datagen"
 	"github.com/mitai-dev/mitai/bench/localnet"
 	"github.com/mitai-dev/mitai/coordinator/ledger"
+	"github.com/mitai-dev/mitai/coordinator/state"
 	"github.com/mitai-dev/mitai/node"
 	mitaiv1 "github.com/mitai-dev/mitai/proto/mitai/v1"
 	"github.com/mitai-dev/mitai/protocol/psi"
@@ -280,11 +281,32 @@ func demoLedger(all []*mitaiv1.AuditEntry, jobID string, leaders map[uint64]stri
 		if e.Subject != jobID && !strings.HasPrefix(e.Subject, jobID+".") {
 			continue
 		}
+		d := demoEntry{index: e.Index, time: time.UnixMilli(e.TimeUnixMs), kind: e.Kind, actor: e.Actor, what: e.Subject}
+		if e.Kind == state.KindTaskOutcome || e.Kind == state.KindResultDelivered {
+			// A node's signed statement, kept verbatim.
+			var o mitaiv1.TaskOutcome
+			if err := proto.Unmarshal(e.Detail, &o); err != nil {
+				return nil, nil, fmt.Errorf("ledger entry %d: %w", e.Index, err)
+			}
+			d.actor = fmt.Sprintf("%s (signed by node %s)", e.Actor, o.Node)
+			r := o.Report
+			switch {
+			case e.Kind == state.KindResultDelivered:
+				d.what = fmt.Sprintf("%s attempt %d: result written, sha256 %.16s...", e.Subject, o.Task.GetAttempt(), r.GetResultDigest())
+			case o.Ok:
+				d.what = fmt.Sprintf("%s attempt %d ok: %d in the intersection, %.2f s, %d bytes moved", e.Subject, o.Task.GetAttempt(),
+					r.GetIntersectionSize(), r.GetSeconds(), r.GetBytesSent()+r.GetBytesReceived())
+				report = r
+			default:
+				d.what = fmt.Sprintf("%s attempt %d failed: %s", e.Subject, o.Task.GetAttempt(), o.Error)
+			}
+			out = append(out, d)
+			continue
+		}
 		var cmd mitaiv1.Command
 		if err := proto.Unmarshal(e.Detail, &cmd); err != nil {
 			return nil, nil, fmt.Errorf("ledger entry %d: %w", e.Index, err)
 		}
-		d := demoEntry{index: e.Index, time: time.UnixMilli(e.TimeUnixMs), kind: e.Kind, actor: e.Actor, what: e.Subject}
 		if d.actor == "" {
 			d.actor = "coordinator"
 		}
@@ -297,15 +319,8 @@ func demoLedger(all []*mitaiv1.AuditEntry, jobID string, leaders map[uint64]stri
 				d.actor = fmt.Sprintf("coordinator: leader %s, term %d", id, b.ScheduleTask.Term)
 			}
 			d.what = fmt.Sprintf("%s attempt %d on nodes %s", e.Subject, b.ScheduleTask.Attempt, strings.Join(b.ScheduleTask.Nodes, " + "))
-		case *mitaiv1.Command_TaskOutcome:
-			r := b.TaskOutcome.Report
-			if b.TaskOutcome.Ok {
-				d.what = fmt.Sprintf("%s attempt %d ok: %d in the intersection, %.2f s, %d bytes moved", e.Subject, b.TaskOutcome.Task.GetAttempt(),
-					r.GetIntersectionSize(), r.GetSeconds(), r.GetBytesSent()+r.GetBytesReceived())
-				report = r
-			} else {
-				d.what = fmt.Sprintf("%s attempt %d failed: %s", e.Subject, b.TaskOutcome.Task.GetAttempt(), b.TaskOutcome.Error)
-			}
+		case *mitaiv1.Command_TaskStarted:
+			d.what = fmt.Sprintf("%s attempt %d: the initiating node confirmed it runs", e.Subject, b.TaskStarted.Task.GetAttempt())
 		case *mitaiv1.Command_AbortAttempt:
 			d.what = fmt.Sprintf("%s attempt %d: %s", e.Subject, b.AbortAttempt.Task.GetAttempt(), b.AbortAttempt.Reason)
 		}
