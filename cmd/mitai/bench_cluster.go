@@ -100,7 +100,7 @@ the CPU profiles stay in DIR.`,
 func printClusterReport(w io.Writer, r *bench.ClusterReport) {
 	fmt.Fprintf(w, "\ncoordinator cluster: 3 replicas, Raft heartbeat %v / election %v, TLS on loopback, bolt on disk (%s, %d cores, %s)\n",
 		r.Settings["raft_heartbeat_timeout"], r.Settings["raft_election_timeout"], r.Host.CPU, r.Host.Cores, r.Host.GoVersion)
-	fmt.Fprintf(w, "%-44s %12s %10s %7s\n", "figure", "measured", "goal", "ratio")
+	fmt.Fprintf(w, "%-52s %12s %10s %7s\n", "figure", "measured", "goal", "ratio")
 	goal := func(name string) string {
 		g, ok := r.Goals[name]
 		if !ok {
@@ -121,12 +121,12 @@ func printClusterReport(w io.Writer, r *bench.ClusterReport) {
 		if p.Target == "leader" {
 			name += ", to leader"
 		}
-		fmt.Fprintf(w, "%-44s %12.0f %s\n", name, p.PerSecond, goal("submits_per_second."+p.Name))
+		fmt.Fprintf(w, "%-52s %12.0f %s\n", name, p.PerSecond, goal("submits_per_second."+p.Name))
 	}
-	fmt.Fprintf(w, "%-44s %12.2f %s\n", fmt.Sprintf("failover s, median of %d", len(r.FailoverSeconds)), r.FailoverSecondsMedian, goal("failover_seconds_median"))
-	fmt.Fprintf(w, "%-44s %12.0f %s\n", "schedule latency ms, median (ledger)", r.ScheduleLatencyMsMedian, goal("schedule_latency_ms_median"))
-	fmt.Fprintf(w, "%-44s %12.1f\n", "schedule latency ms, median (client)", r.ScheduleObservedMsMedian)
-	fmt.Fprintf(w, "%-44s %12.2f   (serial floor %.0f/s)\n", "one log append with fsync, ms (median)", r.DiskCommitMsMedian, r.SerialFloorPerSecond)
+	fmt.Fprintf(w, "%-52s %12.2f %s\n", fmt.Sprintf("failover s, median of %d", len(r.FailoverSeconds)), r.FailoverSecondsMedian, goal("failover_seconds_median"))
+	fmt.Fprintf(w, "%-52s %12.0f %s\n", "schedule latency ms, median (ledger)", r.ScheduleLatencyMsMedian, goal("schedule_latency_ms_median"))
+	fmt.Fprintf(w, "%-52s %12.1f\n", "schedule latency ms, median (client)", r.ScheduleObservedMsMedian)
+	fmt.Fprintf(w, "%-52s %12.2f   (serial floor %.0f/s)\n", "one log append with fsync, ms (median)", r.DiskCommitMsMedian, r.SerialFloorPerSecond)
 	fs := slices.Clone(r.FailoverSeconds)
 	fmt.Fprintf(w, "\nfailover trials (s): %v\n", fmtFloats(fs, 2))
 	fmt.Fprintf(w, "submit latency: ")
@@ -135,6 +135,15 @@ func printClusterReport(w io.Writer, r *bench.ClusterReport) {
 			fmt.Fprintf(w, "; ")
 		}
 		fmt.Fprintf(w, "%s p50 %.1f ms p99 %.1f ms", p.Name, p.P50Ms, p.P99Ms)
+	}
+	fmt.Fprintln(w)
+	fmt.Fprintf(w, "CPU µs per submit (leader / both followers / client): ")
+	for i, p := range r.Submits {
+		if i > 0 {
+			fmt.Fprintf(w, "; ")
+		}
+		c := p.CPUMicrosPerSubmit
+		fmt.Fprintf(w, "%s %.0f / %.0f / %.0f", p.Name, c["leader"], c["followers"], c["client"])
 	}
 	fmt.Fprintln(w)
 	for _, p := range r.Profiles {
