@@ -55,6 +55,14 @@ type attemptKey struct {
 // defaultSlots is a node's slot count when its heartbeat does not say.
 const defaultSlots = 4
 
+// maxSchedulePerPass bounds the attempts one pass schedules, so that a
+// large backlog is worked off in steps that each commit quickly.
+const maxSchedulePerPass = 512
+
+// minPassInterval spaces passes that commits keep waking, so the
+// scheduler's reads do not compete with a burst of writes.
+const minPassInterval = 5 * time.Millisecond
+
 // maxConcurrentProposals bounds the scheduler's commands in flight at once;
 // Raft commits concurrent proposals in one batch.
 const maxConcurrentProposals = 64
@@ -75,6 +83,7 @@ func (sc *scheduler) wake() {
 func (sc *scheduler) run(ctx context.Context) {
 	t := time.NewTicker(100 * time.Millisecond)
 	defer t.Stop()
+	var last time.Time
 	for {
 		select {
 		case <-ctx.Done():
@@ -82,6 +91,10 @@ func (sc *scheduler) run(ctx context.Context) {
 		case <-t.C:
 		case <-sc.kick:
 		}
+		if wait := minPassInterval - time.Since(last); wait > 0 {
+			time.Sleep(wait)
+		}
+		last = time.Now()
 		if !sc.s.rep.IsLeader() {
 			continue
 		}
@@ -120,6 +133,27 @@ func (sc *scheduler) arm(nodes []*mitaiv1.NodeRecord, running []*mitaiv1.Task, n
 	sc.listed = listed
 }
 
+// readyDatasets returns the datasets ("party:name") that a node heard
+// from on this leader, with a live lease, holds: a job over others cannot
+// be scheduled now.
+func (sc *scheduler) readyDatasets(now time.Time) map[string]bool {
+	var nodes []*mitaiv1.NodeRecord
+	sc.s.rep.Read(func(st *state.State) { nodes = st.Nodes() })
+	sc.mu.Lock()
+	defer sc.mu.Unlock()
+	ready := map[string]bool{}
+	for _, n := range nodes {
+		l := sc.nodes[state.NodeKey(n.Party, n.Node)]
+		if l.beat.IsZero() || now.Sub(l.seen) >= sc.ttl {
+			continue
+		}
+		for _, d := range n.Datasets {
+			ready[state.DatasetKey(n.Party, d)] = true
+		}
+	}
+	return ready
+}
+
 // expired says why an attempt's lease lapsed, or "" if it holds.
 func (sc *scheduler) expired(t *mitaiv1.Task, now time.Time) string {
 	sc.mu.Lock()
@@ -139,10 +173,19 @@ func (sc *scheduler) tick(ctx context.Context) {
 	var pending []state.Pending
 	var running []*mitaiv1.Task
 	var nodes []*mitaiv1.NodeRecord
-	sc.s.rep.Read(func(st *state.State) {
-		pending, running, nodes = st.Schedulable(), st.RunningTasks(), st.Nodes()
-	})
 	now := time.Now()
+	ready := sc.readyDatasets(now)
+	sc.s.rep.Read(func(st *state.State) {
+		pending = st.Schedulable(func(j *mitaiv1.Job) bool {
+			for _, p := range j.Spec.Participants {
+				if !ready[p] {
+					return false
+				}
+			}
+			return true
+		}, maxSchedulePerPass)
+		running, nodes = st.RunningTasks(), st.Nodes()
+	})
 	sc.arm(nodes, running, now)
 	var cmds []*mitaiv1.Command
 	load := map[string]int{}

@@ -1,6 +1,7 @@
 package state
 
 import (
+	"cmp"
 	"slices"
 	"strings"
 
@@ -107,16 +108,34 @@ type Pending struct {
 	PreviousEndedUnixMs int64
 }
 
-// Schedulable returns copies of the jobs awaiting an attempt, by id; it
-// costs what is pending, not the whole history.
-func (s *State) Schedulable() []Pending {
-	out := make([]Pending, 0, len(s.runnable))
+// Schedulable returns copies of at most limit jobs awaiting an attempt
+// for which ready (called under the state's lock, on the job itself: it
+// must not keep or change it) is true, by id. Jobs that cannot run are
+// skipped before they are copied, so a backlog that waits for nodes costs
+// little.
+func (s *State) Schedulable(ready func(*mitaiv1.Job) bool, limit int) []Pending {
+	ids := make([]string, 0, min(len(s.runnable), limit))
 	for id := range s.runnable {
+		if ready(s.jobs[id]) {
+			ids = append(ids, id)
+		}
+	}
+	// Oldest first; ids break ties.
+	slices.SortFunc(ids, func(a, b string) int {
+		if c := cmp.Compare(s.jobs[a].CreatedUnixMs, s.jobs[b].CreatedUnixMs); c != 0 {
+			return c
+		}
+		return strings.Compare(a, b)
+	})
+	if len(ids) > limit {
+		ids = ids[:limit]
+	}
+	out := make([]Pending, 0, len(ids))
+	for _, id := range ids {
 		task := s.tasks[TaskID(id)]
 		next, _ := nextAttempt(s.jobs[id], task)
 		out = append(out, Pending{Job: proto.Clone(s.jobs[id]).(*mitaiv1.Job), Attempt: next, PreviousEndedUnixMs: task.GetEndedUnixMs()})
 	}
-	slices.SortFunc(out, func(a, b Pending) int { return strings.Compare(a.Job.Id, b.Job.Id) })
 	return out
 }
 

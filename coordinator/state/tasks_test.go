@@ -145,7 +145,7 @@ func TestIndexesMatchScan(t *testing.T) {
 			}
 		}
 		var gotPending, gotRunning []string
-		for _, p := range s.Schedulable() {
+		for _, p := range s.Schedulable(func(*mitaiv1.Job) bool { return true }, len(s.jobs)) {
 			gotPending = append(gotPending, p.Job.Id)
 		}
 		for _, task := range s.RunningTasks() {
