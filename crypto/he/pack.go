@@ -1,0 +1,147 @@
+package he
+
+import (
+	"fmt"
+	"math"
+	"math/big"
+
+	"github.com/tuneinsight/lattigo/v5/core/rlwe"
+	"github.com/tuneinsight/lattigo/v5/he/hefloat"
+)
+
+// encodeLogScale is the largest scale at which lattigo encodes a float64
+// with its fast 64-bit path. Larger scales are reached by encoding at 2^40
+// and multiplying the plaintext by an exact power of two, which costs one
+// scalar multiplication instead of a big-number conversion per coefficient
+// and loses nothing: the rounding error stays 2^-40 relative to the value.
+const encodeLogScale = 40
+
+// Blocks is the number of ciphertexts that hold rows values, slots a
+// ciphertext.
+func Blocks(rows, slots int) int { return (rows + slots - 1) / slots }
+
+// BlockRange is the half-open range of rows that block b holds.
+func BlockRange(b, rows, slots int) (lo, hi int) {
+	lo = b * slots
+	return lo, min(lo+slots, rows)
+}
+
+// Scale returns the exact scale 2^logScale.
+func Scale(logScale int) rlwe.Scale {
+	return rlwe.NewScale(new(big.Float).SetMantExp(big.NewFloat(1), logScale))
+}
+
+func logScale(s rlwe.Scale) float64 {
+	f, _ := s.Value.Float64()
+	return math.Log2(f)
+}
+
+// Encoder packs a block of at most Slots() aligned rows of one column into
+// a plaintext: value i goes to slot i, unused slots are zero. It is not
+// safe for concurrent use; ShallowCopy gives another for a worker.
+type Encoder struct {
+	preset *Preset
+	params hefloat.Parameters
+	enc    *hefloat.Encoder
+	buf    []float64
+}
+
+// NewEncoder returns an encoder for the preset.
+func NewEncoder(p *Preset) (*Encoder, error) {
+	pp, err := p.Params()
+	if err != nil {
+		return nil, err
+	}
+	return &Encoder{preset: p, params: pp, enc: hefloat.NewEncoder(pp), buf: make([]float64, pp.MaxSlots())}, nil
+}
+
+// ShallowCopy returns an encoder that shares read-only tables with e.
+func (e *Encoder) ShallowCopy() *Encoder {
+	return &Encoder{preset: e.preset, params: e.params, enc: e.enc.ShallowCopy(), buf: make([]float64, len(e.buf))}
+}
+
+// Params returns the lattigo parameters.
+func (e *Encoder) Params() hefloat.Parameters { return e.params }
+
+// MaxValue is the largest absolute value that Encode accepts at level and
+// scale 2^logScale: the encoded value must stay below a quarter of the
+// modulus at that level, and, at scales up to 2^40, inside lattigo's
+// 64-bit encoding path.
+func (e *Encoder) MaxValue(level, logScale int) float64 {
+	logQ := 0.0
+	for _, q := range e.params.Q()[:level+1] {
+		logQ += log2(q)
+	}
+	m := math.Exp2(math.Floor(logQ) - 2 - float64(logScale))
+	if logScale <= encodeLogScale {
+		m = min(m, math.Exp2(float64(62-logScale)))
+	} else {
+		m = min(m, math.Exp2(62-encodeLogScale))
+	}
+	return m
+}
+
+// Encode packs values (at most Slots()) into a new plaintext at level with
+// scale 2^logScale. A value that is not finite or exceeds MaxValue is an
+// error naming its index.
+func (e *Encoder) Encode(values []float64, level, logScale int) (*rlwe.Plaintext, error) {
+	pt := hefloat.NewPlaintext(e.params, level)
+	if err := e.EncodeTo(values, logScale, pt); err != nil {
+		return nil, err
+	}
+	return pt, nil
+}
+
+// EncodeTo is Encode into pt, at pt's level.
+func (e *Encoder) EncodeTo(values []float64, logScale int, pt *rlwe.Plaintext) error {
+	if len(values) > len(e.buf) {
+		return fmt.Errorf("he: %d values, more than the %d slots of a ciphertext", len(values), len(e.buf))
+	}
+	level := pt.Level()
+	if level > e.params.MaxLevel() {
+		return fmt.Errorf("he: level %d above the preset's maximum %d", level, e.params.MaxLevel())
+	}
+	limit := e.MaxValue(level, logScale)
+	for i, v := range values {
+		if math.IsNaN(v) || math.Abs(v) > limit {
+			return fmt.Errorf("he: value %d is %v, outside ±%g (level %d, scale 2^%d)", i, v, limit, level, logScale)
+		}
+	}
+	copy(e.buf, values)
+	clear(e.buf[len(values):])
+	up := 0
+	encScale := logScale
+	if logScale > encodeLogScale {
+		up, encScale = logScale-encodeLogScale, encodeLogScale
+	}
+	pt.Scale = Scale(encScale)
+	pt.LogDimensions = e.params.LogMaxDimensions()
+	pt.IsBatched = true
+	if err := e.enc.Encode(e.buf, pt); err != nil {
+		return fmt.Errorf("he: encode: %w", err)
+	}
+	if up > 0 {
+		rq := e.params.RingQ().AtLevel(level)
+		for up > 0 { // multiply by 2^up in steps below every prime
+			s := min(up, 40)
+			rq.MulScalar(pt.Value, 1<<s, pt.Value)
+			up -= s
+		}
+		pt.Scale = Scale(logScale)
+	}
+	return nil
+}
+
+// Decode unpacks the first len(out) slots of pt.
+func (e *Encoder) Decode(pt *rlwe.Plaintext, out []float64) error {
+	if len(out) > len(e.buf) {
+		return fmt.Errorf("he: %d values wanted, a ciphertext has %d slots", len(out), len(e.buf))
+	}
+	if err := e.enc.Decode(pt, e.buf); err != nil {
+		return fmt.Errorf("he: decode: %w", err)
+	}
+	copy(out, e.buf)
+	return nil
+}
+
+func log2(q uint64) float64 { return math.Log2(float64(q)) }
