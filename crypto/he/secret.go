@@ -36,8 +36,9 @@ type SecretShare struct {
 // KeySwitchKey returns the secret this party uses in a key switch (or a
 // decryption share) among the active parties: s_i itself for an N-of-N key
 // set, whose active set must then be every key holder; for t-of-N, the
-// party's Lagrange-weighted share over the active set (at least t parties),
-// so that the active parties' keys again sum to the collective secret.
+// party's Lagrange-weighted share over the first t active parties (sorted;
+// the others get a zero key), so that the active parties' keys again sum to
+// the collective secret.
 func (s *SecretShare) KeySwitchKey(ks *KeySet, active []string) (*rlwe.SecretKey, error) {
 	if s.KeySet != ks.Digest() {
 		return nil, fmt.Errorf("he: the secret share belongs to key set %x..., not %s", s.KeySet[:8], ks.ID()[:16])
@@ -74,6 +75,14 @@ func (s *SecretShare) KeySwitchKey(ks *KeySet, active []string) (*rlwe.SecretKey
 	if err != nil {
 		return nil, err
 	}
+	// lattigo's combiner interpolates over exactly t points: the first t
+	// active parties (sorted) combine; any other active party's key is zero,
+	// so that its key-switch share adds only fresh and smudging noise.
+	out := rlwe.NewSecretKey(params)
+	active = active[:ks.Threshold]
+	if !slices.Contains(active, s.Party) {
+		return out, nil
+	}
 	var points, others []mhe.ShamirPublicPoint
 	for _, a := range active {
 		pt, _ := ks.ShamirPoint(a)
@@ -86,7 +95,6 @@ func (s *SecretShare) KeySwitchKey(ks *KeySet, active []string) (*rlwe.SecretKey
 		}
 	}
 	cmb := mhe.NewCombiner(*params.GetRLWEParameters(), own, others, ks.Threshold)
-	out := rlwe.NewSecretKey(params)
 	if err := cmb.GenAdditiveShare(points, own, *s.Threshold, out); err != nil {
 		return nil, fmt.Errorf("he: combine threshold share: %w", err)
 	}
