@@ -28,7 +28,7 @@ func runAll(t *testing.T, names []string, opts func(string) Options) (map[string
 	t.Helper()
 	m, closeAll := protocol.PipeMesh(names)
 	defer closeAll()
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
 	var mu sync.Mutex
 	res, errs := map[string]*Result{}, map[string]error{}
@@ -60,7 +60,7 @@ func runAll(t *testing.T, names []string, opts func(string) Options) (map[string
 }
 
 func baseOptions(names []string, preset string) Options {
-	return Options{JobID: "job-1", Seed: testSeed, Preset: preset, Parties: names, IdleTimeout: 5 * time.Second}
+	return Options{JobID: "job-1", Seed: testSeed, Preset: preset, Parties: names, IdleTimeout: 60 * time.Second}
 }
 
 // collective sums secret keys.
