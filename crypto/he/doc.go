@@ -13,7 +13,7 @@
 //	name          N     log2 Q(P)         depth  security (HE standard)     use
 //	affine-ci14   2^14  2×50 = 100        0-1    ≥256-bit (≤237 for n=2^14)  scores: sums, bands
 //	affine-ci12   2^12  2×50 = 100        0-1    128-bit (≤109 for n=2^12)   the same, small jobs
-//	sigmoid-ci14  2^14  55+6×50 (+55)=410 6      128-bit (≤438 for n=2^14)   probability under encryption
+//	sigmoid-ci14  2^14  55+5×50 (+55)=360 5      128-bit (≤438 for n=2^14)   probability under encryption
 //
 // The security levels are those of the HomomorphicEncryption.org standard
 // (Albrecht et al., 2018, Table 1, uniform ternary secret, σ = 3.2) for

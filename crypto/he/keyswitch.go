@@ -152,9 +152,7 @@ func (r *ReceiverKey) Erase() {
 	}
 }
 
-// Decryptor decrypts results under a receiver key: it rescales a
-// ciphertext down to level 0 first (dividing out the primes above q0, and
-// the scale with them), so that decoding takes lattigo's 64-bit path.
+// Decryptor decrypts results under a receiver key.
 type Decryptor struct {
 	params hefloat.Parameters
 	eval   *hefloat.Evaluator
@@ -180,9 +178,14 @@ func (d *Decryptor) ShallowCopy() *Decryptor {
 	return &Decryptor{params: d.params, eval: d.eval.ShallowCopy(), dec: d.dec.ShallowCopy(), enc: d.enc.ShallowCopy()}
 }
 
-// Decrypt decrypts ct (modified: rescaled to level 0) into out.
+// minDecodeLogScale is the smallest scale Decrypt rescales down to.
+const minDecodeLogScale = 30
+
+// Decrypt decrypts ct into out. It first rescales ct (in place) as far
+// down as the scale stays at least 2^30, so that most results decode at
+// level 0 with lattigo's 64-bit path.
 func (d *Decryptor) Decrypt(ct *rlwe.Ciphertext, out []float64) error {
-	for ct.Level() > 0 {
+	for ct.Level() > 0 && logScale(ct.Scale)-log2(d.params.Q()[ct.Level()]) >= minDecodeLogScale {
 		if err := d.eval.Rescale(ct, ct); err != nil {
 			return fmt.Errorf("he: rescale: %w", err)
 		}

@@ -9,11 +9,14 @@ import (
 	"github.com/tuneinsight/lattigo/v5/he/hefloat"
 )
 
-// encodeLogScale is the largest scale at which lattigo encodes a float64
-// with its fast 64-bit path. Larger scales are reached by encoding at 2^40
-// and multiplying the plaintext by an exact power of two, which costs one
-// scalar multiplication instead of a big-number conversion per coefficient
-// and loses nothing: the rounding error stays 2^-40 relative to the value.
+// encodeLogScale is the largest scale at which lattigo's 64-bit path
+// encodes every value Encode accepts (|v| < 2^22). Encode picks the
+// largest scale the actual values allow, up to 2^61/max|v|, and reaches
+// larger scales by multiplying the plaintext by an exact power of two: one
+// scalar multiplication instead of a big-number conversion per
+// coefficient, with a rounding error of 2^-61 relative to the largest
+// value. The rounding error is a deterministic function of the values, so
+// keeping it far below the smudging noise matters as much as precision.
 const encodeLogScale = 40
 
 // Blocks is the number of ciphertexts that hold rows values, slots a
@@ -73,10 +76,10 @@ func (e *Encoder) MaxValue(level, logScale int) float64 {
 		logQ += log2(q)
 	}
 	m := math.Exp2(math.Floor(logQ) - 2 - float64(logScale))
-	if logScale <= encodeLogScale {
-		m = min(m, math.Exp2(float64(62-logScale)))
+	if logScale < encodeLogScale {
+		m = min(m, math.Exp2(float64(61-logScale)))
 	} else {
-		m = min(m, math.Exp2(62-encodeLogScale))
+		m = min(m, math.Exp2(61-encodeLogScale))
 	}
 	return m
 }
@@ -109,11 +112,18 @@ func (e *Encoder) EncodeTo(values []float64, logScale int, pt *rlwe.Plaintext) e
 	}
 	copy(e.buf, values)
 	clear(e.buf[len(values):])
-	up := 0
-	encScale := logScale
-	if logScale > encodeLogScale {
-		up, encScale = logScale-encodeLogScale, encodeLogScale
+	maxAbs := 0.0
+	for _, v := range values {
+		maxAbs = max(maxAbs, math.Abs(v))
 	}
+	encScale := logScale
+	if maxAbs > 0 {
+		_, exp := math.Frexp(maxAbs) // maxAbs < 2^exp
+		encScale = min(logScale, 61-exp)
+	} else {
+		encScale = min(logScale, 61)
+	}
+	up := logScale - encScale
 	pt.Scale = Scale(encScale)
 	pt.LogDimensions = e.params.LogMaxDimensions()
 	pt.IsBatched = true

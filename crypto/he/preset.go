@@ -78,23 +78,26 @@ var (
 		Use:            "as affine-ci14, for jobs of a few thousand rows",
 	}
 	// SigmoidCI14 evaluates a degree-31 Chebyshev approximation of the
-	// logistic function on [-8, 8] (depth 6: one level for the change of
-	// variable, five for degree 31) on top of the affine circuit. q0 has 55
-	// bits so that the output (at most 1, at scale 2^50) fits at level 0;
-	// the six scale primes have 50 bits; one 55-bit key-switching prime.
+	// logistic function on [-8, 8] on top of the affine circuit. Parties
+	// encrypt their partial log-odds divided by 8 at the top level (scale
+	// 2^50), so the sum is already in [-1, 1] and the polynomial takes five
+	// levels (Paterson-Stockmeyer, degree 31 = 2^5 - 1), ending at level 0.
+	// q0 has 55 bits so that the output (at most 1, at scale 2^50) fits
+	// there; the five scale primes have 50 bits; one 55-bit key-switching
+	// prime for the relinearization key.
 	SigmoidCI14 = &Preset{
 		Name:  "sigmoid-ci14",
 		LogN:  14,
-		Depth: 6,
+		Depth: 5,
 		Q: []uint64{0x7fffffffe90001,
-			0x3ffffffdf0001, 0x3ffffffd20001, 0x3ffffffcd0001, 0x3ffffffc70001, 0x3ffffffb80001, 0x3ffffffb10001},
+			0x3ffffffdf0001, 0x3ffffffd20001, 0x3ffffffcd0001, 0x3ffffffc70001, 0x3ffffffb80001},
 		P:               []uint64{0x7fffffffbf0001},
 		LogScale:        50,
 		Relinearization: true,
 		AffineLevel:     1,
 		AffineLogScale:  82,
 		LogSmudge:       55,
-		Security:        "128-bit: n = 2^14, log2 QP = 410 ≤ 438 (HE standard, 128-bit row for n = 2^14)",
+		Security:        "128-bit: n = 2^14, log2 QP = 360 ≤ 438 (HE standard, 128-bit row for n = 2^14)",
 		Use:             "score with the probability computed under encryption (needs a relinearization key)",
 	}
 )

@@ -190,9 +190,9 @@ func (c *Codec) checkLevel(what string, level int) error {
 	return nil
 }
 
-// ciphertextMeta is the metadata every ciphertext of this package carries:
-// NTT form, all N real slots, the given scale.
-func (c *Codec) ciphertextMeta(scale rlwe.Scale) rlwe.MetaData {
+// Meta is the metadata every ciphertext of this package carries: NTT
+// form, all N real slots, the given scale.
+func (c *Codec) Meta(scale rlwe.Scale) rlwe.MetaData {
 	return rlwe.MetaData{
 		PlaintextMetaData:  rlwe.PlaintextMetaData{Scale: scale, LogDimensions: c.logDim, IsBatched: true},
 		CiphertextMetaData: rlwe.CiphertextMetaData{IsNTT: true},
@@ -223,7 +223,7 @@ func (c *Codec) UnmarshalCiphertext(b []byte, level int, scale rlwe.Scale) (*rlw
 	visit := func(o object, fn func(ring.Poly, []uint64)) { visitElement(o, fn, moduli) }
 	s, err := c.shape("ct/"+what+scale.Value.Text('g', 40), what, func() object {
 		ct := rlwe.NewCiphertext(c.params, 1, level)
-		*ct.MetaData = c.ciphertextMeta(scale)
+		*ct.MetaData = c.Meta(scale)
 		return ct
 	}, visit)
 	if err != nil {
@@ -388,30 +388,17 @@ func (c *Codec) unmarshalSecretKey(b []byte) (*rlwe.SecretKey, error) {
 	return o.(*rlwe.SecretKey), nil
 }
 
-// unmarshalPoly decodes one polynomial over Q at the top level (the p0
-// part of a public key).
-func (c *Codec) unmarshalPolyQ(b []byte, what string) (ring.Poly, error) {
-	q := c.params.Q()
+// UnmarshalPoly decodes one polynomial over Q at the given level (one part
+// of a ciphertext); what names it in errors.
+func (c *Codec) UnmarshalPoly(b []byte, level int, what string) (ring.Poly, error) {
+	if err := c.checkLevel(what, level); err != nil {
+		return ring.Poly{}, err
+	}
+	what = fmt.Sprintf("%s (level %d, N=%d)", what, level, c.params.N())
+	q := c.moduliQ(level)
 	visit := func(o object, fn func(ring.Poly, []uint64)) { fn(*o.(*ring.Poly), q) }
-	s, err := c.shape("polyQ/"+what, what, func() object {
-		p := c.params.RingQ().NewPoly()
-		return &p
-	}, visit)
-	if err != nil {
-		return ring.Poly{}, err
-	}
-	o, err := s.decode(b, visit)
-	if err != nil {
-		return ring.Poly{}, err
-	}
-	return *o.(*ring.Poly), nil
-}
-
-func (c *Codec) unmarshalPolyP(b []byte, what string) (ring.Poly, error) {
-	pm := c.params.P()
-	visit := func(o object, fn func(ring.Poly, []uint64)) { fn(*o.(*ring.Poly), pm) }
-	s, err := c.shape("polyP/"+what, what, func() object {
-		p := c.params.RingP().NewPoly()
+	s, err := c.shape("poly/"+what, what, func() object {
+		p := c.params.RingQ().AtLevel(level).NewPoly()
 		return &p
 	}, visit)
 	if err != nil {
