@@ -120,13 +120,17 @@ func checkParties(parties []string, threshold int) error {
 const keySetMagic = "mitai-he-keyset\x00\x01"
 
 func (k *KeySet) encode(p0 *mhe.PublicKeyGenShare) error {
-	pk0, err := p0.MarshalBinary()
+	codec, err := NewCodec(k.Preset)
+	if err != nil {
+		return err
+	}
+	pk0, err := codec.Marshal(p0)
 	if err != nil {
 		return fmt.Errorf("he: encode public key: %w", err)
 	}
 	var rlk []byte
 	if k.RelinKey != nil {
-		if rlk, err = k.RelinKey.MarshalBinary(); err != nil {
+		if rlk, err = codec.Marshal(k.RelinKey); err != nil {
 			return fmt.Errorf("he: encode relinearization key: %w", err)
 		}
 	}

@@ -91,6 +91,7 @@ func (k *KeySwitcher) Switch(ct *rlwe.Ciphertext, combined *mhe.PublicKeySwitchS
 // separate from its share of the collective secret. Its public key is
 // seeded: p1 comes from a 32-byte seed the receiver sends with p0.
 type ReceiverKey struct {
+	Preset *Preset
 	Secret *rlwe.SecretKey
 	Public *rlwe.PublicKey
 	Seed   [32]byte
@@ -109,13 +110,17 @@ func NewReceiverKey(p *Preset, seed [32]byte) (*ReceiverKey, error) {
 	ckg.GenShare(sk, crp, &sh)
 	pk := rlwe.NewPublicKey(params)
 	ckg.GenPublicKey(sh, crp, pk)
-	return &ReceiverKey{Secret: sk, Public: pk, Seed: seed}, nil
+	return &ReceiverKey{Preset: p, Secret: sk, Public: pk, Seed: seed}, nil
 }
 
 // MarshalPublic encodes the public key seeded: the seed, then p0.
 func (r *ReceiverKey) MarshalPublic() ([]byte, error) {
+	codec, err := NewCodec(r.Preset)
+	if err != nil {
+		return nil, err
+	}
 	sh := mhe.PublicKeyGenShare{Value: r.Public.Value[0]}
-	p0, err := sh.MarshalBinary()
+	p0, err := codec.Marshal(&sh)
 	if err != nil {
 		return nil, err
 	}

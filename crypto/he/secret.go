@@ -141,13 +141,17 @@ func (s *SecretShare) Seal(nodeSecret []byte) ([]byte, error) {
 	if len(nodeSecret) < MinNodeSecret {
 		return nil, fmt.Errorf("he: node secret of %d bytes, need at least %d", len(nodeSecret), MinNodeSecret)
 	}
-	sk, err := s.Secret.MarshalBinary()
+	codec, err := NewCodec(s.Preset)
+	if err != nil {
+		return nil, err
+	}
+	sk, err := codec.Marshal(s.Secret)
 	if err != nil {
 		return nil, err
 	}
 	var th []byte
 	if s.Threshold != nil {
-		if th, err = s.Threshold.MarshalBinary(); err != nil {
+		if th, err = codec.Marshal(s.Threshold); err != nil {
 			return nil, err
 		}
 	}

@@ -410,3 +410,46 @@ func (c *Codec) UnmarshalPoly(b []byte, level int, what string) (ring.Poly, erro
 	}
 	return *o.(*ring.Poly), nil
 }
+
+// Marshal encodes an object this package decodes (a ciphertext, a
+// key-switch share, a public-key, relinearization-key or threshold share, a
+// secret key, a polynomial over Q) with every coefficient fully reduced.
+// lattigo leaves some results lazily reduced (in [0, 2q)), which its own
+// arithmetic tolerates but the strict decoders here reject: every party
+// sends canonical encodings.
+func (c *Codec) Marshal(o object) ([]byte, error) {
+	reduce := func(p ring.Poly, moduli []uint64) {
+		for i, row := range p.Coeffs {
+			if i >= len(moduli) {
+				return
+			}
+			q := moduli[i]
+			for j, x := range row {
+				if x >= q {
+					row[j] = x % q
+				}
+			}
+		}
+	}
+	switch v := o.(type) {
+	case *rlwe.Ciphertext:
+		visitElement(v, reduce, c.params.Q()[:v.Level()+1])
+	case *mhe.PublicKeySwitchShare:
+		visitElement(v, reduce, c.params.Q()[:v.Level()+1])
+	case *mhe.PublicKeyGenShare:
+		visitQP(v.Value, reduce, c.params.Q(), c.params.P())
+	case *mhe.RelinearizationKeyGenShare:
+		visitGadget(&v.GadgetCiphertext, reduce, c.params)
+	case *rlwe.RelinearizationKey:
+		visitGadget(&v.GadgetCiphertext, reduce, c.params)
+	case *mhe.ShamirSecretShare:
+		visitQP(v.Poly, reduce, c.params.Q(), c.params.P())
+	case *rlwe.SecretKey:
+		visitQP(v.Value, reduce, c.params.Q(), c.params.P())
+	case *ring.Poly:
+		reduce(*v, c.params.Q()[:v.Level()+1])
+	default:
+		return nil, fmt.Errorf("he: Marshal: unsupported %T", o)
+	}
+	return o.MarshalBinary()
+}

@@ -163,7 +163,7 @@ func Run(ctx context.Context, self string, conns map[string]protocol.Conn, opts 
 	crp := ckg.SampleCRP(he.CRS(master, "pk"))
 	pkShare := ckg.AllocateShare()
 	ckg.GenShare(sk, crp, &pkShare)
-	agg, err := exchange(ctx, net, kindPublicKey, &pkShare,
+	agg, err := exchange(ctx, net, codec, kindPublicKey, &pkShare,
 		func(b []byte) (*mhe.PublicKeyGenShare, error) { return codec.UnmarshalPublicKeyShare(b) },
 		func(acc, s *mhe.PublicKeyGenShare) { ckg.AggregateShares(*acc, *s, acc) })
 	if err != nil {
@@ -257,10 +257,14 @@ func compareHello(from string, h, mine hello) error {
 
 // exchange broadcasts this party's share, receives every peer's, and
 // returns the sum of all.
-func exchange[S interface{ MarshalBinary() ([]byte, error) }](ctx context.Context, net *mesh.Net, kind byte, own S,
+func exchange[S interface {
+	BinarySize() int
+	MarshalBinary() ([]byte, error)
+	UnmarshalBinary([]byte) error
+}](ctx context.Context, net *mesh.Net, codec *he.Codec, kind byte, own S,
 	decode func([]byte) (S, error), add func(acc, s S)) (S, error) {
 	var zero S
-	b, err := own.MarshalBinary()
+	b, err := codec.Marshal(own)
 	if err != nil {
 		return zero, fmt.Errorf("keygen: encode share: %w", err)
 	}
@@ -304,7 +308,7 @@ func thresholdize(ctx context.Context, net *mesh.Net, codec *he.Codec, params rl
 	for _, p := range net.Others() {
 		s := thr.AllocateThresholdSecretShare()
 		thr.GenShamirSecretShare(point(p), poly, &s)
-		b, err := s.MarshalBinary()
+		b, err := codec.Marshal(&s)
 		if err != nil {
 			return nil, err
 		}
@@ -357,12 +361,12 @@ func relinearizationKey(ctx context.Context, net *mesh.Net, codec *he.Codec, par
 	rkg.GenShareRoundOne(sk, crp, eph, &r1)
 	decode := func(b []byte) (*mhe.RelinearizationKeyGenShare, error) { return codec.UnmarshalRelinShare(b) }
 	add := func(acc, s *mhe.RelinearizationKeyGenShare) { rkg.AggregateShares(*acc, *s, acc) }
-	agg1, err := exchange(ctx, net, kindRelin1, &r1, decode, add)
+	agg1, err := exchange(ctx, net, codec, kindRelin1, &r1, decode, add)
 	if err != nil {
 		return nil, err
 	}
 	rkg.GenShareRoundTwo(eph, sk, *agg1, &r2)
-	agg2, err := exchange(ctx, net, kindRelin2, &r2, decode, add)
+	agg2, err := exchange(ctx, net, codec, kindRelin2, &r2, decode, add)
 	if err != nil {
 		return nil, err
 	}

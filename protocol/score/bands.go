@@ -76,7 +76,7 @@ func (s *session) bandsReceiver(ctx context.Context, u []float64) (*Scores, erro
 				if err != nil {
 					return err
 				}
-				w.t.do(PhaseTransport, func() { tables[v], _ = ct.MarshalBinary() })
+				w.t.do(PhaseTransport, func() { tables[v], _ = s.codec.Marshal(ct) })
 				return nil
 			})
 			if err != nil {
@@ -253,7 +253,7 @@ func (s *session) bandsPartner(ctx context.Context, u []float64) error {
 			return err
 		}
 		var out []byte
-		t.do(PhaseTransport, func() { out, _ = sum.MarshalBinary() })
+		t.do(PhaseTransport, func() { out, _ = s.codec.Marshal(sum) })
 		if err := s.net.Send(ctx, s.o.Receiver, kindResult, putBlockHeader(b, out)); err != nil {
 			return err
 		}

@@ -145,8 +145,8 @@ func (s *session) exact(ctx context.Context, u []float64) (*Scores, error) {
 		}
 		c := &own[b]
 		w.t.do(PhaseTransport, func() {
-			c.c0, _ = ct.Value[0].MarshalBinary()
-			c.c1, _ = ct.Value[1].MarshalBinary()
+			c.c0, _ = s.codec.Marshal(&ct.Value[0])
+			c.c1, _ = s.codec.Marshal(&ct.Value[1])
 			c.h0, c.h1 = sha256.Sum256(c.c0), sha256.Sum256(c.c1)
 		})
 		c1sum[b] = ct.Value[1]
@@ -163,7 +163,7 @@ func (s *session) exact(ctx context.Context, u []float64) (*Scores, error) {
 				return err
 			}
 			w.t.do(PhaseTransport, func() {
-				c.low, _ = lct.MarshalBinary()
+				c.low, _ = s.codec.Marshal(lct)
 				c.hLow = sha256.Sum256(c.low)
 			})
 			lowSum[b] = lct
@@ -273,10 +273,10 @@ func (s *session) exact(ctx context.Context, u []float64) (*Scores, error) {
 			w.t.do(PhaseKeySwitch, func() { sh = ks.Share(sk, s.pkR, ct) })
 			c := &own[b]
 			w.t.do(PhaseTransport, func() {
-				d, _ := c1sum[b].MarshalBinary()
+				d, _ := s.codec.Marshal(&c1sum[b])
 				c.digest = sha256.Sum256(d)
 				if !s.receiver {
-					c.share, _ = sh.MarshalBinary()
+					c.share, _ = s.codec.Marshal(sh)
 				}
 			})
 			if s.receiver {
@@ -295,10 +295,10 @@ func (s *session) exact(ctx context.Context, u []float64) (*Scores, error) {
 				var shP *mhe.PublicKeySwitchShare
 				w.t.do(PhaseKeySwitch, func() { shP = w.ksP.Share(sk, s.pkR, pct) })
 				w.t.do(PhaseTransport, func() {
-					d, _ := pct.Value[1].MarshalBinary()
+					d, _ := s.codec.Marshal(&pct.Value[1])
 					c.digstP = sha256.Sum256(d)
 					if !s.receiver {
-						c.shareP, _ = shP.MarshalBinary()
+						c.shareP, _ = s.codec.Marshal(shP)
 					}
 				})
 				if s.receiver {

@@ -35,12 +35,13 @@ const (
 	kindShare
 	kindTable
 	kindResult
+	kindDone
 )
 
 var kindNames = map[byte]string{
 	kindHello: "hello", kindReceiverKey: "receiver key", kindCommit: "commitment", kindC1: "ciphertext (c1)",
 	kindC0: "ciphertext (c0)", kindLow: "sigmoid input ciphertext", kindShare: "key-switch share",
-	kindTable: "band table ciphertext", kindResult: "band lookup result",
+	kindTable: "band table ciphertext", kindResult: "band lookup result", kindDone: "outcome",
 }
 
 // ErrRefused reports that a party's policy refused the job.
@@ -428,11 +429,25 @@ func (s *session) run(ctx context.Context) (sc *Scores, err error) {
 	}
 	if s.mode == Bands {
 		if s.receiver {
-			return s.bandsReceiver(ctx, u)
+			sc, err = s.bandsReceiver(ctx, u)
+		} else {
+			err = s.bandsPartner(ctx, u)
 		}
-		return nil, s.bandsPartner(ctx, u)
+	} else {
+		sc, err = s.exact(ctx, u)
 	}
-	return s.exact(ctx, u)
+	if err != nil {
+		return nil, err
+	}
+	// Everybody ends with the receiver's outcome: it tells the partners once
+	// it holds every score; a partner that hears anything else fails.
+	if s.receiver {
+		return sc, s.net.Broadcast(ctx, kindDone, nil)
+	}
+	if _, err := s.net.Recv(ctx, s.o.Receiver, kindDone, 0); err != nil {
+		return nil, err
+	}
+	return nil, nil
 }
 
 // partial computes this party's contribution per row: its partial log-odds
