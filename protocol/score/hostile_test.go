@@ -132,8 +132,13 @@ func (c tamper) Send(ctx context.Context, msg []byte) error {
 // runTampered runs a 3-party job in which telco's messages to bank pass
 // through fn.
 func runTampered(t *testing.T, fn func(msg []byte, crash func()) []byte) outcome {
+	return runTamperedOn(t, []string{"bank", "bureau", "telco"}, "telco", "bank", fn, nil)
+}
+
+// runTamperedOn runs a job among names in which from's messages to `to` pass
+// through fn; tweak adjusts each party's options.
+func runTamperedOn(t *testing.T, names []string, from, to string, fn func(msg []byte, crash func()) []byte, tweak func(name string, o *Options)) outcome {
 	t.Helper()
-	names := []string{"bank", "bureau", "telco"}
 	parties := synth(names, "bank", 300, 2, 11)
 	ks := keys(t, "affine-ci12", names, 0)
 	m, closeAll := protocol.PipeMesh(names)
@@ -147,18 +152,21 @@ func runTampered(t *testing.T, fn func(msg []byte, crash func()) []byte) outcome
 		sc   *Scores
 		err  error
 	}
-	results := make(chan res, 3)
+	results := make(chan res, len(names))
 	for _, p := range parties {
 		go func() {
 			o := Options{JobID: "j", Receiver: "bank", Parties: names, KeySet: ks[p.name].KeySet, Secret: ks[p.name].Secret,
 				Model: p.model, IdleTimeout: 2 * time.Second}
+			if tweak != nil {
+				tweak(p.name, &o)
+			}
 			conns := map[string]protocol.Conn{}
 			for q, c := range m[p.name] {
 				conns[q] = c
 			}
-			if p.name == "telco" {
-				conns["bank"] = tamper{m["telco"]["bank"], fn, func() {
-					for _, c := range m["telco"] {
+			if p.name == from {
+				conns[to] = tamper{m[from][to], fn, func() {
+					for _, c := range m[from] {
 						c.Close()
 					}
 				}}
@@ -179,7 +187,7 @@ func runTampered(t *testing.T, fn func(msg []byte, crash func()) []byte) outcome
 		}()
 	}
 	go func() {
-		for range 3 {
+		for range names {
 			r := <-results
 			out.errs[r.name] = r.err
 			if r.sc != nil {
@@ -312,6 +320,62 @@ func TestScoreDropout(t *testing.T) {
 			}
 			if when != kindShare && res.errs["bureau"] == nil {
 				t.Fatal("bureau succeeded")
+			}
+		})
+	}
+}
+
+// TestScoreHostileReceiver: a partner checks what the receiver sends it.
+func TestScoreHostileReceiver(t *testing.T) {
+	t.Parallel()
+	two := []string{"bank", "telco"}
+	bands := func(name string, o *Options) {
+		o.Bands = []float64{500, 600}
+		o.Policy = &Policy{TwoParty: Release{Mode: Bands, Bound: 3, Levels: 8}}
+	}
+	exact := func(name string, o *Options) { o.Policy = &Policy{TwoParty: Release{Mode: Exact}} }
+	for _, tc := range []struct {
+		name  string
+		tweak func(string, *Options)
+		fn    func([]byte, func()) []byte
+		want  string
+	}{
+		{"garbage receiver key", exact, onKind(kindReceiverKey, 0, func(m []byte) []byte {
+			for i := 40; i < len(m); i++ {
+				m[i] = 0x77
+			}
+			return m
+		}), "receiver key from bank"},
+		{"short receiver key", exact, onKind(kindReceiverKey, 0, func(m []byte) []byte { return m[:20] }), "receiver key from bank"},
+		{"c1 truncated", exact, onKind(kindC1, 0, func(m []byte) []byte { return m[:100] }), "bytes, want"},
+		{"garbage band table", bands, onKind(kindTable, 3, func(m []byte) []byte {
+			for i := 5; i < 300; i++ {
+				m[i] = 0
+			}
+			return m
+		}), "band table from bank"},
+		{"band table of another scale", bands, onKind(kindTable, 0, func(m []byte) []byte {
+			i := strings.Index(string(m), "p+50")
+			copy(m[i:], "p+51")
+			return m
+		}), "header byte"},
+		{"tables out of order", bands, onKind(kindTable, 1, func(m []byte) []byte {
+			m[4] = 5
+			return m
+		}), "expected block 1"},
+		{"a share message from the receiver", exact, onKind(kindC1, 0, func(m []byte) []byte {
+			m[0] = kindShare
+			return m
+		}), "expected its ciphertext (c1)"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			res := runTamperedOn(t, two, "bank", "telco", tc.fn, tc.tweak)
+			if res.scores != nil {
+				t.Fatal("the receiver released scores")
+			}
+			if err := res.errs["telco"]; err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("telco: %v, want an error containing %q", err, tc.want)
 			}
 		})
 	}
