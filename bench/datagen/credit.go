@@ -113,7 +113,9 @@ var creditSchemas = map[string][]creditFeature{
 		{"total_debt", func(t traits, r *rand.Rand) float64 {
 			return math.Round(math.Exp(9.8 + 0.5*t.income - 0.3*t.health + 0.5*r.NormFloat64()))
 		}, 26000, 17000, 0.15, 0, 0, 1000000},
-		{"revolving_utilization", func(t traits, r *rand.Rand) float64 { return clip(0.4-0.12*t.health-0.12*t.conduct+0.15*r.NormFloat64(), 0, 1.5) }, 0.41, 0.26, 0.6, 3, 0, 1.5},
+		{"revolving_utilization", func(t traits, r *rand.Rand) float64 {
+			return clip(0.4-0.12*t.health-0.12*t.conduct+0.15*r.NormFloat64(), 0, 1.5)
+		}, 0.41, 0.26, 0.6, 3, 0, 1.5},
 		{"public_records", func(t traits, r *rand.Rand) float64 { return poisson(r, math.Exp(-3.2-0.8*t.health)) }, 0.06, 0.26, 0.2, 0, 0, 10},
 		{"open_loans", func(t traits, r *rand.Rand) float64 { return poisson(r, math.Exp(0.4+0.2*t.income-0.1*t.health)) }, 1.6, 1.3, 0.1, 0, 0, 20},
 		{"max_days_past_due_12m", func(t traits, r *rand.Rand) float64 {
