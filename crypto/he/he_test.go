@@ -13,6 +13,7 @@ import (
 	"testing"
 
 	"github.com/tuneinsight/lattigo/v5/core/rlwe"
+	"github.com/tuneinsight/lattigo/v5/he/hefloat"
 	"github.com/tuneinsight/lattigo/v5/mhe"
 )
 
@@ -457,6 +458,54 @@ func TestSecretShare(t *testing.T) {
 	for _, c := range s.Secret.Value.Q.Coeffs[0][:16] {
 		if c != 0 {
 			t.Fatal("not erased")
+		}
+	}
+}
+
+// TestEmbedMatchesLattigo: Encoder's own coefficient conversion gives the
+// plaintext lattigo's encoder gives, at every scale the fast path covers.
+func TestEmbedMatchesLattigo(t *testing.T) {
+	t.Parallel()
+	r := rand.New(rand.NewPCG(8, 9))
+	for _, p := range []*Preset{AffineCI12, SigmoidCI14} {
+		params := p.MustParams()
+		enc, _ := NewEncoder(p)
+		ref := hefloat.NewEncoder(params)
+		for _, tc := range []struct {
+			n        int
+			spread   float64
+			logScale int
+		}{{p.Slots(), 3, 40}, {p.Slots() - 17, 1000, 50}, {5, 0.001, 58}, {p.Slots(), 0, 30}} {
+			vals := randomValues(r, tc.n, tc.spread)
+			level := params.MaxLevel()
+			got, err := enc.Encode(vals, level, tc.logScale)
+			if err != nil {
+				t.Fatal(err)
+			}
+			// embed itself against lattigo at a scale both encode exactly.
+			encScale := min(tc.logScale, 50)
+			mine := hefloat.NewPlaintext(params, level)
+			mine.Scale = Scale(encScale)
+			if err := enc.embed(vals, encScale, mine); err != nil {
+				t.Fatal(err)
+			}
+			want := hefloat.NewPlaintext(params, level)
+			want.Scale = Scale(encScale)
+			if err := ref.Encode(vals, want); err != nil {
+				t.Fatal(err)
+			}
+			if !want.Value.Equal(&mine.Value) {
+				t.Fatalf("%s n=%d 2^%d: plaintexts differ from lattigo's", p.Name, tc.n, encScale)
+			}
+			out := make([]float64, tc.n)
+			if err := enc.Decode(got, out); err != nil {
+				t.Fatal(err)
+			}
+			for i := range vals {
+				if math.Abs(out[i]-vals[i]) > 1e-6*(1+tc.spread) {
+					t.Fatalf("%s: slot %d: %v, want %v", p.Name, i, out[i], vals[i])
+				}
+			}
 		}
 	}
 }

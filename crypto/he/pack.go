@@ -47,6 +47,8 @@ type Encoder struct {
 	params hefloat.Parameters
 	enc    *hefloat.Encoder
 	buf    []float64
+	cbuf   []complex128
+	ibuf   []int64
 }
 
 // NewEncoder returns an encoder for the preset.
@@ -55,12 +57,14 @@ func NewEncoder(p *Preset) (*Encoder, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Encoder{preset: p, params: pp, enc: hefloat.NewEncoder(pp), buf: make([]float64, pp.MaxSlots())}, nil
+	n := pp.MaxSlots()
+	return &Encoder{preset: p, params: pp, enc: hefloat.NewEncoder(pp), buf: make([]float64, n), cbuf: make([]complex128, n), ibuf: make([]int64, n)}, nil
 }
 
 // ShallowCopy returns an encoder that shares read-only tables with e.
 func (e *Encoder) ShallowCopy() *Encoder {
-	return &Encoder{preset: e.preset, params: e.params, enc: e.enc.ShallowCopy(), buf: make([]float64, len(e.buf))}
+	n := len(e.buf)
+	return &Encoder{preset: e.preset, params: e.params, enc: e.enc.ShallowCopy(), buf: make([]float64, n), cbuf: make([]complex128, n), ibuf: make([]int64, n)}
 }
 
 // Params returns the lattigo parameters.
@@ -110,8 +114,6 @@ func (e *Encoder) EncodeTo(values []float64, logScale int, pt *rlwe.Plaintext) e
 			return fmt.Errorf("he: value %d is %v, outside ±%g (level %d, scale 2^%d)", i, v, limit, level, logScale)
 		}
 	}
-	copy(e.buf, values)
-	clear(e.buf[len(values):])
 	maxAbs := 0.0
 	for _, v := range values {
 		maxAbs = max(maxAbs, math.Abs(v))
@@ -127,8 +129,9 @@ func (e *Encoder) EncodeTo(values []float64, logScale int, pt *rlwe.Plaintext) e
 	pt.Scale = Scale(encScale)
 	pt.LogDimensions = e.params.LogMaxDimensions()
 	pt.IsBatched = true
-	if err := e.enc.Encode(e.buf, pt); err != nil {
-		return fmt.Errorf("he: encode: %w", err)
+	pt.IsNTT = true
+	if err := e.embed(values, encScale, pt); err != nil {
+		return err
 	}
 	if up > 0 {
 		rq := e.params.RingQ().AtLevel(level)
@@ -139,6 +142,47 @@ func (e *Encoder) EncodeTo(values []float64, logScale int, pt *rlwe.Plaintext) e
 		}
 		pt.Scale = Scale(logScale)
 	}
+	return nil
+}
+
+// embed is lattigo's encoding of real values on the conjugate-invariant
+// ring with all N slots (inverse canonical embedding by lattigo's IFFT,
+// then coefficient i = round(Re(IFFT)[i]·2^logScale) in every prime, then
+// the NTT), without lattigo's per-coefficient conversion, which allocates:
+// every |coefficient·2^logScale| here is below 2^62 (EncodeTo picks the
+// scale so), so an int64 holds it exactly. TestEmbedMatchesLattigo checks
+// that the plaintexts are identical to lattigo's Encode.
+func (e *Encoder) embed(values []float64, logScale int, pt *rlwe.Plaintext) error {
+	for i, v := range values {
+		e.cbuf[i] = complex(v, 0)
+	}
+	clear(e.cbuf[len(values):])
+	if err := e.enc.IFFT(e.cbuf, e.params.LogMaxSlots()); err != nil {
+		return fmt.Errorf("he: encode: %w", err)
+	}
+	scale := math.Exp2(float64(logScale))
+	for i, c := range e.cbuf {
+		x := real(c) * scale
+		if x >= 0 {
+			e.ibuf[i] = int64(x + 0.5)
+		} else {
+			e.ibuf[i] = -int64(-x + 0.5)
+		}
+	}
+	rq := e.params.RingQ().AtLevel(pt.Level())
+	for j, q := range rq.ModuliChain()[:pt.Level()+1] {
+		row := pt.Value.Coeffs[j]
+		for i, x := range e.ibuf {
+			if x >= 0 {
+				row[i] = uint64(x) % q
+			} else if m := uint64(-x) % q; m != 0 {
+				row[i] = q - m
+			} else {
+				row[i] = 0
+			}
+		}
+	}
+	rq.NTT(pt.Value, pt.Value)
 	return nil
 }
 

@@ -103,6 +103,12 @@ func (s *shape) decode(b []byte, visit polyVisit) (o object, err error) {
 		return nil, fmt.Errorf("he: %s: header byte %d differs from the expected encoding (wrong level, degree, ring size, scale or garbage)", s.what, at+i)
 	}
 	o = s.fresh()
+	if ok, err := s.fillRuns(b, o, visit); ok {
+		if err != nil {
+			return nil, err
+		}
+		return o, nil
+	}
 	defer func() {
 		if r := recover(); r != nil {
 			o, err = nil, fmt.Errorf("he: %s: decoder failed: %v", s.what, r)
@@ -417,7 +423,10 @@ func (c *Codec) UnmarshalPoly(b []byte, level int, what string) (ring.Poly, erro
 // lattigo leaves some results lazily reduced (in [0, 2q)), which its own
 // arithmetic tolerates but the strict decoders here reject: every party
 // sends canonical encodings.
-func (c *Codec) Marshal(o object) ([]byte, error) {
+func (c *Codec) Marshal(o object) ([]byte, error) { return c.AppendMarshal(nil, o) }
+
+// AppendMarshal is Marshal appending to dst (a message header, say).
+func (c *Codec) AppendMarshal(dst []byte, o object) ([]byte, error) {
 	reduce := func(p ring.Poly, moduli []uint64) {
 		for i, row := range p.Coeffs {
 			if i >= len(moduli) {
@@ -451,5 +460,12 @@ func (c *Codec) Marshal(o object) ([]byte, error) {
 	default:
 		return nil, fmt.Errorf("he: Marshal: unsupported %T", o)
 	}
-	return o.MarshalBinary()
+	if b, ok, err := fastAppend(dst, o); ok {
+		return b, err
+	}
+	b, err := o.MarshalBinary()
+	if err != nil {
+		return nil, err
+	}
+	return append(dst, b...), nil
 }

@@ -2,6 +2,7 @@ package he
 
 import (
 	"bytes"
+	"crypto/sha256"
 	"encoding/binary"
 	"math/rand/v2"
 	"strings"
@@ -210,4 +211,91 @@ func FuzzUnmarshalKeySet(f *testing.F) {
 			t.Fatal("accepted key set does not re-encode identically")
 		}
 	})
+}
+
+// TestFastWire: the fast encodings are lattigo's bytes, and the fast
+// decoding gives lattigo's objects.
+func TestFastWire(t *testing.T) {
+	t.Parallel()
+	tk, good := wireFixture(t)
+	codec, _ := NewCodec(AffineCI12)
+	ct, err := codec.UnmarshalCiphertext(good, 1, Scale(82))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ref := new(rlwe.Ciphertext)
+	if err := ref.UnmarshalBinary(good); err != nil {
+		t.Fatal(err)
+	}
+	if !ref.Equal(ct) {
+		t.Fatal("fast decoding differs from lattigo's")
+	}
+	for _, o := range []object{ct, &ct.Value[0], &ct.Value[1]} {
+		fast, err := codec.Marshal(o)
+		if err != nil {
+			t.Fatal(err)
+		}
+		slow, _ := o.MarshalBinary()
+		if !bytes.Equal(fast, slow) {
+			t.Fatalf("%T: fast encoding differs from lattigo's", o)
+		}
+	}
+	rk, _ := NewReceiverKey(AffineCI12, [32]byte{})
+	ks, _ := NewKeySwitcher(AffineCI12, 40)
+	sh := ks.Share(tk.sks[0], rk.Public, ct)
+	fast, _ := codec.Marshal(sh)
+	slow, _ := sh.MarshalBinary()
+	if !bytes.Equal(fast, slow) {
+		t.Fatal("key-switch share: fast encoding differs from lattigo's")
+	}
+	back, err := codec.UnmarshalKeySwitchShare(fast, 1)
+	if err != nil || !back.Value[0].Equal(&sh.Value[0]) || !back.Value[1].Equal(&sh.Value[1]) {
+		t.Fatalf("key-switch share does not round-trip: %v", err)
+	}
+	p, err := codec.UnmarshalPoly(fast[len(fast)-ct.Value[1].BinarySize():], 1, "c1")
+	if err != nil || !p.Equal(&sh.Value[1]) {
+		t.Fatalf("polynomial does not round-trip: %v", err)
+	}
+}
+
+func TestAddPolyDigestPoly(t *testing.T) {
+	t.Parallel()
+	_, good := wireFixture(t)
+	codec, _ := NewCodec(AffineCI12)
+	ct, err := codec.UnmarshalCiphertext(good, 1, Scale(82))
+	if err != nil {
+		t.Fatal(err)
+	}
+	params := AffineCI12.MustParams()
+	rq := params.RingQ().AtLevel(1)
+	enc, _ := codec.Marshal(&ct.Value[1])
+	if d := codec.DigestPoly(&ct.Value[1]); d != sha256.Sum256(enc) {
+		t.Fatal("DigestPoly differs from SHA-256 of the encoding")
+	}
+	acc := *ct.Value[0].CopyNew()
+	want := rq.NewPoly()
+	rq.Add(ct.Value[0], ct.Value[1], want)
+	if err := codec.AddPoly(acc, enc, 1, "c1"); err != nil {
+		t.Fatal(err)
+	}
+	if !acc.Equal(&want) {
+		t.Fatal("AddPoly differs from decoding and adding")
+	}
+	before := *acc.CopyNew()
+	bad := bytes.Clone(enc)
+	binary.LittleEndian.PutUint64(bad[len(bad)-8:], ^uint64(0))
+	if err := codec.AddPoly(acc, bad, 1, "c1"); err == nil || !strings.Contains(err.Error(), "not reduced") {
+		t.Fatalf("unreduced: %v", err)
+	}
+	if err := codec.AddPoly(acc, enc[:len(enc)-1], 1, "c1"); err == nil {
+		t.Fatal("short accepted")
+	}
+	bad = bytes.Clone(enc)
+	bad[0] = 9
+	if err := codec.AddPoly(acc, bad, 1, "c1"); err == nil || !strings.Contains(err.Error(), "header") {
+		t.Fatalf("bad header: %v", err)
+	}
+	if !acc.Equal(&before) {
+		t.Fatal("a rejected polynomial changed the sum")
+	}
 }

@@ -76,15 +76,15 @@ func (s *session) bandsReceiver(ctx context.Context, u []float64) (*Scores, erro
 				if err != nil {
 					return err
 				}
-				w.t.do(PhaseTransport, func() { tables[v], _ = s.codec.Marshal(ct) })
+				w.t.do(PhaseTransport, func() { tables[v], _ = s.codec.AppendMarshal(blockFrame(kindTable, b*levels+v, ct.BinarySize()), ct) })
 				return nil
 			})
 			if err != nil {
 				return err
 			}
 			s.stats.Ciphertexts += levels
-			for v, t := range tables {
-				if err := s.net.Send(gctx, partner, kindTable, putBlockHeader(b*levels+v, t)); err != nil {
+			for _, t := range tables {
+				if err := s.net.SendFrame(gctx, partner, t); err != nil {
 					return err
 				}
 			}
@@ -253,8 +253,8 @@ func (s *session) bandsPartner(ctx context.Context, u []float64) error {
 			return err
 		}
 		var out []byte
-		t.do(PhaseTransport, func() { out, _ = s.codec.Marshal(sum) })
-		if err := s.net.Send(ctx, s.o.Receiver, kindResult, putBlockHeader(b, out)); err != nil {
+		t.do(PhaseTransport, func() { out, _ = s.codec.AppendMarshal(blockFrame(kindResult, b, sum.BinarySize()), sum) })
+		if err := s.net.SendFrame(ctx, s.o.Receiver, out); err != nil {
 			return err
 		}
 	}

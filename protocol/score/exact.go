@@ -36,6 +36,7 @@ type worker struct {
 	eval    *hefloat.Evaluator
 	poly    *hefloat.PolynomialEvaluator
 	acc     *rlwe.Ciphertext // a partial sum (band lookup)
+	pts     map[int]*rlwe.Plaintext
 }
 
 func (w *worker) encoder() *he.Encoder {
@@ -99,7 +100,7 @@ type contribution struct {
 	c0, c1, low    []byte // c0 and c1 of the affine ciphertext; the sigmoid input
 	h0, h1, hLow   [32]byte
 	ready          chan struct{}
-	share, shareP  []byte // key-switch shares (contributors)
+	share          []byte // the key-switch share message (contributors)
 	digest, digstP [32]byte
 }
 
@@ -145,9 +146,9 @@ func (s *session) exact(ctx context.Context, u []float64) (*Scores, error) {
 		}
 		c := &own[b]
 		w.t.do(PhaseTransport, func() {
-			c.c0, _ = s.codec.Marshal(&ct.Value[0])
-			c.c1, _ = s.codec.Marshal(&ct.Value[1])
-			c.h0, c.h1 = sha256.Sum256(c.c0), sha256.Sum256(c.c1)
+			c.c0, _ = s.codec.AppendMarshal(blockFrame(kindC0, b, ct.Value[0].BinarySize()), &ct.Value[0])
+			c.c1, _ = s.codec.AppendMarshal(blockFrame(kindC1, b, ct.Value[1].BinarySize()), &ct.Value[1])
+			c.h0, c.h1 = sha256.Sum256(blockPayload(c.c0)), sha256.Sum256(blockPayload(c.c1))
 		})
 		c1sum[b] = ct.Value[1]
 		if s.receiver {
@@ -163,8 +164,8 @@ func (s *session) exact(ctx context.Context, u []float64) (*Scores, error) {
 				return err
 			}
 			w.t.do(PhaseTransport, func() {
-				c.low, _ = s.codec.Marshal(lct)
-				c.hLow = sha256.Sum256(c.low)
+				c.low, _ = s.codec.AppendMarshal(blockFrame(kindLow, b, lct.BinarySize()), lct)
+				c.hLow = sha256.Sum256(blockPayload(c.low))
 			})
 			lowSum[b] = lct
 		}
@@ -213,16 +214,16 @@ func (s *session) exact(ctx context.Context, u []float64) (*Scores, error) {
 	for _, peer := range s.others {
 		g.Go(func() error {
 			for b := range s.blocks {
-				if err := s.net.Send(gctx, peer, kindC1, putBlockHeader(b, own[b].c1)); err != nil {
+				if err := s.net.SendFrame(gctx, peer, own[b].c1); err != nil {
 					return err
 				}
 				if peer == s.o.Receiver {
-					if err := s.net.Send(gctx, peer, kindC0, putBlockHeader(b, own[b].c0)); err != nil {
+					if err := s.net.SendFrame(gctx, peer, own[b].c0); err != nil {
 						return err
 					}
 				}
 				if sig {
-					if err := s.net.Send(gctx, peer, kindLow, putBlockHeader(b, own[b].low)); err != nil {
+					if err := s.net.SendFrame(gctx, peer, own[b].low); err != nil {
 						return err
 					}
 				}
@@ -273,10 +274,14 @@ func (s *session) exact(ctx context.Context, u []float64) (*Scores, error) {
 			w.t.do(PhaseKeySwitch, func() { sh = ks.Share(sk, s.pkR, ct) })
 			c := &own[b]
 			w.t.do(PhaseTransport, func() {
-				d, _ := s.codec.Marshal(&c1sum[b])
-				c.digest = sha256.Sum256(d)
+				c.digest = s.codec.DigestPoly(&c1sum[b])
 				if !s.receiver {
-					c.share, _ = s.codec.Marshal(sh)
+					size := 32 + sh.BinarySize()
+					if sig {
+						size *= 2
+					}
+					f := append(blockFrame(kindShare, b, size), c.digest[:]...)
+					c.share, _ = s.codec.AppendMarshal(f, sh)
 				}
 			})
 			if s.receiver {
@@ -295,10 +300,10 @@ func (s *session) exact(ctx context.Context, u []float64) (*Scores, error) {
 				var shP *mhe.PublicKeySwitchShare
 				w.t.do(PhaseKeySwitch, func() { shP = w.ksP.Share(sk, s.pkR, pct) })
 				w.t.do(PhaseTransport, func() {
-					d, _ := s.codec.Marshal(&pct.Value[1])
-					c.digstP = sha256.Sum256(d)
+					c.digstP = s.codec.DigestPoly(&pct.Value[1])
 					if !s.receiver {
-						c.shareP, _ = s.codec.Marshal(shP)
+						c.share = append(c.share, c.digstP[:]...)
+						c.share, _ = s.codec.AppendMarshal(c.share, shP)
 					}
 				})
 				if s.receiver {
@@ -318,14 +323,10 @@ func (s *session) exact(ctx context.Context, u []float64) (*Scores, error) {
 				case <-gctx.Done():
 					return gctx.Err()
 				}
-				msg := append(append([]byte{}, own[b].digest[:]...), own[b].share...)
-				if sig {
-					msg = append(append(msg, own[b].digstP[:]...), own[b].shareP...)
-				}
-				if err := s.net.Send(gctx, s.o.Receiver, kindShare, putBlockHeader(b, msg)); err != nil {
+				if err := s.net.SendFrame(gctx, s.o.Receiver, own[b].share); err != nil {
 					return err
 				}
-				own[b].share, own[b].shareP = nil, nil
+				own[b].share = nil
 			}
 			return nil
 		})
@@ -388,8 +389,15 @@ func (s *session) exact(ctx context.Context, u []float64) (*Scores, error) {
 // encrypt encodes values at level and scale 2^logScale and encrypts them
 // under pk.
 func (w *worker) encrypt(values []float64, level, logScale int, pk *rlwe.PublicKey) (*rlwe.Ciphertext, error) {
-	var pt *rlwe.Plaintext
-	if err := w.t.doErr(PhaseEncode, func() (err error) { pt, err = w.encoder().Encode(values, level, logScale); return }); err != nil {
+	if w.pts == nil {
+		w.pts = map[int]*rlwe.Plaintext{}
+	}
+	pt := w.pts[level]
+	if pt == nil {
+		pt = hefloat.NewPlaintext(w.s.params, level)
+		w.pts[level] = pt
+	}
+	if err := w.t.doErr(PhaseEncode, func() error { return w.encoder().EncodeTo(values, logScale, pt) }); err != nil {
 		return nil, fmt.Errorf("score: %w", err)
 	}
 	var ct *rlwe.Ciphertext
@@ -442,8 +450,7 @@ func (s *session) receiveParts(ctx context.Context, peer string, commit roots, c
 	defer t.done()
 	p := s.preset
 	level := p.AffineLevel
-	rq := s.params.RingQ().AtLevel(level)
-	polySize := rq.NewPoly().BinarySize()
+	polySize := s.params.RingQ().AtLevel(level).NewPoly().BinarySize()
 	lowSize := s.codec.CiphertextSize(s.params.MaxLevel())
 	hashes := map[byte][]([32]byte){}
 	recvPart := func(kind byte, b int, size int) ([]byte, error) {
@@ -461,15 +468,12 @@ func (s *session) receiveParts(ctx context.Context, peer string, commit roots, c
 		return body, nil
 	}
 	addPoly := func(dst []ring.Poly, b int, body []byte, what string) error {
-		var poly ring.Poly
 		return t.doErr(PhaseTransport, func() error {
-			var err error
-			if poly, err = s.codec.UnmarshalPoly(body, level, what); err != nil {
+			locks[b].Lock()
+			defer locks[b].Unlock()
+			if err := s.codec.AddPoly(dst[b], body, level, what); err != nil {
 				return fmt.Errorf("score: %s from %s: %w", what, peer, err)
 			}
-			locks[b].Lock()
-			rq.Add(dst[b], poly, dst[b])
-			locks[b].Unlock()
 			return nil
 		})
 	}

@@ -1,6 +1,7 @@
 package score
 
 import (
+	"bytes"
 	"context"
 	"encoding/binary"
 	"encoding/json"
@@ -123,7 +124,9 @@ type tamper struct {
 }
 
 func (c tamper) Send(ctx context.Context, msg []byte) error {
-	if m := c.fn(msg, c.crash); m != nil {
+	// Messages may be shared between peers (a frame is sent to several):
+	// tamper with a copy.
+	if m := c.fn(bytes.Clone(msg), c.crash); m != nil {
 		return c.Conn.Send(ctx, m)
 	}
 	return nil

@@ -485,13 +485,15 @@ func clampAll(u []float64, b float64) {
 	}
 }
 
-// blockCommit hashes a block index and bytes into a commitment chain.
-func putBlockHeader(b int, payload []byte) []byte {
-	out := make([]byte, 4+len(payload))
-	binary.BigEndian.PutUint32(out, uint32(b))
-	copy(out[4:], payload)
-	return out
+// blockFrame starts a message of the given kind about block b, with room
+// for size payload bytes.
+func blockFrame(kind byte, b, size int) []byte {
+	f := mesh.Frame(kind, 4+size)
+	return binary.BigEndian.AppendUint32(f, uint32(b))
 }
+
+// blockPayload is the payload of a frame made by blockFrame.
+func blockPayload(frame []byte) []byte { return frame[5:] }
 
 func splitBlockHeader(p []byte, want int, what string) ([]byte, error) {
 	if len(p) < 4 {

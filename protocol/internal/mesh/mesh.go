@@ -90,6 +90,29 @@ func (n *Net) Send(ctx context.Context, to string, kind byte, payload []byte) er
 	return nil
 }
 
+// Frame returns a message buffer of the given kind, with room for size
+// more bytes: append the payload and pass it to SendFrame, which sends it
+// without copying (to as many peers as needed; nobody may modify it after).
+func Frame(kind byte, size int) []byte {
+	b := make([]byte, 1, 1+size)
+	b[0] = kind
+	return b
+}
+
+// SendFrame sends a message made with Frame.
+func (n *Net) SendFrame(ctx context.Context, to string, frame []byte) error {
+	c, ok := n.Peers[to]
+	if !ok {
+		return fmt.Errorf("%s: no connection to %s", n.Tag, to)
+	}
+	ctx, cancel := context.WithTimeout(ctx, n.Idle)
+	defer cancel()
+	if err := c.Send(ctx, frame); err != nil {
+		return n.peerErr(to, "send "+n.kindName(frame[0])+" to", err)
+	}
+	return nil
+}
+
 // Broadcast sends the same message to every peer, concurrently.
 func (n *Net) Broadcast(ctx context.Context, kind byte, payload []byte) error {
 	g, gctx := errgroup.WithContext(ctx)
