@@ -245,6 +245,11 @@ func (o Options) withDefaults(self string) (Options, error) {
 			return o, fmt.Errorf("score: party %s holds no share of key set %s (its parties: %v)", p, o.KeySet.ID()[:16], o.KeySet.Parties)
 		}
 	}
+	if ks := o.KeySet; ks.Threshold == len(ks.Parties) && len(o.Parties) != len(ks.Parties) {
+		return o, fmt.Errorf("score: key set %s is %d-of-%d: all of %v must take part, the job has %v", ks.ID()[:16], ks.Threshold, len(ks.Parties), ks.Parties, o.Parties)
+	} else if len(o.Parties) < ks.Threshold {
+		return o, fmt.Errorf("score: key set %s needs %d of its parties, the job has %d", ks.ID()[:16], ks.Threshold, len(o.Parties))
+	}
 	if o.Scorecard == (Scorecard{}) {
 		o.Scorecard = DefaultScorecard
 	}

@@ -405,8 +405,8 @@ func TestScoreMultiPartyRefusal(t *testing.T) {
 
 // TestScoreEncryptedSigmoid: the probability computed under encryption.
 func TestScoreEncryptedSigmoid(t *testing.T) {
-	if testing.Short() {
-		t.Skip("sigmoid-ci14 keys and evaluation take a few seconds")
+	if testing.Short() || raceEnabled {
+		t.Skip("sigmoid-ci14 keys and evaluation take seconds (a minute under -race); its concurrent paths are the exact release's")
 	}
 	t.Parallel()
 	names := []string{"bank", "bureau", "telco"}
@@ -457,5 +457,37 @@ func TestSigmoidApproximation(t *testing.T) {
 	t.Logf("max |Chebyshev₃₁ − σ| on [-8, 8]: %.3g", worst)
 	if worst > 1e-4 {
 		t.Fatalf("approximation error %g", worst)
+	}
+}
+
+// TestScoreThresholdKeySet: with a 2-of-3 key set, a job among all three
+// key holders and a job among two of them both decrypt correctly; with an
+// N-of-N key set a job among two of its three holders is refused.
+func TestScoreThresholdKeySet(t *testing.T) {
+	t.Parallel()
+	all := []string{"bank", "bureau", "telco"}
+	ks := keys(t, "affine-ci12", all, 2)
+	for _, names := range [][]string{all, {"bank", "telco"}} {
+		parties := synth(names, "bank", 800, 3, 13)
+		var lp []LocalParty
+		for _, p := range parties {
+			lp = append(lp, LocalParty{Name: p.name, Block: p.block, Model: p.model, KeySet: ks[p.name].KeySet, Secret: ks[p.name].Secret,
+				Policy: &Policy{TwoParty: Release{Mode: Exact}, MultiParty: Release{Mode: Exact}}})
+		}
+		res, err := RunLocal(context.Background(), lp, Options{JobID: "t", Receiver: "bank"})
+		if err != nil {
+			t.Fatalf("%v: %v", names, err)
+		}
+		check(t, res.Scores, plain(t, parties, "bank"), he.AffineCI12.AffineNoise(len(names)).Bound)
+	}
+	full := keys(t, "affine-ci12", all, 0)
+	parties := synth([]string{"bank", "telco"}, "bank", 100, 2, 14)
+	var lp []LocalParty
+	for _, p := range parties {
+		lp = append(lp, LocalParty{Name: p.name, Block: p.block, Model: p.model, KeySet: full[p.name].KeySet, Secret: full[p.name].Secret,
+			Policy: &Policy{TwoParty: Release{Mode: Exact}}})
+	}
+	if _, err := RunLocal(context.Background(), lp, Options{JobID: "t", Receiver: "bank", IdleTimeout: 5 * time.Second}); err == nil || !strings.Contains(err.Error(), "must take part") {
+		t.Fatalf("N-of-N key set with a missing holder: %v", err)
 	}
 }
