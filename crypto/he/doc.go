@@ -27,9 +27,19 @@
 // guarantees that malformed ones are errors, never panics.
 //
 // Noise of the affine circuit: values are encrypted at level 1 with scale
-// 2^82 (encoded at 2^40, then multiplied by 2^42 exactly), so a sum of k
-// contributions decrypts with error std 2^LogSmudge·sqrt(2N·k)/2^82 (see
-// Preset.AffineNoise): 2.4e-6 for N = 2^14, k = 3, with σ_smudge = 2^55,
-// about 2^44 times the standard deviation of the ciphertext noise that the
-// smudging hides.
+// 2^82 (encoded at the largest scale up to 2^61/max|v| that lattigo's
+// 64-bit path takes, then multiplied up by an exact power of two), so a sum
+// of k contributions decrypts with error std 2^LogSmudge·sqrt(2N·k)/2^82
+// (see Preset.AffineNoise): 2.3e-6 for N = 2^14, k = 3, with σ_smudge =
+// 2^55, about 2^44 times the standard deviation of the ciphertext noise
+// that the smudging hides.
+//
+// Serialization is lattigo's binary format (MarshalBinary). Encoding goes
+// through Codec.Marshal, which reduces every coefficient first (lattigo
+// leaves some results in [0, 2q)) and writes polynomials, ciphertexts and
+// key-switch shares without lattigo's per-coefficient loop; decoding is
+// Codec.Unmarshal*, which accepts exactly one encoding per expected object
+// (see wire.go). Public parts are seeded where lattigo allows: a key set
+// keeps p0 of the public key (p1 is the common reference polynomial), a
+// receiver's result key travels as a 32-byte seed and p0.
 package he
