@@ -11,6 +11,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tuneinsight/lattigo/v5/core/rlwe"
+
 	"github.com/mitai-dev/mitai/crypto/he"
 	"github.com/mitai-dev/mitai/protocol"
 )
@@ -362,6 +364,14 @@ func TestScoreHostileReceiver(t *testing.T) {
 			copy(m[i:], "p+51")
 			return m
 		}), "header byte"},
+		{"band table of degree 2", bands, onKind(kindTable, 2, func(m []byte) []byte {
+			params := he.AffineCI12.MustParams()
+			codec, _ := he.NewCodec(he.AffineCI12)
+			ct := rlwe.NewCiphertext(params, 2, 1)
+			*ct.MetaData = codec.Meta(he.Scale(LogTableScale))
+			b, _ := ct.MarshalBinary()
+			return append(m[:5], b...)
+		}), "more than the limit"},
 		{"tables out of order", bands, onKind(kindTable, 1, func(m []byte) []byte {
 			m[4] = 5
 			return m
