@@ -23,6 +23,7 @@ func main() {
 		SilenceErrors: true,
 	}
 	root.AddCommand(nodeCmd(), coordinatorCmd(), clusterCmd(), caCmd(), datasetCmd(), jobCmd(), auditCmd(), demoCmd(), benchCmd())
+	root.AddCommand(datagenCmd())
 	if err := root.ExecuteContext(ctx); err != nil {
 		fmt.Fprintln(os.Stderr, "mitai:", err)
 		os.Exit(1)

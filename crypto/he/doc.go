@@ -1,0 +1,45 @@
+// Package he holds mitai's CKKS layer on lattigo v5: named parameter presets
+// with their security level, packing of a column block of aligned rows into
+// ciphertexts, compact serialization with strict decoding of what peers
+// send, smudging noise, the collective key switch to a receiver, and the key
+// material of collective keys (the public key set and each party's sealed
+// secret share).
+//
+// Every preset is on the conjugate-invariant ring (lattigo
+// ring.ConjugateInvariant): the data are real, so a ciphertext of ring
+// degree N holds N values instead of N/2 complex ones. The presets and what
+// they are for:
+//
+//	name          N     log2 Q(P)         depth  security (HE standard)     use
+//	affine-ci14   2^14  2×50 = 100        0-1    ≥256-bit (≤237 for n=2^14)  scores: sums, bands
+//	affine-ci12   2^12  2×50 = 100        0-1    128-bit (≤109 for n=2^12)   the same, small jobs
+//	sigmoid-ci14  2^14  55+5×50 (+55)=360 5      128-bit (≤438 for n=2^14)   probability under encryption
+//
+// The security levels are those of the HomomorphicEncryption.org standard
+// (Albrecht et al., 2018, Table 1, uniform ternary secret, σ = 3.2) for
+// RLWE of dimension n = N; the conjugate-invariant ring is the real subring
+// of the 4N-th cyclotomic ring, of dimension N (Kim, Song: "Approximate
+// homomorphic encryption over the conjugate-invariant ring", 2018).
+//
+// What the package does not do: it knows nothing of parties, connections or
+// jobs (protocol/keygen and protocol/score do), and it does not protect
+// against a party that sends well-formed but wrong ciphertexts; it only
+// guarantees that malformed ones are errors, never panics.
+//
+// Noise of the affine circuit: values are encrypted at level 1 with scale
+// 2^82 (encoded at the largest scale up to 2^61/max|v| that lattigo's
+// 64-bit path takes, then multiplied up by an exact power of two), so a sum
+// of k contributions decrypts with error std 2^LogSmudge·sqrt(2N·k)/2^82
+// (see Preset.AffineNoise): 2.3e-6 for N = 2^14, k = 3, with σ_smudge =
+// 2^55, about 2^44 times the standard deviation of the ciphertext noise
+// that the smudging hides.
+//
+// Serialization is lattigo's binary format (MarshalBinary). Encoding goes
+// through Codec.Marshal, which reduces every coefficient first (lattigo
+// leaves some results in [0, 2q)) and writes polynomials, ciphertexts and
+// key-switch shares without lattigo's per-coefficient loop; decoding is
+// Codec.Unmarshal*, which accepts exactly one encoding per expected object
+// (see wire.go). Public parts are seeded where lattigo allows: a key set
+// keeps p0 of the public key (p1 is the common reference polynomial), a
+// receiver's result key travels as a 32-byte seed and p0.
+package he

@@ -1,0 +1,233 @@
+package he
+
+import (
+	"crypto/sha256"
+	"encoding/binary"
+	"fmt"
+	"unsafe"
+
+	"github.com/tuneinsight/lattigo/v5/core/rlwe"
+	"github.com/tuneinsight/lattigo/v5/mhe"
+	"github.com/tuneinsight/lattigo/v5/ring"
+)
+
+// The hot objects (polynomials, ciphertexts, key-switch shares) are
+// encoded and decoded here without lattigo's coefficient-by-coefficient
+// loops, in exactly lattigo's byte format (TestFastWire checks both ways).
+
+// littleEndian reports whether this machine stores a uint64 as lattigo's
+// encoding does, so that coefficient rows can be copied as bytes.
+var littleEndian = func() bool {
+	x := uint64(1)
+	return *(*byte)(unsafe.Pointer(&x)) == 1
+}()
+
+func rowBytes(row []uint64) []byte {
+	if len(row) == 0 {
+		return nil
+	}
+	return unsafe.Slice((*byte)(unsafe.Pointer(&row[0])), 8*len(row))
+}
+
+func appendRow(b []byte, row []uint64) []byte {
+	b = binary.LittleEndian.AppendUint64(b, uint64(len(row)))
+	if littleEndian {
+		return append(b, rowBytes(row)...)
+	}
+	for _, c := range row {
+		b = binary.LittleEndian.AppendUint64(b, c)
+	}
+	return b
+}
+
+func appendPoly(b []byte, p ring.Poly) []byte {
+	b = binary.LittleEndian.AppendUint64(b, uint64(len(p.Coeffs)))
+	for _, row := range p.Coeffs {
+		b = appendRow(b, row)
+	}
+	return b
+}
+
+func polySize(p ring.Poly) int {
+	n := 8
+	for _, row := range p.Coeffs {
+		n += 8 + 8*len(row)
+	}
+	return n
+}
+
+// appendElement encodes an rlwe.Element[ring.Poly] as lattigo does.
+func appendElement(b []byte, meta *rlwe.MetaData, polys []ring.Poly) ([]byte, error) {
+	size := 1 + 8
+	var mb []byte
+	if meta != nil {
+		var err error
+		if mb, err = meta.MarshalBinary(); err != nil {
+			return nil, err
+		}
+		size += len(mb)
+	}
+	for _, p := range polys {
+		size += polySize(p)
+	}
+	b = grow(b, size)
+	if meta != nil {
+		b = append(b, 1)
+		b = append(b, mb...)
+	} else {
+		b = append(b, 0)
+	}
+	b = binary.LittleEndian.AppendUint64(b, uint64(len(polys)))
+	for _, p := range polys {
+		b = appendPoly(b, p)
+	}
+	return b, nil
+}
+
+func grow(b []byte, n int) []byte {
+	if cap(b)-len(b) < n {
+		nb := make([]byte, len(b), len(b)+n)
+		copy(nb, b)
+		return nb
+	}
+	return b
+}
+
+// fastAppend appends the encoding of a hot type to b; ok is false for the
+// other types.
+func fastAppend(b []byte, o object) (out []byte, ok bool, err error) {
+	switch v := o.(type) {
+	case *ring.Poly:
+		return appendPoly(grow(b, polySize(*v)), *v), true, nil
+	case *rlwe.Ciphertext:
+		out, err = appendElement(b, v.MetaData, v.Value)
+		return out, true, err
+	case *mhe.PublicKeySwitchShare:
+		out, err = appendElement(b, v.MetaData, v.Value)
+		return out, true, err
+	}
+	return b, false, nil
+}
+
+// fillRuns copies the coefficient runs of b (already checked against the
+// shape) into the rows of a fresh object, in the order visit gives them,
+// and checks every coefficient against its prime. It reports false if the
+// shape's runs do not line up with the rows (then the caller decodes with
+// lattigo).
+func (s *shape) fillRuns(b []byte, o object, visit polyVisit) (ok bool, bad error) {
+	if !littleEndian {
+		return false, nil
+	}
+	type rowRef struct {
+		row []uint64
+		q   uint64
+	}
+	var rows []rowRef
+	visit(o, func(p ring.Poly, moduli []uint64) {
+		for i, row := range p.Coeffs {
+			q := uint64(0)
+			if i < len(moduli) {
+				q = moduli[i]
+			}
+			rows = append(rows, rowRef{row, q})
+		}
+	})
+	if len(rows) != len(s.runs) {
+		return false, nil
+	}
+	for i, r := range rows {
+		if s.runs[i][1]-s.runs[i][0] != 8*len(r.row) || r.q == 0 {
+			return false, nil
+		}
+	}
+	for i, r := range rows {
+		copy(rowBytes(r.row), b[s.runs[i][0]:s.runs[i][1]])
+		for j, c := range r.row {
+			if c >= r.q {
+				return true, fmt.Errorf("he: %s: coefficient %d of row %d is %d, not reduced modulo %d", s.what, j, i, c, r.q)
+			}
+		}
+	}
+	return true, nil
+}
+
+// AddPoly checks that b is the encoding of a polynomial over Q at the given
+// level (the same checks as UnmarshalPoly: length, headers, every
+// coefficient reduced) and adds it to dst, in one pass over the bytes. On
+// error dst is unchanged.
+func (c *Codec) AddPoly(dst ring.Poly, b []byte, level int, what string) error {
+	if err := c.checkLevel(what, level); err != nil {
+		return err
+	}
+	n := c.params.N()
+	moduli := c.moduliQ(level)
+	want := 8 + len(moduli)*(8+8*n)
+	desc := fmt.Sprintf("%s (level %d, N=%d)", what, level, n)
+	if len(b) != want {
+		return fmt.Errorf("he: %s: %d bytes, want %d", desc, len(b), want)
+	}
+	if binary.LittleEndian.Uint64(b) != uint64(len(moduli)) {
+		return fmt.Errorf("he: %s: header byte 0 differs from the expected encoding (wrong level, degree, ring size, scale or garbage)", desc)
+	}
+	if len(dst.Coeffs) < len(moduli) {
+		return fmt.Errorf("he: %s: destination at level %d", desc, len(dst.Coeffs)-1)
+	}
+	// Check everything first, so that a bad message leaves dst as it was.
+	for i, q := range moduli {
+		off := 8 + i*(8+8*n)
+		if binary.LittleEndian.Uint64(b[off:]) != uint64(n) {
+			return fmt.Errorf("he: %s: header byte %d differs from the expected encoding (wrong level, degree, ring size, scale or garbage)", desc, off)
+		}
+		row := b[off+8 : off+8+8*n]
+		for j := range n {
+			if x := binary.LittleEndian.Uint64(row[8*j:]); x >= q {
+				return fmt.Errorf("he: %s: coefficient %d of row %d is %d, not reduced modulo %d", desc, j, i, x, q)
+			}
+		}
+	}
+	for i, q := range moduli {
+		row := b[8+i*(8+8*n)+8:]
+		d := dst.Coeffs[i][:n]
+		for j := range d {
+			x := d[j] + binary.LittleEndian.Uint64(row[8*j:])
+			if x >= q {
+				x -= q
+			}
+			d[j] = x
+		}
+	}
+	return nil
+}
+
+// DigestPoly is SHA-256 of the canonical encoding of p (reducing it in
+// place), computed without building the encoding.
+func (c *Codec) DigestPoly(p *ring.Poly) [32]byte {
+	moduli := c.params.Q()
+	h := sha256.New()
+	var hdr [8]byte
+	binary.LittleEndian.PutUint64(hdr[:], uint64(len(p.Coeffs)))
+	h.Write(hdr[:])
+	buf := make([]byte, 0, 8*len(p.Coeffs[0]))
+	for i, row := range p.Coeffs {
+		q := moduli[i]
+		for j, x := range row {
+			if x >= q {
+				row[j] = x % q
+			}
+		}
+		binary.LittleEndian.PutUint64(hdr[:], uint64(len(row)))
+		h.Write(hdr[:])
+		if littleEndian {
+			h.Write(rowBytes(row))
+			continue
+		}
+		buf = buf[:0]
+		for _, x := range row {
+			buf = binary.LittleEndian.AppendUint64(buf, x)
+		}
+		h.Write(buf)
+	}
+	var d [32]byte
+	h.Sum(d[:0])
+	return d
+}

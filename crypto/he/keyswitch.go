@@ -1,0 +1,230 @@
+package he
+
+import (
+	"errors"
+	"fmt"
+	"math"
+
+	"github.com/tuneinsight/lattigo/v5/core/rlwe"
+	"github.com/tuneinsight/lattigo/v5/he/hefloat"
+	"github.com/tuneinsight/lattigo/v5/mhe"
+)
+
+// KeySwitcher makes a party's shares of the collective public key switch
+// (lattigo mhe.PublicKeySwitchProtocol) from the collective key to a
+// receiver's public key, and combines them. Each share is
+//
+//	h_i = (s_i·c1 + u_i·pk_R0 + e_0i + E_i,  u_i·pk_R1 + e_1i)
+//
+// where E_i is smudging noise of standard deviation 2^logSmudge added by a
+// Smudger (lattigo's own flooding sampler is exact only below the smallest
+// prime, so its flooding is left at the fresh-noise σ = 3.2 and the wide
+// noise comes from Smudger). The receiver decrypts
+// c0 + Σh_0i + s_R·Σh_1i = m + e_ct + Σ E_i + small: Σ E_i hides e_ct, the
+// part of the decryption noise that depends on the collective secret.
+//
+// A KeySwitcher is not safe for concurrent use; ShallowCopy makes another.
+type KeySwitcher struct {
+	params    rlwe.Parameters
+	pcks      mhe.PublicKeySwitchProtocol
+	smudge    *Smudger
+	logSmudge int
+}
+
+// NewKeySwitcher returns a key switcher for the preset with smudging
+// noise of standard deviation 2^logSmudge.
+func NewKeySwitcher(p *Preset, logSmudge int) (*KeySwitcher, error) {
+	params, err := p.Params()
+	if err != nil {
+		return nil, err
+	}
+	rp := *params.GetRLWEParameters()
+	pcks, err := mhe.NewPublicKeySwitchProtocol(rp, rp.Xe())
+	if err != nil {
+		return nil, fmt.Errorf("he: key switch: %w", err)
+	}
+	sm, err := NewSmudger(rp.RingQ(), logSmudge)
+	if err != nil {
+		return nil, err
+	}
+	return &KeySwitcher{params: rp, pcks: pcks, smudge: sm, logSmudge: logSmudge}, nil
+}
+
+// ShallowCopy returns a key switcher for another goroutine.
+func (k *KeySwitcher) ShallowCopy() *KeySwitcher {
+	sm, err := NewSmudger(k.params.RingQ(), k.logSmudge)
+	if err != nil { // the parameters were accepted once
+		panic(err)
+	}
+	return &KeySwitcher{params: k.params, pcks: k.pcks.ShallowCopy(), smudge: sm, logSmudge: k.logSmudge}
+}
+
+// Share returns this party's share of switching ct (only its c1 is read)
+// from the collective key to pkR, made with the party's key-switch key sk.
+func (k *KeySwitcher) Share(sk *rlwe.SecretKey, pkR *rlwe.PublicKey, ct *rlwe.Ciphertext) *mhe.PublicKeySwitchShare {
+	sh := k.pcks.AllocateShare(ct.Level())
+	k.pcks.GenShare(sk, pkR, ct, &sh)
+	k.smudge.AddNTT(ct.Level(), sh.Value[0])
+	return &sh
+}
+
+// Aggregate adds share into acc.
+func (k *KeySwitcher) Aggregate(acc, share *mhe.PublicKeySwitchShare) error {
+	if acc.Level() != share.Level() {
+		return fmt.Errorf("he: key-switch shares at levels %d and %d", acc.Level(), share.Level())
+	}
+	return k.pcks.AggregateShares(*acc, *share, acc)
+}
+
+// Switch applies the combined shares to ct: the result is encrypted under
+// the receiver's key.
+func (k *KeySwitcher) Switch(ct *rlwe.Ciphertext, combined *mhe.PublicKeySwitchShare) (*rlwe.Ciphertext, error) {
+	if ct.Level() != combined.Level() {
+		return nil, fmt.Errorf("he: ciphertext at level %d, key-switch shares at level %d", ct.Level(), combined.Level())
+	}
+	out := rlwe.NewCiphertext(k.params, 1, ct.Level())
+	k.pcks.KeySwitch(ct, *combined, out)
+	return out, nil
+}
+
+// ReceiverKey is a key pair a receiver holds for the results of one job,
+// separate from its share of the collective secret. Its public key is
+// seeded: p1 comes from a 32-byte seed the receiver sends with p0.
+type ReceiverKey struct {
+	Preset *Preset
+	Secret *rlwe.SecretKey
+	Public *rlwe.PublicKey
+	Seed   [32]byte
+}
+
+// NewReceiverKey draws a fresh result key pair.
+func NewReceiverKey(p *Preset, seed [32]byte) (*ReceiverKey, error) {
+	params, err := p.Params()
+	if err != nil {
+		return nil, err
+	}
+	sk := rlwe.NewKeyGenerator(params).GenSecretKeyNew()
+	ckg := mhe.NewPublicKeyGenProtocol(params)
+	crp := ckg.SampleCRP(CRS(seed, "result"))
+	sh := ckg.AllocateShare()
+	ckg.GenShare(sk, crp, &sh)
+	pk := rlwe.NewPublicKey(params)
+	ckg.GenPublicKey(sh, crp, pk)
+	return &ReceiverKey{Preset: p, Secret: sk, Public: pk, Seed: seed}, nil
+}
+
+// MarshalPublic encodes the public key seeded: the seed, then p0.
+func (r *ReceiverKey) MarshalPublic() ([]byte, error) {
+	codec, err := NewCodec(r.Preset)
+	if err != nil {
+		return nil, err
+	}
+	sh := mhe.PublicKeyGenShare{Value: r.Public.Value[0]}
+	p0, err := codec.Marshal(&sh)
+	if err != nil {
+		return nil, err
+	}
+	return append(r.Seed[:], p0...), nil
+}
+
+// UnmarshalReceiverPublic decodes a receiver's seeded public key.
+func (c *Codec) UnmarshalReceiverPublic(b []byte) (*rlwe.PublicKey, error) {
+	if len(b) < 32 {
+		return nil, errors.New("he: receiver public key: too short")
+	}
+	var seed [32]byte
+	copy(seed[:], b)
+	sh, err := c.UnmarshalPublicKeyShare(b[32:])
+	if err != nil {
+		return nil, fmt.Errorf("he: receiver public key: %w", err)
+	}
+	ckg := mhe.NewPublicKeyGenProtocol(c.params)
+	crp := ckg.SampleCRP(CRS(seed, "result"))
+	pk := rlwe.NewPublicKey(c.params)
+	ckg.GenPublicKey(*sh, crp, pk)
+	return pk, nil
+}
+
+// Erase overwrites the secret key.
+func (r *ReceiverKey) Erase() {
+	if r != nil && r.Secret != nil {
+		for _, row := range r.Secret.Value.Q.Coeffs {
+			clear(row)
+		}
+		for _, row := range r.Secret.Value.P.Coeffs {
+			clear(row)
+		}
+	}
+}
+
+// Decryptor decrypts results under a receiver key.
+type Decryptor struct {
+	params hefloat.Parameters
+	eval   *hefloat.Evaluator
+	dec    *rlwe.Decryptor
+	enc    *Encoder
+}
+
+// NewDecryptor returns a decryptor for a receiver's secret key.
+func NewDecryptor(p *Preset, sk *rlwe.SecretKey) (*Decryptor, error) {
+	params, err := p.Params()
+	if err != nil {
+		return nil, err
+	}
+	enc, err := NewEncoder(p)
+	if err != nil {
+		return nil, err
+	}
+	return &Decryptor{params: params, eval: hefloat.NewEvaluator(params, nil), dec: rlwe.NewDecryptor(params, sk), enc: enc}, nil
+}
+
+// ShallowCopy returns a decryptor for another goroutine.
+func (d *Decryptor) ShallowCopy() *Decryptor {
+	return &Decryptor{params: d.params, eval: d.eval.ShallowCopy(), dec: d.dec.ShallowCopy(), enc: d.enc.ShallowCopy()}
+}
+
+// minDecodeLogScale is the smallest scale Decrypt rescales down to.
+const minDecodeLogScale = 30
+
+// Decrypt decrypts ct into out. It first rescales ct (in place) as far
+// down as the scale stays at least 2^30, so that most results decode at
+// level 0 with lattigo's 64-bit path.
+func (d *Decryptor) Decrypt(ct *rlwe.Ciphertext, out []float64) error {
+	for ct.Level() > 0 && logScale(ct.Scale)-log2(d.params.Q()[ct.Level()]) >= minDecodeLogScale {
+		if err := d.eval.Rescale(ct, ct); err != nil {
+			return fmt.Errorf("he: rescale: %w", err)
+		}
+	}
+	pt := d.dec.DecryptNew(ct)
+	return d.enc.Decode(pt, out)
+}
+
+// NoiseBudget is the expected error of a value that went through the affine
+// circuit of a preset with k parties: every party's smudging noise (the
+// only term that matters; encryption noise is 2^30 times smaller, the
+// rescale's rounding about 2^8 times) spread over the slots.
+type NoiseBudget struct {
+	// Std is the standard deviation of the decoded error:
+	// 2^LogSmudge·sqrt(2N·k)/2^AffineLogScale.
+	Std float64
+	// Bound is 40 standard deviations: the probability that a Gaussian error
+	// exceeds it is below 2^-1150 per value.
+	Bound float64
+	// SmudgeRatio is log2 of σ_smudge over the standard deviation of the
+	// ciphertext noise it hides (the sum of k fresh encryptions, about
+	// 2^10.2·sqrt(k) per coefficient at N = 2^14; 2^9.2 at N = 2^12, measured
+	// by TestFreshNoise).
+	SmudgeRatio float64
+}
+
+// AffineNoise returns the noise budget of the affine circuit for k parties.
+func (p *Preset) AffineNoise(k int) NoiseBudget {
+	n := float64(p.Slots())
+	std := math.Exp2(float64(p.LogSmudge)) * math.Sqrt(2*n*float64(k)) / math.Exp2(float64(p.AffineLogScale))
+	fresh := math.Exp2(freshLogStd(p.LogN)) * math.Sqrt(float64(k))
+	return NoiseBudget{Std: std, Bound: 40 * std, SmudgeRatio: float64(p.LogSmudge) - math.Log2(fresh)}
+}
+
+// freshLogStd is log2 of the standard deviation of one public-key
+// encryption's noise per coefficient (TestFreshNoise checks it).
+func freshLogStd(logN int) float64 { return 10.2 - float64(14-logN)/2 }

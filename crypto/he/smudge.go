@@ -1,0 +1,101 @@
+package he
+
+import (
+	"crypto/rand"
+	"fmt"
+	"math"
+	mrand "math/rand/v2"
+
+	"github.com/tuneinsight/lattigo/v5/ring"
+)
+
+// MaxLogSmudge bounds the standard deviation of smudging noise: samples are
+// cut at 16σ and must fit an int64.
+const MaxLogSmudge = 58
+
+// Smudger adds wide Gaussian noise ("smudging" or "noise flooding") to
+// polynomials, to hide the noise of a ciphertext that a key-switch share
+// or a re-randomised result would otherwise reveal to the receiver.
+//
+// lattigo's Gaussian sampler is exact only for samples below the smallest
+// prime (2^49.99 for the presets here), which caps its flooding near 2^45.
+// Smudger reaches σ = 2^58: a sample is a discrete Gaussian of step 2^t
+// (t = logSigma-40, so the coarse part is an exact float64 integer) plus an
+// independent uniform integer in [-2^(t-1), 2^(t-1)), cut at 16σ. Its
+// density is smooth at every scale above 2^t relative to σ, which is what
+// the Rényi-divergence argument for smudging needs (a shift by the hidden
+// noise, at most 2^14 here, changes it by a factor 1+O(2^14·x/σ²)). The
+// randomness is ChaCha8 keyed from crypto/rand.
+//
+// A Smudger is not safe for concurrent use.
+type Smudger struct {
+	logSigma int
+	t        uint
+	coarse   float64 // σ / 2^t
+	cut      float64 // 16σ / 2^t
+	rng      *mrand.Rand
+	buf      ring.Poly
+	r        *ring.Ring
+}
+
+// NewSmudger returns a smudger for polynomials of ring r (at any level)
+// with standard deviation 2^logSigma.
+func NewSmudger(r *ring.Ring, logSigma int) (*Smudger, error) {
+	if logSigma < 1 || logSigma > MaxLogSmudge {
+		return nil, fmt.Errorf("he: smudging σ = 2^%d outside 2^1..2^%d", logSigma, MaxLogSmudge)
+	}
+	var seed [32]byte
+	if _, err := rand.Read(seed[:]); err != nil {
+		return nil, fmt.Errorf("he: seed smudging noise: %w", err)
+	}
+	t := max(0, logSigma-40)
+	s := &Smudger{
+		logSigma: logSigma,
+		t:        uint(t),
+		coarse:   math.Exp2(float64(logSigma - t)),
+		rng:      mrand.New(mrand.NewChaCha8(seed)),
+		buf:      r.NewPoly(),
+		r:        r,
+	}
+	s.cut = 16 * s.coarse
+	return s, nil
+}
+
+// sample returns one noise value.
+func (s *Smudger) sample() int64 {
+	var c float64
+	for {
+		c = math.Round(s.rng.NormFloat64() * s.coarse)
+		if math.Abs(c) <= s.cut {
+			break
+		}
+	}
+	x := int64(c) << s.t
+	if s.t > 0 {
+		x += int64(s.rng.Uint64()&(1<<s.t-1)) - 1<<(s.t-1)
+	}
+	return x
+}
+
+// AddNTT adds fresh noise to p, a polynomial in the NTT domain at the
+// given level (p's rows are the first level+1 primes).
+func (s *Smudger) AddNTT(level int, p ring.Poly) {
+	rq := s.r.AtLevel(level)
+	moduli := rq.ModuliChain()[:level+1]
+	n := rq.N()
+	for j := range n {
+		x := s.sample()
+		for i, q := range moduli {
+			var v uint64
+			if x >= 0 {
+				v = uint64(x) % q
+			} else if m := uint64(-x) % q; m != 0 {
+				v = q - m
+			}
+			s.buf.Coeffs[i][j] = v
+		}
+	}
+	tmp := ring.Poly{Coeffs: s.buf.Coeffs[:level+1]}
+	rq.NTT(tmp, tmp)
+	rq.Add(p, tmp, p)
+}

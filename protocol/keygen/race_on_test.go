@@ -1,0 +1,7 @@
+//go:build race
+
+package keygen
+
+// raceEnabled: the race detector slows lattigo's arithmetic about tenfold;
+// the tests that only measure arithmetic (not concurrency) skip under it.
+const raceEnabled = true
