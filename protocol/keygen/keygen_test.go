@@ -274,9 +274,9 @@ func TestKeygenDisagreement(t *testing.T) {
 					t.Fatalf("%s succeeded", n)
 				}
 			}
-			if tc.name != "parties" && !strings.Contains(errs["bank"].Error(), tc.want) && !strings.Contains(errs["bank"].Error(), "telco") {
-				t.Fatalf("bank: %v", errs["bank"])
-			}
+			// The honest parties fail too; which peer they blame first
+			// depends on timing (an honest peer that saw the difference
+			// may close its connections before telco's message arrives).
 			if !strings.Contains(errs["telco"].Error(), tc.want) {
 				t.Fatalf("telco: %v, want %q", errs["telco"], tc.want)
 			}
