@@ -479,3 +479,43 @@ func (s *Server) ClusterStatus(ctx context.Context, req *mitaiv1.ClusterStatusRe
 	}
 	return resp, nil
 }
+
+// watchPoll is how often WatchJob looks at this replica's state.
+const watchPoll = 50 * time.Millisecond
+
+// WatchJob implements the API: a consistent read first, then this
+// replica's own state (each message marked stale or not), sent on change.
+func (s *Server) WatchJob(req *mitaiv1.GetJobRequest, stream mitaiv1.Coordinator_WatchJobServer) error {
+	ctx := stream.Context()
+	first := proto.Clone(req).(*mitaiv1.GetJobRequest)
+	first.Read = &mitaiv1.ReadOptions{Consistent: true}
+	resp, err := s.GetJob(ctx, first)
+	last := ""
+	for {
+		if err != nil {
+			return err
+		}
+		if key := watchKey(resp); key != last {
+			if err := stream.Send(resp); err != nil {
+				return err
+			}
+			last = key
+		}
+		switch resp.Job.State {
+		case mitaiv1.JobState_JOB_STATE_SUCCEEDED, mitaiv1.JobState_JOB_STATE_FAILED, mitaiv1.JobState_JOB_STATE_CANCELLED:
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(watchPoll):
+		}
+		resp, err = s.GetJob(ctx, &mitaiv1.GetJobRequest{JobId: req.JobId})
+	}
+}
+
+// watchKey is what WatchJob reports changes of.
+func watchKey(r *mitaiv1.GetJobResponse) string {
+	t := r.GetTask()
+	return fmt.Sprintf("%v/%d/%v/%d", r.Job.GetState(), t.GetAttempt(), t.GetState(), t.GetRunningUnixMs())
+}

@@ -417,7 +417,7 @@ func TestCoordinatorCluster(t *testing.T) {
 		t.Fatalf("approve: %s", out)
 	}
 	// The coordinator schedules the job on the two nodes, which run it.
-	watch := h.run(env("bank"), "job", "watch", jobID, "--interval", "100ms", "--timeout", "60s")
+	watch := h.run(env("bank"), "job", "watch", jobID, "--timeout", "60s")
 	if !strings.Contains(watch, "succeeded") {
 		t.Fatalf("watch: %s", watch)
 	}

@@ -133,7 +133,6 @@ func coordinatorJobCmds() []*cobra.Command {
 	status.Flags().BoolVar(&consistent, "consistent", true, "read through the leader (false: any replica, possibly stale)")
 
 	var wf coordFlags
-	var interval time.Duration
 	watch := &cobra.Command{
 		Use:   "watch JOB",
 		Short: "Print a job's state whenever it changes, until it ends",
@@ -145,32 +144,44 @@ func coordinatorJobCmds() []*cobra.Command {
 			}
 			defer c.Close()
 			last := ""
-			for {
-				resp, err := getJob(cmd.Context(), c, args[0], true)
+			var final *mitaiv1.Job
+			// The stream ends when the job does; Stream resumes it on
+			// another replica if the one it watches fails.
+			err = c.Stream(cmd.Context(), func(ctx context.Context, cl mitaiv1.CoordinatorClient) error {
+				stream, err := cl.WatchJob(ctx, &mitaiv1.GetJobRequest{JobId: args[0]})
 				if err != nil {
 					return err
 				}
-				job := resp.Job
-				if now := stateName(job.State) + attemptLine(resp.Task); now != last {
-					fmt.Fprintf(cmd.OutOrStdout(), "%s %s %s\n", time.Now().Format(time.TimeOnly), job.Id, now)
-					last = now
+				for {
+					resp, err := stream.Recv()
+					if err == io.EOF {
+						return nil
+					}
+					if err != nil {
+						return err
+					}
+					job := resp.Job
+					if now := stateName(job.State) + attemptLine(resp.Task); now != last {
+						fmt.Fprintf(cmd.OutOrStdout(), "%s %s %s\n", time.Now().Format(time.TimeOnly), job.Id, now)
+						last = now
+					}
+					final = job
 				}
-				switch job.State {
-				case mitaiv1.JobState_JOB_STATE_SUCCEEDED:
-					return nil
-				case mitaiv1.JobState_JOB_STATE_FAILED, mitaiv1.JobState_JOB_STATE_CANCELLED:
-					return fmt.Errorf("job %s %s: %s", job.Id, stateName(job.State), job.Reason)
-				}
-				select {
-				case <-cmd.Context().Done():
-					return nil
-				case <-time.After(interval):
-				}
+			})
+			if err != nil {
+				return err
+			}
+			switch {
+			case final == nil:
+				return fmt.Errorf("job %s: the watch ended without news", args[0])
+			case final.State == mitaiv1.JobState_JOB_STATE_SUCCEEDED:
+				return nil
+			default:
+				return fmt.Errorf("job %s %s: %s", final.Id, stateName(final.State), final.Reason)
 			}
 		},
 	}
 	wf.register(watch)
-	watch.Flags().DurationVar(&interval, "interval", time.Second, "poll interval")
 
 	var lf coordFlags
 	list := &cobra.Command{

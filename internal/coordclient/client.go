@@ -92,3 +92,38 @@ func (c *Client) Call(ctx context.Context, fn func(context.Context, mitaiv1.Coor
 		}
 	}
 }
+
+// Stream runs fn, which holds a server stream open for as long as it needs,
+// against one replica after another while it fails with UNAVAILABLE or
+// DEADLINE_EXCEEDED. Unlike Call it puts no deadline on fn; the client's
+// timeout bounds only a run of failures in a row (an attempt that lasted a
+// second or more counts as progress and starts a new run).
+func (c *Client) Stream(ctx context.Context, fn func(context.Context, mitaiv1.CoordinatorClient) error) error {
+	failingSince := time.Now()
+	for attempt := 0; ; attempt++ {
+		c.mu.Lock()
+		i := c.next
+		c.mu.Unlock()
+		start := time.Now()
+		err := fn(ctx, c.clients[i])
+		if code := status.Code(err); code != codes.Unavailable && code != codes.DeadlineExceeded || ctx.Err() != nil {
+			return err
+		}
+		if time.Since(start) >= time.Second {
+			failingSince, attempt = time.Now(), 0
+		}
+		c.mu.Lock()
+		if c.next == i {
+			c.next = (i + 1) % len(c.clients)
+		}
+		c.mu.Unlock()
+		if time.Since(failingSince) > c.timeout {
+			return fmt.Errorf("no coordinator replica answered within %v; last error: %w", c.timeout, err)
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(time.Duration(min(attempt, 10)) * 50 * time.Millisecond):
+		}
+	}
+}

@@ -3520,7 +3520,7 @@ const file_mitai_v1_coordinator_proto_rawDesc = "" +
 	"\x12TASK_STATE_RUNNING\x10\x01\x12\x18\n" +
 	"\x14TASK_STATE_SUCCEEDED\x10\x02\x12\x15\n" +
 	"\x11TASK_STATE_FAILED\x10\x03\x12\x16\n" +
-	"\x12TASK_STATE_ABORTED\x10\x042\xc2\x06\n" +
+	"\x12TASK_STATE_ABORTED\x10\x042\x83\a\n" +
 	"\vCoordinator\x12K\n" +
 	"\x0ePublishDataset\x12\x1f.mitai.v1.PublishDatasetRequest\x1a\x18.mitai.v1.CatalogDataset\x12D\n" +
 	"\tSubmitJob\x12\x1a.mitai.v1.SubmitJobRequest\x1a\x1b.mitai.v1.SubmitJobResponse\x128\n" +
@@ -3528,7 +3528,8 @@ const file_mitai_v1_coordinator_proto_rawDesc = "" +
 	"ApproveJob\x12\x1b.mitai.v1.ApproveJobRequest\x1a\r.mitai.v1.Job\x126\n" +
 	"\tCancelJob\x12\x1a.mitai.v1.CancelJobRequest\x1a\r.mitai.v1.Job\x12;\n" +
 	"\x06GetJob\x12\x17.mitai.v1.GetJobRequest\x1a\x18.mitai.v1.GetJobResponse\x12A\n" +
-	"\bListJobs\x12\x19.mitai.v1.ListJobsRequest\x1a\x1a.mitai.v1.ListJobsResponse\x12P\n" +
+	"\bListJobs\x12\x19.mitai.v1.ListJobsRequest\x1a\x1a.mitai.v1.ListJobsResponse\x12?\n" +
+	"\bWatchJob\x12\x17.mitai.v1.GetJobRequest\x1a\x18.mitai.v1.GetJobResponse0\x01\x12P\n" +
 	"\rClusterStatus\x12\x1e.mitai.v1.ClusterStatusRequest\x1a\x1f.mitai.v1.ClusterStatusResponse\x12G\n" +
 	"\n" +
 	"AuditRange\x12\x1b.mitai.v1.AuditRangeRequest\x1a\x1c.mitai.v1.AuditRangeResponse\x12D\n" +
@@ -3664,26 +3665,28 @@ var file_mitai_v1_coordinator_proto_depIdxs = []int32{
 	29, // 54: mitai.v1.Coordinator.CancelJob:input_type -> mitai.v1.CancelJobRequest
 	30, // 55: mitai.v1.Coordinator.GetJob:input_type -> mitai.v1.GetJobRequest
 	32, // 56: mitai.v1.Coordinator.ListJobs:input_type -> mitai.v1.ListJobsRequest
-	34, // 57: mitai.v1.Coordinator.ClusterStatus:input_type -> mitai.v1.ClusterStatusRequest
-	38, // 58: mitai.v1.Coordinator.AuditRange:input_type -> mitai.v1.AuditRangeRequest
-	42, // 59: mitai.v1.Coordinator.Heartbeat:input_type -> mitai.v1.HeartbeatRequest
-	44, // 60: mitai.v1.Coordinator.ReportTask:input_type -> mitai.v1.ReportTaskRequest
-	46, // 61: mitai.v1.Coordinator.CheckTask:input_type -> mitai.v1.CheckTaskRequest
-	40, // 62: mitai.v1.Coordinator.Propose:input_type -> mitai.v1.ProposeRequest
-	5,  // 63: mitai.v1.Coordinator.PublishDataset:output_type -> mitai.v1.CatalogDataset
-	27, // 64: mitai.v1.Coordinator.SubmitJob:output_type -> mitai.v1.SubmitJobResponse
-	4,  // 65: mitai.v1.Coordinator.ApproveJob:output_type -> mitai.v1.Job
-	4,  // 66: mitai.v1.Coordinator.CancelJob:output_type -> mitai.v1.Job
-	31, // 67: mitai.v1.Coordinator.GetJob:output_type -> mitai.v1.GetJobResponse
-	33, // 68: mitai.v1.Coordinator.ListJobs:output_type -> mitai.v1.ListJobsResponse
-	36, // 69: mitai.v1.Coordinator.ClusterStatus:output_type -> mitai.v1.ClusterStatusResponse
-	39, // 70: mitai.v1.Coordinator.AuditRange:output_type -> mitai.v1.AuditRangeResponse
-	43, // 71: mitai.v1.Coordinator.Heartbeat:output_type -> mitai.v1.HeartbeatResponse
-	45, // 72: mitai.v1.Coordinator.ReportTask:output_type -> mitai.v1.ReportTaskResponse
-	47, // 73: mitai.v1.Coordinator.CheckTask:output_type -> mitai.v1.CheckTaskResponse
-	41, // 74: mitai.v1.Coordinator.Propose:output_type -> mitai.v1.ProposeResponse
-	63, // [63:75] is the sub-list for method output_type
-	51, // [51:63] is the sub-list for method input_type
+	30, // 57: mitai.v1.Coordinator.WatchJob:input_type -> mitai.v1.GetJobRequest
+	34, // 58: mitai.v1.Coordinator.ClusterStatus:input_type -> mitai.v1.ClusterStatusRequest
+	38, // 59: mitai.v1.Coordinator.AuditRange:input_type -> mitai.v1.AuditRangeRequest
+	42, // 60: mitai.v1.Coordinator.Heartbeat:input_type -> mitai.v1.HeartbeatRequest
+	44, // 61: mitai.v1.Coordinator.ReportTask:input_type -> mitai.v1.ReportTaskRequest
+	46, // 62: mitai.v1.Coordinator.CheckTask:input_type -> mitai.v1.CheckTaskRequest
+	40, // 63: mitai.v1.Coordinator.Propose:input_type -> mitai.v1.ProposeRequest
+	5,  // 64: mitai.v1.Coordinator.PublishDataset:output_type -> mitai.v1.CatalogDataset
+	27, // 65: mitai.v1.Coordinator.SubmitJob:output_type -> mitai.v1.SubmitJobResponse
+	4,  // 66: mitai.v1.Coordinator.ApproveJob:output_type -> mitai.v1.Job
+	4,  // 67: mitai.v1.Coordinator.CancelJob:output_type -> mitai.v1.Job
+	31, // 68: mitai.v1.Coordinator.GetJob:output_type -> mitai.v1.GetJobResponse
+	33, // 69: mitai.v1.Coordinator.ListJobs:output_type -> mitai.v1.ListJobsResponse
+	31, // 70: mitai.v1.Coordinator.WatchJob:output_type -> mitai.v1.GetJobResponse
+	36, // 71: mitai.v1.Coordinator.ClusterStatus:output_type -> mitai.v1.ClusterStatusResponse
+	39, // 72: mitai.v1.Coordinator.AuditRange:output_type -> mitai.v1.AuditRangeResponse
+	43, // 73: mitai.v1.Coordinator.Heartbeat:output_type -> mitai.v1.HeartbeatResponse
+	45, // 74: mitai.v1.Coordinator.ReportTask:output_type -> mitai.v1.ReportTaskResponse
+	47, // 75: mitai.v1.Coordinator.CheckTask:output_type -> mitai.v1.CheckTaskResponse
+	41, // 76: mitai.v1.Coordinator.Propose:output_type -> mitai.v1.ProposeResponse
+	64, // [64:77] is the sub-list for method output_type
+	51, // [51:64] is the sub-list for method input_type
 	51, // [51:51] is the sub-list for extension type_name
 	51, // [51:51] is the sub-list for extension extendee
 	0,  // [0:51] is the sub-list for field type_name

@@ -29,6 +29,7 @@ const (
 	Coordinator_CancelJob_FullMethodName      = "/mitai.v1.Coordinator/CancelJob"
 	Coordinator_GetJob_FullMethodName         = "/mitai.v1.Coordinator/GetJob"
 	Coordinator_ListJobs_FullMethodName       = "/mitai.v1.Coordinator/ListJobs"
+	Coordinator_WatchJob_FullMethodName       = "/mitai.v1.Coordinator/WatchJob"
 	Coordinator_ClusterStatus_FullMethodName  = "/mitai.v1.Coordinator/ClusterStatus"
 	Coordinator_AuditRange_FullMethodName     = "/mitai.v1.Coordinator/AuditRange"
 	Coordinator_Heartbeat_FullMethodName      = "/mitai.v1.Coordinator/Heartbeat"
@@ -60,6 +61,10 @@ type CoordinatorClient interface {
 	GetJob(ctx context.Context, in *GetJobRequest, opts ...grpc.CallOption) (*GetJobResponse, error)
 	// ListJobs returns the jobs.
 	ListJobs(ctx context.Context, in *ListJobsRequest, opts ...grpc.CallOption) (*ListJobsResponse, error)
+	// WatchJob streams a job each time its state or attempt changes, from
+	// the current one until it ends (succeeded, failed or cancelled). Each
+	// message says how fresh it is; the first one is a consistent read.
+	WatchJob(ctx context.Context, in *GetJobRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[GetJobResponse], error)
 	// ClusterStatus returns every replica's Raft state as this replica can see it.
 	ClusterStatus(ctx context.Context, in *ClusterStatusRequest, opts ...grpc.CallOption) (*ClusterStatusResponse, error)
 	// AuditRange returns ledger entries.
@@ -146,6 +151,25 @@ func (c *coordinatorClient) ListJobs(ctx context.Context, in *ListJobsRequest, o
 	return out, nil
 }
 
+func (c *coordinatorClient) WatchJob(ctx context.Context, in *GetJobRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[GetJobResponse], error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	stream, err := c.cc.NewStream(ctx, &Coordinator_ServiceDesc.Streams[0], Coordinator_WatchJob_FullMethodName, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	x := &grpc.GenericClientStream[GetJobRequest, GetJobResponse]{ClientStream: stream}
+	if err := x.ClientStream.SendMsg(in); err != nil {
+		return nil, err
+	}
+	if err := x.ClientStream.CloseSend(); err != nil {
+		return nil, err
+	}
+	return x, nil
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type Coordinator_WatchJobClient = grpc.ServerStreamingClient[GetJobResponse]
+
 func (c *coordinatorClient) ClusterStatus(ctx context.Context, in *ClusterStatusRequest, opts ...grpc.CallOption) (*ClusterStatusResponse, error) {
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
 	out := new(ClusterStatusResponse)
@@ -229,6 +253,10 @@ type CoordinatorServer interface {
 	GetJob(context.Context, *GetJobRequest) (*GetJobResponse, error)
 	// ListJobs returns the jobs.
 	ListJobs(context.Context, *ListJobsRequest) (*ListJobsResponse, error)
+	// WatchJob streams a job each time its state or attempt changes, from
+	// the current one until it ends (succeeded, failed or cancelled). Each
+	// message says how fresh it is; the first one is a consistent read.
+	WatchJob(*GetJobRequest, grpc.ServerStreamingServer[GetJobResponse]) error
 	// ClusterStatus returns every replica's Raft state as this replica can see it.
 	ClusterStatus(context.Context, *ClusterStatusRequest) (*ClusterStatusResponse, error)
 	// AuditRange returns ledger entries.
@@ -272,6 +300,9 @@ func (UnimplementedCoordinatorServer) GetJob(context.Context, *GetJobRequest) (*
 }
 func (UnimplementedCoordinatorServer) ListJobs(context.Context, *ListJobsRequest) (*ListJobsResponse, error) {
 	return nil, status.Errorf(codes.Unimplemented, "method ListJobs not implemented")
+}
+func (UnimplementedCoordinatorServer) WatchJob(*GetJobRequest, grpc.ServerStreamingServer[GetJobResponse]) error {
+	return status.Errorf(codes.Unimplemented, "method WatchJob not implemented")
 }
 func (UnimplementedCoordinatorServer) ClusterStatus(context.Context, *ClusterStatusRequest) (*ClusterStatusResponse, error) {
 	return nil, status.Errorf(codes.Unimplemented, "method ClusterStatus not implemented")
@@ -419,6 +450,17 @@ func _Coordinator_ListJobs_Handler(srv interface{}, ctx context.Context, dec fun
 	}
 	return interceptor(ctx, in, info, handler)
 }
+
+func _Coordinator_WatchJob_Handler(srv interface{}, stream grpc.ServerStream) error {
+	m := new(GetJobRequest)
+	if err := stream.RecvMsg(m); err != nil {
+		return err
+	}
+	return srv.(CoordinatorServer).WatchJob(m, &grpc.GenericServerStream[GetJobRequest, GetJobResponse]{ServerStream: stream})
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type Coordinator_WatchJobServer = grpc.ServerStreamingServer[GetJobResponse]
 
 func _Coordinator_ClusterStatus_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
 	in := new(ClusterStatusRequest)
@@ -584,6 +626,12 @@ var Coordinator_ServiceDesc = grpc.ServiceDesc{
 			Handler:    _Coordinator_Propose_Handler,
 		},
 	},
-	Streams:  []grpc.StreamDesc{},
+	Streams: []grpc.StreamDesc{
+		{
+			StreamName:    "WatchJob",
+			Handler:       _Coordinator_WatchJob_Handler,
+			ServerStreams: true,
+		},
+	},
 	Metadata: "mitai/v1/coordinator.proto",
 }
