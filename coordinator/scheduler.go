@@ -136,9 +136,7 @@ func (sc *scheduler) arm(nodes []*mitaiv1.NodeRecord, running []*mitaiv1.Task, n
 // readyDatasets returns the datasets ("party:name") that a node heard
 // from on this leader, with a live lease, holds: a job over others cannot
 // be scheduled now.
-func (sc *scheduler) readyDatasets(now time.Time) map[string]bool {
-	var nodes []*mitaiv1.NodeRecord
-	sc.s.rep.Read(func(st *state.State) { nodes = st.Nodes() })
+func (sc *scheduler) readyDatasets(nodes []*mitaiv1.NodeRecord, now time.Time) map[string]bool {
 	sc.mu.Lock()
 	defer sc.mu.Unlock()
 	ready := map[string]bool{}
@@ -174,7 +172,8 @@ func (sc *scheduler) tick(ctx context.Context) {
 	var running []*mitaiv1.Task
 	var nodes []*mitaiv1.NodeRecord
 	now := time.Now()
-	ready := sc.readyDatasets(now)
+	sc.s.rep.Read(func(st *state.State) { nodes = st.Nodes() })
+	ready := sc.readyDatasets(nodes, now)
 	sc.s.rep.Read(func(st *state.State) {
 		pending = st.Schedulable(func(j *mitaiv1.Job) bool {
 			for _, p := range j.Spec.Participants {
@@ -184,7 +183,7 @@ func (sc *scheduler) tick(ctx context.Context) {
 			}
 			return true
 		}, maxSchedulePerPass)
-		running, nodes = st.RunningTasks(), st.Nodes()
+		running = st.RunningTasks()
 	})
 	sc.arm(nodes, running, now)
 	var cmds []*mitaiv1.Command
@@ -419,9 +418,7 @@ func (s *Server) ReportTask(ctx context.Context, req *mitaiv1.ReportTaskRequest)
 	if !bytes.Equal(signed.SignerCert, cert.Raw) {
 		return nil, status.Error(codes.PermissionDenied, "the report must be signed with the certificate of the reporting connection")
 	}
-	entry := &mitaiv1.AuditEntry{Kind: signed.Kind, Actor: party, Subject: o.Task.TaskId, Detail: signed.Outcome,
-		SignerCert: signed.SignerCert, Signature: signed.Signature}
-	if err := ledger.VerifySignature(entry, nil); err != nil {
+	if err := ledger.VerifySignature(state.StatementEntry(party, o.Task.TaskId, signed), nil); err != nil {
 		return nil, status.Error(codes.PermissionDenied, err.Error())
 	}
 	_, err = s.write(ctx, &mitaiv1.Command{Body: &mitaiv1.Command_TaskOutcome{TaskOutcome: &mitaiv1.TaskOutcomeCommand{Signed: signed}}})

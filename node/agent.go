@@ -206,11 +206,13 @@ func (a *agent) sign(kind string, o *mitaiv1.TaskOutcome) (*mitaiv1.SignedOutcom
 	if !ok {
 		return nil, fmt.Errorf("the node's key (%T) cannot sign", a.cert.PrivateKey)
 	}
-	e := &mitaiv1.AuditEntry{Kind: kind, Actor: a.party, Subject: o.Task.TaskId, Detail: b}
+	signed := &mitaiv1.SignedOutcome{Kind: kind, Outcome: b}
+	e := state.StatementEntry(a.party, o.Task.TaskId, signed)
 	if err := ledger.Sign(e, a.cert.Certificate[0], signer); err != nil {
 		return nil, err
 	}
-	return &mitaiv1.SignedOutcome{Kind: kind, Outcome: b, SignerCert: e.SignerCert, Signature: e.Signature}, nil
+	signed.SignerCert, signed.Signature = e.SignerCert, e.Signature
+	return signed, nil
 }
 
 // fence asks the coordinator whether an offered, scheduled attempt is

@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"log/slog"
 
 	"github.com/spf13/cobra"
 
@@ -15,11 +16,7 @@ func coordinatorCmd() *cobra.Command {
 		Short: "Run a coordinator replica (Raft over TLS, gRPC API)",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			cfg, err := coordinator.LoadConfig(cfgPath)
-			if err != nil {
-				return err
-			}
-			log, err := newLogger(cfg.LogLevel)
+			cfg, log, err := loadReplicaConfig(cfgPath)
 			if err != nil {
 				return err
 			}
@@ -63,11 +60,7 @@ config, run recover on every survivor, then start the survivors, and the
 replacements with empty data dirs and bootstrap: false.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			cfg, err := coordinator.LoadConfig(cfgPath)
-			if err != nil {
-				return err
-			}
-			log, err := newLogger(cfg.LogLevel)
+			cfg, log, err := loadReplicaConfig(cfgPath)
 			if err != nil {
 				return err
 			}
@@ -81,4 +74,14 @@ replacements with empty data dirs and bootstrap: false.`,
 	cmd.Flags().StringVar(&cfgPath, "config", "", "replica configuration file (YAML), listing the new voter set as peers")
 	_ = cmd.MarkFlagRequired("config")
 	return cmd
+}
+
+// loadReplicaConfig reads a replica's configuration and makes its logger.
+func loadReplicaConfig(path string) (coordinator.Config, *slog.Logger, error) {
+	cfg, err := coordinator.LoadConfig(path)
+	if err != nil {
+		return cfg, nil, err
+	}
+	log, err := newLogger(cfg.LogLevel)
+	return cfg, log, err
 }

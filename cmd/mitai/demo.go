@@ -282,12 +282,11 @@ func demoLedger(all []*mitaiv1.AuditEntry, jobID string, leaders map[uint64]stri
 			continue
 		}
 		d := demoEntry{index: e.Index, time: time.UnixMilli(e.TimeUnixMs), kind: e.Kind, actor: e.Actor, what: e.Subject}
-		if e.Kind == state.KindTaskOutcome || e.Kind == state.KindResultDelivered {
-			// A node's signed statement, kept verbatim.
-			var o mitaiv1.TaskOutcome
-			if err := proto.Unmarshal(e.Detail, &o); err != nil {
-				return nil, nil, fmt.Errorf("ledger entry %d: %w", e.Index, err)
-			}
+		o, err := state.Statement(e)
+		if err != nil {
+			return nil, nil, err
+		}
+		if o != nil {
 			d.actor = fmt.Sprintf("%s (signed by node %s)", e.Actor, o.Node)
 			r := o.Report
 			switch {

@@ -1145,12 +1145,11 @@ func taskEvents(t *testing.T, cl *coordclient.Client, taskID string) []taskEvent
 			continue
 		}
 		ev := taskEvent{kind: e.Kind, at: time.UnixMilli(e.TimeUnixMs)}
-		if e.Kind == state.KindTaskOutcome || e.Kind == state.KindResultDelivered {
-			// A node's signed statement, kept verbatim.
-			var o mitaiv1.TaskOutcome
-			if err := proto.Unmarshal(e.Detail, &o); err != nil {
-				t.Fatalf("ledger entry %d: %v", e.Index, err)
-			}
+		o, err := state.Statement(e)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if o != nil {
 			ev.attempt, ev.reason = o.Task.GetAttempt(), o.Error
 			out = append(out, ev)
 			continue

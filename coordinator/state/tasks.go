@@ -2,6 +2,7 @@ package state
 
 import (
 	"cmp"
+	"fmt"
 	"slices"
 	"strings"
 
@@ -244,10 +245,9 @@ func (s *State) taskOutcome(cmd *mitaiv1.Command, c *mitaiv1.TaskOutcomeCommand,
 	default:
 		return Result{}, rejectf("unknown statement kind %q", signed.Kind)
 	}
-	e := s.ledger.Append(&mitaiv1.AuditEntry{
-		TimeUnixMs: cmd.TimeUnixMs, Kind: signed.Kind, Actor: cmd.Actor, Subject: task.Id,
-		Detail: signed.Outcome, SignerCert: signed.SignerCert, Signature: signed.Signature,
-	})
+	entry := StatementEntry(cmd.Actor, task.Id, signed)
+	entry.TimeUnixMs = cmd.TimeUnixMs
+	e := s.ledger.Append(entry)
 	return Result{Job: proto.Clone(job).(*mitaiv1.Job), Task: proto.Clone(task).(*mitaiv1.Task), AuditIndex: e.Index}, nil
 }
 
@@ -324,4 +324,26 @@ func idPattern(s string) bool {
 		}
 	}
 	return true
+}
+
+// Statement returns the node's statement that a task.outcome or
+// result.delivered ledger entry holds verbatim, or nil for entries of other
+// kinds (whose detail is the command that made them).
+func Statement(e *mitaiv1.AuditEntry) (*mitaiv1.TaskOutcome, error) {
+	if e.Kind != KindTaskOutcome && e.Kind != KindResultDelivered {
+		return nil, nil
+	}
+	var o mitaiv1.TaskOutcome
+	if err := proto.Unmarshal(e.Detail, &o); err != nil {
+		return nil, fmt.Errorf("ledger entry %d: %w", e.Index, err)
+	}
+	return &o, nil
+}
+
+// StatementEntry is the ledger entry that holds a party's signed statement
+// about a task: what the node signs, what the leader checks and what the
+// state appends (index, time and hashes aside).
+func StatementEntry(party, taskID string, signed *mitaiv1.SignedOutcome) *mitaiv1.AuditEntry {
+	return &mitaiv1.AuditEntry{Kind: signed.Kind, Actor: party, Subject: taskID,
+		Detail: signed.Outcome, SignerCert: signed.SignerCert, Signature: signed.Signature}
 }

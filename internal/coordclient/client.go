@@ -80,11 +80,7 @@ func (c *Client) Call(ctx context.Context, fn func(context.Context, mitaiv1.Coor
 		if code := status.Code(err); code != codes.Unavailable && code != codes.DeadlineExceeded {
 			return err
 		}
-		c.mu.Lock()
-		if c.next == i {
-			c.next = (i + 1) % len(c.clients)
-		}
-		c.mu.Unlock()
+		c.moveOn(i)
 		select {
 		case <-ctx.Done():
 			return fmt.Errorf("no coordinator replica answered within %v; last error: %w", c.timeout, err)
@@ -112,11 +108,7 @@ func (c *Client) Stream(ctx context.Context, fn func(context.Context, mitaiv1.Co
 		if time.Since(start) >= time.Second {
 			failingSince, attempt = time.Now(), 0
 		}
-		c.mu.Lock()
-		if c.next == i {
-			c.next = (i + 1) % len(c.clients)
-		}
-		c.mu.Unlock()
+		c.moveOn(i)
 		if time.Since(failingSince) > c.timeout {
 			return fmt.Errorf("no coordinator replica answered within %v; last error: %w", c.timeout, err)
 		}
@@ -125,5 +117,15 @@ func (c *Client) Stream(ctx context.Context, fn func(context.Context, mitaiv1.Co
 			return ctx.Err()
 		case <-time.After(time.Duration(min(attempt, 10)) * 50 * time.Millisecond):
 		}
+	}
+}
+
+// moveOn makes the replica after i the next one tried, unless another call
+// moved on already.
+func (c *Client) moveOn(i int) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.next == i {
+		c.next = (i + 1) % len(c.clients)
 	}
 }
