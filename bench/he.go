@@ -96,6 +96,18 @@ type HEReport struct {
 // (connected by protocol pipes, as the protocols' tests do), and measures
 // both. It is what `mitai bench he` runs.
 func RunHE(ctx context.Context, o HEOptions) (*HEReport, error) {
+	o, err := o.withDefaults()
+	if err != nil {
+		return nil, err
+	}
+	d, err := generateHE(o)
+	if err != nil {
+		return nil, err
+	}
+	return d.measure(ctx, o)
+}
+
+func (o HEOptions) withDefaults() (HEOptions, error) {
 	if o.Rows == 0 {
 		o.Rows = 1_000_000
 	}
@@ -106,24 +118,38 @@ func RunHE(ctx context.Context, o HEOptions) (*HEReport, error) {
 		o.Preset = he.DefaultPreset
 	}
 	if _, err := he.PresetByName(o.Preset); err != nil {
-		return nil, err
+		return o, err
 	}
-	progress := o.Progress
-	if progress == nil {
-		progress = io.Discard
+	if o.Progress == nil {
+		o.Progress = io.Discard
 	}
-	rep := &HEReport{Preset: o.Preset, Parties: o.Parties, ScoreRows: o.Rows,
-		Cores: runtime.GOMAXPROCS(0), GoVersion: runtime.Version(), CPU: cpuModel()}
+	return o, nil
+}
 
-	fmt.Fprintf(progress, "generating %d aligned rows for %v\n", o.Rows, o.Parties)
+// heData is the generated data a measurement scores.
+type heData struct {
+	data            *datagen.CreditData
+	blocks          map[string]*score.Block
+	generateSeconds float64
+}
+
+func generateHE(o HEOptions) (*heData, error) {
+	fmt.Fprintf(o.Progress, "generating %d aligned rows for %v\n", o.Rows, o.Parties)
 	start := time.Now()
 	data, err := datagen.Credit{Parties: o.Parties, Rows: o.Rows, Overlap: 1, Seed: o.Seed}.Generate()
 	if err != nil {
 		return nil, err
 	}
 	blocks, _, _ := data.Aligned()
-	rep.GenerateSeconds = time.Since(start).Seconds()
-	rep.Features = len(data.Tables[0].Columns)
+	return &heData{data: data, blocks: blocks, generateSeconds: time.Since(start).Seconds()}, nil
+}
+
+// measure runs a key generation and a score job on d and checks the
+// scores against plaintext. o has its defaults.
+func (d *heData) measure(ctx context.Context, o HEOptions) (*HEReport, error) {
+	data, blocks, progress := d.data, d.blocks, o.Progress
+	rep := &HEReport{Preset: o.Preset, Parties: o.Parties, ScoreRows: o.Rows, Features: len(data.Tables[0].Columns),
+		GenerateSeconds: d.generateSeconds, Cores: runtime.GOMAXPROCS(0), GoVersion: runtime.Version(), CPU: cpuModel()}
 
 	fmt.Fprintf(progress, "collective key generation, %d parties, %s\n", len(o.Parties), o.Preset)
 	seed := make([]byte, 32)
@@ -228,20 +254,26 @@ type HERuns struct {
 	Runs      []*HEReport `json:"runs"`
 }
 
-// RunHERepeated runs RunHE n times, one after the other (the same data,
-// new keys each time), and summarizes them.
+// RunHERepeated generates the data once and measures it n times, one run
+// after the other (new keys each time), and summarizes the runs. Every
+// run's GenerateSeconds is that one generation.
 func RunHERepeated(ctx context.Context, o HEOptions, n int) (*HERuns, error) {
 	if n < 1 {
 		return nil, fmt.Errorf("bench: %d runs, want at least 1", n)
 	}
-	progress := o.Progress
-	if progress == nil {
-		progress = io.Discard
+	o, err := o.withDefaults()
+	if err != nil {
+		return nil, err
 	}
+	d, err := generateHE(o)
+	if err != nil {
+		return nil, err
+	}
+	progress := o.Progress
 	var runs []*HEReport
 	for i := range n {
 		fmt.Fprintf(progress, "run %d of %d\n", i+1, n)
-		rep, err := RunHE(ctx, o)
+		rep, err := d.measure(ctx, o)
 		if err != nil {
 			return nil, fmt.Errorf("bench: run %d of %d: %w", i+1, n, err)
 		}
