@@ -1,12 +1,17 @@
 package bench
 
 import (
+	"cmp"
 	"context"
 	"crypto/rand"
 	"fmt"
 	"io"
 	"math"
+	"os"
 	"runtime"
+	"slices"
+	"strconv"
+	"strings"
 	"syscall"
 	"time"
 
@@ -14,6 +19,7 @@ import (
 	"github.com/mitai-dev/mitai/crypto/he"
 	"github.com/mitai-dev/mitai/protocol/keygen"
 	"github.com/mitai-dev/mitai/protocol/score"
+	"github.com/tuneinsight/lattigo/v5/mhe"
 )
 
 // HEOptions configure RunHE.
@@ -50,8 +56,10 @@ type HEReport struct {
 
 	KeygenWallSeconds float64 `json:"keygen_wall_seconds"`
 	// KeySetBytes is the encoded public key set (seeded public key);
-	// PublicKeyShareBytes one party's share of it; SealedSecretBytes one
-	// party's secret share sealed for storage.
+	// PublicKeyShareBytes the encoding of one party's share of it, as key
+	// generation sends it to each peer; SealedSecretBytes one party's secret
+	// share sealed for storage; KeygenBytesPerParty all a party sent during
+	// key generation (the share to each peer, hellos, digests).
 	KeySetBytes         int    `json:"key_set_bytes"`
 	PublicKeyShareBytes int    `json:"public_key_share_bytes"`
 	SealedSecretBytes   int    `json:"sealed_secret_share_bytes"`
@@ -63,6 +71,9 @@ type HEReport struct {
 	// ProcessCPUSeconds is user+system CPU of this process during scoring
 	// (all parties, the runtime and the garbage collector).
 	ProcessCPUSeconds float64 `json:"process_cpu_seconds"`
+	// LoadAverage is the machine's 1-minute load average when scoring
+	// began (Linux; 0 elsewhere): other tenants' work shows here.
+	LoadAverage float64 `json:"load_average_1m"`
 	// CPUByPhase sums the parties' measured CPU per phase: encode, encrypt,
 	// transport (serialize, decode, hash, sum), keyswitch, decrypt, plain.
 	CPUByPhase  map[string]float64 `json:"cpu_seconds_by_phase"`
@@ -85,6 +96,18 @@ type HEReport struct {
 // (connected by protocol pipes, as the protocols' tests do), and measures
 // both. It is what `mitai bench he` runs.
 func RunHE(ctx context.Context, o HEOptions) (*HEReport, error) {
+	o, err := o.withDefaults()
+	if err != nil {
+		return nil, err
+	}
+	d, err := generateHE(o)
+	if err != nil {
+		return nil, err
+	}
+	return d.measure(ctx, o)
+}
+
+func (o HEOptions) withDefaults() (HEOptions, error) {
 	if o.Rows == 0 {
 		o.Rows = 1_000_000
 	}
@@ -95,24 +118,38 @@ func RunHE(ctx context.Context, o HEOptions) (*HEReport, error) {
 		o.Preset = he.DefaultPreset
 	}
 	if _, err := he.PresetByName(o.Preset); err != nil {
-		return nil, err
+		return o, err
 	}
-	progress := o.Progress
-	if progress == nil {
-		progress = io.Discard
+	if o.Progress == nil {
+		o.Progress = io.Discard
 	}
-	rep := &HEReport{Preset: o.Preset, Parties: o.Parties, ScoreRows: o.Rows,
-		Cores: runtime.GOMAXPROCS(0), GoVersion: runtime.Version(), CPU: cpuModel()}
+	return o, nil
+}
 
-	fmt.Fprintf(progress, "generating %d aligned rows for %v\n", o.Rows, o.Parties)
+// heData is the generated data a measurement scores.
+type heData struct {
+	data            *datagen.CreditData
+	blocks          map[string]*score.Block
+	generateSeconds float64
+}
+
+func generateHE(o HEOptions) (*heData, error) {
+	fmt.Fprintf(o.Progress, "generating %d aligned rows for %v\n", o.Rows, o.Parties)
 	start := time.Now()
 	data, err := datagen.Credit{Parties: o.Parties, Rows: o.Rows, Overlap: 1, Seed: o.Seed}.Generate()
 	if err != nil {
 		return nil, err
 	}
 	blocks, _, _ := data.Aligned()
-	rep.GenerateSeconds = time.Since(start).Seconds()
-	rep.Features = len(data.Tables[0].Columns)
+	return &heData{data: data, blocks: blocks, generateSeconds: time.Since(start).Seconds()}, nil
+}
+
+// measure runs a key generation and a score job on d and checks the
+// scores against plaintext. o has its defaults.
+func (d *heData) measure(ctx context.Context, o HEOptions) (*HEReport, error) {
+	data, blocks, progress := d.data, d.blocks, o.Progress
+	rep := &HEReport{Preset: o.Preset, Parties: o.Parties, ScoreRows: o.Rows, Features: len(data.Tables[0].Columns),
+		GenerateSeconds: d.generateSeconds, Cores: runtime.GOMAXPROCS(0), GoVersion: runtime.Version(), CPU: cpuModel()}
 
 	fmt.Fprintf(progress, "collective key generation, %d parties, %s\n", len(o.Parties), o.Preset)
 	seed := make([]byte, 32)
@@ -127,7 +164,9 @@ func RunHE(ctx context.Context, o HEOptions) (*HEReport, error) {
 	first := keys[o.Parties[0]]
 	rep.KeySetBytes = first.KeySet.Size()
 	rep.KeygenBytesPerParty = first.BytesSent
-	rep.PublicKeyShareBytes = int(first.BytesSent) / (len(o.Parties) - 1) // each peer gets the same share; hello and digest are small
+	if rep.PublicKeyShareBytes, err = publicKeyShareBytes(o.Preset); err != nil {
+		return nil, err
+	}
 	sealed, err := first.Secret.Seal(seed)
 	if err != nil {
 		return nil, err
@@ -141,6 +180,7 @@ func RunHE(ctx context.Context, o HEOptions) (*HEReport, error) {
 	}
 	fmt.Fprintf(progress, "scoring %d rows\n", o.Rows)
 	runtime.GC()
+	rep.LoadAverage = loadAverage()
 	cpu0 := processCPU()
 	res, err := score.RunLocal(ctx, parties, score.Options{JobID: "bench-score", Receiver: o.Parties[0], Workers: o.Workers})
 	if err != nil {
@@ -185,6 +225,122 @@ func RunHE(ctx context.Context, o HEOptions) (*HEReport, error) {
 		rep.MaxPointsError = max(rep.MaxPointsError, math.Abs(res.Scores.Points[r]-card.Points(v)))
 	}
 	return rep, nil
+}
+
+// HERuns is RunHE repeated: the medians of what varies with the machine's
+// load, the worst agreement with plaintext, and every run. The fields it
+// shares with HEReport have the same JSON names.
+type HERuns struct {
+	Preset    string   `json:"preset"`
+	Parties   []string `json:"parties"`
+	Features  int      `json:"features_per_party"`
+	ScoreRows int      `json:"score_rows"`
+
+	// Medians over the runs.
+	ScoreWallSeconds  float64 `json:"score_wall_seconds"`
+	KeygenWallSeconds float64 `json:"keygen_wall_seconds"`
+	ProcessCPUSeconds float64 `json:"process_cpu_seconds"`
+	BytesPerRow       float64 `json:"bytes_per_row"`
+
+	// The largest over the runs.
+	MaxLogOddsError     float64 `json:"max_log_odds_error"`
+	MaxProbabilityError float64 `json:"max_probability_error"`
+	MaxPointsError      float64 `json:"max_points_error"`
+
+	// MedianRun is the index in Runs of the run whose score wall time is
+	// the median (for an even number of runs, the faster of the two in the
+	// middle).
+	MedianRun int         `json:"median_run"`
+	Runs      []*HEReport `json:"runs"`
+}
+
+// RunHERepeated generates the data once and measures it n times, one run
+// after the other (new keys each time), and summarizes the runs. Every
+// run's GenerateSeconds is that one generation.
+func RunHERepeated(ctx context.Context, o HEOptions, n int) (*HERuns, error) {
+	if n < 1 {
+		return nil, fmt.Errorf("bench: %d runs, want at least 1", n)
+	}
+	o, err := o.withDefaults()
+	if err != nil {
+		return nil, err
+	}
+	d, err := generateHE(o)
+	if err != nil {
+		return nil, err
+	}
+	progress := o.Progress
+	var runs []*HEReport
+	for i := range n {
+		fmt.Fprintf(progress, "run %d of %d\n", i+1, n)
+		rep, err := d.measure(ctx, o)
+		if err != nil {
+			return nil, fmt.Errorf("bench: run %d of %d: %w", i+1, n, err)
+		}
+		fmt.Fprintf(progress, "run %d: score %.3f s, key generation %.3f s, process CPU %.2f s, load %.2f\n",
+			i+1, rep.ScoreWallSeconds, rep.KeygenWallSeconds, rep.ProcessCPUSeconds, rep.LoadAverage)
+		runs = append(runs, rep)
+	}
+	first := runs[0]
+	r := &HERuns{Preset: first.Preset, Parties: first.Parties, Features: first.Features, ScoreRows: first.ScoreRows, Runs: runs}
+	med := func(f func(*HEReport) float64) float64 {
+		xs := make([]float64, n)
+		for i, rep := range runs {
+			xs[i] = f(rep)
+		}
+		return quantile(xs, 0.5)
+	}
+	r.ScoreWallSeconds = med(func(x *HEReport) float64 { return x.ScoreWallSeconds })
+	r.KeygenWallSeconds = med(func(x *HEReport) float64 { return x.KeygenWallSeconds })
+	r.ProcessCPUSeconds = med(func(x *HEReport) float64 { return x.ProcessCPUSeconds })
+	r.BytesPerRow = med(func(x *HEReport) float64 { return x.BytesPerRow })
+	for _, rep := range runs {
+		r.MaxLogOddsError = max(r.MaxLogOddsError, rep.MaxLogOddsError)
+		r.MaxProbabilityError = max(r.MaxProbabilityError, rep.MaxProbabilityError)
+		r.MaxPointsError = max(r.MaxPointsError, rep.MaxPointsError)
+	}
+	order := make([]int, n)
+	for i := range order {
+		order[i] = i
+	}
+	slices.SortStableFunc(order, func(a, b int) int { return cmp.Compare(runs[a].ScoreWallSeconds, runs[b].ScoreWallSeconds) })
+	r.MedianRun = order[(n-1)/2]
+	return r, nil
+}
+
+// publicKeyShareBytes is the size of one party's public-key share in the
+// encoding key generation sends (fixed by the preset: the codec accepts no
+// other size).
+func publicKeyShareBytes(preset string) (int, error) {
+	p, err := he.PresetByName(preset)
+	if err != nil {
+		return 0, err
+	}
+	params, err := p.Params()
+	if err != nil {
+		return 0, err
+	}
+	codec, err := he.NewCodec(p)
+	if err != nil {
+		return 0, err
+	}
+	share := mhe.NewPublicKeyGenProtocol(params).AllocateShare()
+	b, err := codec.Marshal(&share)
+	if err != nil {
+		return 0, fmt.Errorf("bench: encode a public-key share: %w", err)
+	}
+	return len(b), nil
+}
+
+// loadAverage is the 1-minute load average, or 0 where /proc/loadavg is
+// missing.
+func loadAverage() float64 {
+	b, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return 0
+	}
+	f, _ := strconv.ParseFloat(strings.Fields(string(b) + " 0")[0], 64)
+	return f
 }
 
 // processCPU is this process's user plus system CPU time.

@@ -19,10 +19,39 @@ func TestRunHE(t *testing.T) {
 	if rep.MaxProbabilityError > 1e-3 || rep.MaxPointsError > 0.5 || rep.BytesPerRow <= 0 || rep.KeySetBytes <= 0 {
 		t.Fatalf("report %+v", rep)
 	}
+	// A party sends its public-key share to each of its 2 peers, and a
+	// little more (hellos, digests).
+	if s := rep.PublicKeyShareBytes; s <= 0 || rep.KeygenBytesPerParty < 2*uint64(s) || rep.KeygenBytesPerParty > 2*uint64(s)+4096 {
+		t.Fatalf("public-key share %d bytes, %d sent per party", s, rep.KeygenBytesPerParty)
+	}
 	for _, k := range []string{"encode", "encrypt", "transport", "keyswitch", "decrypt"} {
 		if rep.CPUByPhase[k] <= 0 {
 			t.Fatalf("no CPU measured for %s: %v", k, rep.CPUByPhase)
 		}
+	}
+}
+
+func TestRunHERepeated(t *testing.T) {
+	t.Parallel()
+	if _, err := RunHERepeated(context.Background(), HEOptions{Rows: 100}, 0); err == nil {
+		t.Fatal("0 runs accepted")
+	}
+	rs, err := RunHERepeated(context.Background(), HEOptions{Rows: 5000, Preset: "affine-ci12", Seed: 3}, 3)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rs.Runs) != 3 || rs.ScoreRows != 5000 || rs.MedianRun < 0 || rs.MedianRun > 2 {
+		t.Fatalf("runs %+v", rs)
+	}
+	if rs.Runs[rs.MedianRun].ScoreWallSeconds != rs.ScoreWallSeconds {
+		t.Fatalf("median %v is not run %d's %v", rs.ScoreWallSeconds, rs.MedianRun, rs.Runs[rs.MedianRun].ScoreWallSeconds)
+	}
+	var worst float64
+	for _, r := range rs.Runs {
+		worst = max(worst, r.MaxPointsError)
+	}
+	if rs.MaxPointsError != worst || rs.KeygenWallSeconds <= 0 {
+		t.Fatalf("runs %+v", rs)
 	}
 }
 
