@@ -153,6 +153,10 @@ func (s *Server) write(ctx context.Context, cmd *mitaiv1.Command) (*mitaiv1.Prop
 	cmd.RequestId = newID("req-")
 	if sub := cmd.GetSubmitJob(); sub != nil {
 		sub.JobId = newID("job-")
+		sub.Seed = make([]byte, 32)
+		if _, err := rand.Read(sub.Seed); err != nil {
+			return nil, err
+		}
 	}
 	deadline := time.Now().Add(s.cfg.LeaderHold)
 	for {
@@ -388,6 +392,37 @@ func (s *Server) ListJobs(ctx context.Context, req *mitaiv1.ListJobsRequest) (*m
 	for _, j := range jobs {
 		if caller == CoordinatorParty || involves(j, caller) {
 			resp.Jobs = append(resp.Jobs, j)
+		}
+	}
+	return resp, nil
+}
+
+// ListKeySets implements the API: the key sets are public metadata, listed
+// to every party that holds a share.
+func (s *Server) ListKeySets(ctx context.Context, req *mitaiv1.ListKeySetsRequest) (*mitaiv1.ListKeySetsResponse, error) {
+	caller, err := mtls.CallerParty(ctx)
+	if err != nil {
+		return nil, err
+	}
+	var fwd *mitaiv1.ListKeySetsResponse
+	var sets []*mitaiv1.KeySetInfo
+	info, err := s.read(ctx, req.Read,
+		func(c mitaiv1.CoordinatorClient) (err error) { fwd, err = c.ListKeySets(ctx, req); return err },
+		func(st *state.State) { sets = st.KeySets() })
+	if err != nil {
+		return nil, err
+	}
+	if fwd != nil {
+		sets, info = fwd.KeySets, fwd.Read
+	}
+	resp := &mitaiv1.ListKeySetsResponse{Read: info}
+	for _, k := range sets {
+		holds := caller == CoordinatorParty
+		for _, p := range k.Participants {
+			holds = holds || strings.HasPrefix(p, caller+":")
+		}
+		if holds {
+			resp.KeySets = append(resp.KeySets, k)
 		}
 	}
 	return resp, nil

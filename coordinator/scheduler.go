@@ -386,7 +386,15 @@ func taskSpec(st *state.State, t *mitaiv1.Task) *mitaiv1.TaskSpec {
 	}
 	spec := &mitaiv1.TaskSpec{
 		JobId: j.Id, TaskId: strings.TrimPrefix(t.Id, j.Id+"."), Attempt: t.Attempt, Term: t.Term, Kind: j.Spec.Kind,
-		Receivers: j.Spec.Receivers, Psi: j.Spec.Psi, Scheduled: true,
+		Receivers: j.Spec.Receivers, Psi: j.Spec.Psi, Keygen: j.Spec.Keygen, Seed: j.Seed, Scheduled: true,
+	}
+	if sc := j.Spec.Score; sc != nil {
+		ks, ok := st.KeySet(sc.KeySet)
+		if !ok {
+			return nil
+		}
+		spec.Score = proto.Clone(sc).(*mitaiv1.ScoreParams)
+		spec.Score.KeySet = ks.Id
 	}
 	for i, p := range j.Spec.Participants {
 		party, dataset, _ := strings.Cut(p, ":")

@@ -3,6 +3,7 @@ package node
 import (
 	"errors"
 	"fmt"
+	mitaiv1 "github.com/mitai-dev/mitai/proto/mitai/v1"
 	"net"
 	"path/filepath"
 	"time"
@@ -70,6 +71,32 @@ type PolicyConfig struct {
 	MinIntersection uint64              `yaml:"min_intersection"`
 	Expires         time.Time           `yaml:"expires"`
 	AutoApprove     []string            `yaml:"auto_approve"`
+	// Score is what the party releases to a score job's receiver; unset
+	// means refuse two-party scoring and release exactly with more partners.
+	Score *ScorePolicyConfig `yaml:"score"`
+}
+
+// ScorePolicyConfig is the YAML form of a score release policy.
+type ScorePolicyConfig struct {
+	TwoParty   *ScoreReleaseConfig `yaml:"two_party"`
+	MultiParty *ScoreReleaseConfig `yaml:"multi_party"`
+}
+
+// ScoreReleaseConfig is one release rule: mode refuse, exact, noise
+// (bound, epsilon) or bands (bound, min_band_width, levels).
+type ScoreReleaseConfig struct {
+	Mode         string  `yaml:"mode"`
+	Bound        float64 `yaml:"bound"`
+	Epsilon      float64 `yaml:"epsilon"`
+	MinBandWidth float64 `yaml:"min_band_width"`
+	Levels       uint32  `yaml:"levels"`
+}
+
+func (r *ScoreReleaseConfig) proto() *mitaiv1.ScoreRelease {
+	if r == nil {
+		return nil
+	}
+	return &mitaiv1.ScoreRelease{Mode: r.Mode, Bound: r.Bound, Epsilon: r.Epsilon, MinBandWidth: r.MinBandWidth, Levels: r.Levels}
 }
 
 // DefaultConfig returns a configuration with every default filled in; Party,

@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"path/filepath"
 	"slices"
+	"sync"
 	"time"
 
 	"github.com/mitai-dev/mitai/crypto/group"
@@ -23,7 +24,9 @@ import (
 type Executor struct {
 	party       string
 	reg         *Registry
+	dataDir     string // holds models/ (score models)
 	resultsDir  string
+	keys        *keyStore
 	dialer      *dialer
 	group       string
 	taskTimeout time.Duration
@@ -39,6 +42,10 @@ type Executor struct {
 	// context ends when the coordinator aborts the attempt, and finish
 	// reports how it ended.
 	track func(context.Context, *mitaiv1.TaskSpec) (ctx context.Context, finish func(*mitaiv1.TaskReport, error))
+
+	sessMu   sync.Mutex
+	sessions map[string]*session  // multi-party attempts running here, by sessionKey
+	ended    map[string]time.Time // recently ended ones, so late offers are refused
 }
 
 // linger bounds how long a role that finished well waits for its stream to
@@ -60,6 +67,9 @@ func NewJobID() string {
 // Run runs a task with this node as its initiator (the first participant):
 // it dials the peer, offers the task and runs this node's role.
 func (e *Executor) Run(ctx context.Context, spec *mitaiv1.TaskSpec) (*mitaiv1.TaskReport, error) {
+	if isGroupKind(spec.Kind) {
+		return e.runGroup(ctx, spec)
+	}
 	pl, err := planTask(spec, e.party)
 	if err != nil {
 		return nil, err
@@ -129,6 +139,9 @@ func (e *Executor) Serve(ctx context.Context, caller string, stream frameStream)
 		_ = stream.Send(&mitaiv1.PeerFrame{Kind: &mitaiv1.PeerFrame_Answer{Answer: &mitaiv1.TaskAnswer{Reason: err.Error()}}})
 		return nil
 	}
+	if isGroupKind(spec.Kind) {
+		return e.serveGroup(ctx, caller, spec, stream)
+	}
 	pl, err := planTask(spec, e.party)
 	if err != nil {
 		return refuse(err)
@@ -182,7 +195,7 @@ func (e *Executor) checkLocal(pl *plan) (*mitaiv1.DatasetInfo, error) {
 	if err != nil {
 		return nil, err
 	}
-	err = CheckPolicy(info.Policy, PolicyRequest{Partner: pl.peer.Party, Mode: pl.mode, Reveal: pl.reveal, Now: e.now()})
+	err = CheckPolicy(info.Policy, PolicyRequest{Partners: []string{pl.peer.Party}, Use: pl.mode.String(), Reveal: pl.reveal, Now: e.now()})
 	if err != nil {
 		return nil, fmt.Errorf("dataset %q: %w", info.Name, err)
 	}

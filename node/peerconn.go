@@ -25,8 +25,9 @@ type peerConn struct {
 	stream    frameStream
 	closeSend func() error // client side: half-close; nil on the server side
 
-	in      chan []byte
-	readErr error // set before in is closed
+	in       chan []byte
+	readErr  error         // set before in is closed
+	readDone chan struct{} // closed when the reader stopped: the stream ended
 
 	out      chan []byte
 	writeErr chan error // the writer's final error, buffered 1
@@ -45,7 +46,7 @@ func newPeerConn(s frameStream, closeSend func() error) *peerConn {
 	c := &peerConn{
 		stream: s, closeSend: closeSend,
 		in: make(chan []byte, connQueue), out: make(chan []byte, connQueue),
-		writeErr: make(chan error, 1), done: make(chan struct{}),
+		writeErr: make(chan error, 1), done: make(chan struct{}), readDone: make(chan struct{}),
 	}
 	c.wg.Add(2)
 	go c.readLoop()
@@ -55,6 +56,7 @@ func newPeerConn(s frameStream, closeSend func() error) *peerConn {
 
 func (c *peerConn) readLoop() {
 	defer c.wg.Done()
+	defer close(c.readDone)
 	defer close(c.in)
 	for {
 		f, err := c.stream.Recv()
@@ -91,6 +93,17 @@ func (c *peerConn) writeLoop() {
 		err = c.closeSend()
 	}
 	c.writeErr <- err
+}
+
+// ended reports whether the stream has ended (the peer closed it or it
+// failed), without consuming a message.
+func (c *peerConn) ended() bool {
+	select {
+	case <-c.readDone:
+		return true
+	default:
+		return false
+	}
 }
 
 // Send implements protocol.Conn.

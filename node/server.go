@@ -97,7 +97,7 @@ func New(cfg Config, log *slog.Logger) (*Node, error) {
 	}
 	n.metrics = newMetrics(func() float64 { return float64(len(reg.List())) })
 	n.exec = &Executor{
-		party: cfg.Party, reg: reg, resultsDir: filepath.Join(cfg.DataDir, "results"),
+		party: cfg.Party, reg: reg, dataDir: cfg.DataDir, resultsDir: filepath.Join(cfg.DataDir, "results"), keys: newKeyStore(cfg.DataDir),
 		dialer: &dialer{cert: cert, caPEM: caPEM}, group: cfg.Group,
 		taskTimeout: cfg.TaskTimeout, idleTimeout: cfg.PeerIdleTimeout,
 		slots: make(chan struct{}, cfg.MaxTasks), metrics: n.metrics, log: log, now: time.Now,

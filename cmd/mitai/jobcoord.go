@@ -32,17 +32,57 @@ type jobFile struct {
 		Columns []string `yaml:"columns"`
 		Dedupe  bool     `yaml:"dedupe"`
 	} `yaml:"psi"`
+	Keygen struct {
+		Preset    string `yaml:"preset"`
+		Threshold uint32 `yaml:"threshold"`
+	} `yaml:"keygen"`
+	Score struct {
+		Alignment    string    `yaml:"alignment"`
+		KeySet       string    `yaml:"key_set"`
+		Model        string    `yaml:"model"`
+		Clamp        bool      `yaml:"clamp"`
+		Probability  string    `yaml:"probability"`
+		PDO          float64   `yaml:"pdo"`
+		Base         float64   `yaml:"base"`
+		Odds         float64   `yaml:"odds"`
+		Bands        []float64 `yaml:"bands"`
+		SigmoidBound float64   `yaml:"sigmoid_bound"`
+	} `yaml:"score"`
 }
 
+// spec builds the job spec. Receivers default to what the kind implies:
+// every participant for mpsi and keygen, the first for score.
 func (j jobFile) spec() (*mitaiv1.JobSpec, error) {
-	mode, err := psi.ParseMode(j.PSI.Mode)
-	if err != nil {
-		return nil, err
+	spec := &mitaiv1.JobSpec{Kind: j.Kind, Participants: j.Participants, Receivers: j.Receivers, IdempotencyKey: j.IdempotencyKey}
+	if len(spec.Receivers) == 0 && len(j.Participants) > 0 {
+		switch j.Kind {
+		case "mpsi", "keygen":
+			for _, p := range j.Participants {
+				party, _, _ := strings.Cut(p, ":")
+				spec.Receivers = append(spec.Receivers, party)
+			}
+		case "score":
+			party, _, _ := strings.Cut(j.Participants[0], ":")
+			spec.Receivers = []string{party}
+		}
 	}
-	return &mitaiv1.JobSpec{
-		Kind: j.Kind, Participants: j.Participants, Receivers: j.Receivers, IdempotencyKey: j.IdempotencyKey,
-		Psi: &mitaiv1.PsiParams{Mode: mode.Proto(), Group: j.PSI.Group, Columns: j.PSI.Columns, Dedupe: j.PSI.Dedupe},
-	}, nil
+	switch j.Kind {
+	case "psi", "mpsi":
+		mode, err := psi.ParseMode(j.PSI.Mode)
+		if err != nil {
+			return nil, err
+		}
+		spec.Psi = &mitaiv1.PsiParams{Mode: mode.Proto(), Group: j.PSI.Group, Columns: j.PSI.Columns, Dedupe: j.PSI.Dedupe}
+	case "keygen":
+		spec.Keygen = &mitaiv1.KeygenParams{Preset: j.Keygen.Preset, Threshold: j.Keygen.Threshold}
+	case "score":
+		s := j.Score
+		spec.Score = &mitaiv1.ScoreParams{Alignment: s.Alignment, KeySet: s.KeySet, Model: s.Model, Clamp: s.Clamp,
+			Probability: s.Probability, Pdo: s.PDO, Base: s.Base, Odds: s.Odds, Bands: s.Bands, SigmoidBound: s.SigmoidBound}
+	default:
+		return nil, fmt.Errorf("job kind %q: want psi, mpsi, keygen or score", j.Kind)
+	}
+	return spec, nil
 }
 
 // coordinatorJobCmds are the job commands that go through the coordinator.
@@ -100,9 +140,17 @@ func coordinatorJobCmds() []*cobra.Command {
 	sf.register(submit)
 	f := submit.Flags()
 	f.StringVarP(&file, "file", "f", "", "job spec file (YAML)")
-	f.StringVar(&jf.Kind, "kind", "psi", "job kind")
-	f.StringSliceVar(&jf.Participants, "participant", nil, "party:dataset (twice for psi; the first party's node initiates)")
-	f.StringSliceVar(&jf.Receivers, "receivers", nil, "parties that receive the result")
+	f.StringVar(&jf.Kind, "kind", "psi", "job kind: psi, mpsi (k-party alignment), keygen or score")
+	f.StringSliceVar(&jf.Participants, "participant", nil, "party:dataset, once per party (the first party's node initiates: the mpsi hub, the score receiver)")
+	f.StringSliceVar(&jf.Receivers, "receivers", nil, "parties that receive the result (default for mpsi and keygen: all; for score: the first)")
+	f.StringVar(&jf.Keygen.Preset, "preset", "", "keygen: crypto/he parameter preset (default affine-ci14)")
+	f.Uint32Var(&jf.Keygen.Threshold, "threshold", 0, "keygen: parties needed to decrypt (0: all)")
+	f.StringVar(&jf.Score.Alignment, "alignment", "", "score: the mpsi job that aligned the rows")
+	f.StringVar(&jf.Score.KeySet, "key-set", "", "score: the key set id (or the keygen job's id)")
+	f.StringVar(&jf.Score.Model, "model", "", "score: model name; each node reads models/NAME.json from its data folder")
+	f.BoolVar(&jf.Score.Clamp, "clamp", false, "score: clamp out-of-range feature values instead of failing")
+	f.StringVar(&jf.Score.Probability, "probability", "", "score: plain (default), none or encrypted")
+	f.Float64SliceVar(&jf.Score.Bands, "bands", nil, "score: band cut points in points, ascending")
 	f.StringVar(&jf.PSI.Mode, "mode", "intersection", "psi mode: intersection, cardinality or join")
 	f.StringSliceVar(&jf.PSI.Columns, "columns", nil, "join: the sender's columns to receive")
 	f.StringVar(&jf.PSI.Group, "group", "", "group for the blinding")
@@ -302,6 +350,14 @@ func printJob(w io.Writer, resp *mitaiv1.GetJobResponse) {
 	}
 	if j.Reason != "" {
 		fmt.Fprintf(w, "  reason: %s\n", j.Reason)
+	}
+	if r := resp.Task.GetReport(); r != nil && j.State == mitaiv1.JobState_JOB_STATE_SUCCEEDED {
+		if r.KeySet != "" {
+			fmt.Fprintf(w, "  key set %s\n", r.KeySet)
+		}
+		if r.Rows > 0 {
+			fmt.Fprintf(w, "  rows %d\n", r.Rows)
+		}
 	}
 	if read != nil {
 		fresh := "consistent (through the leader)"

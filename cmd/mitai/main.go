@@ -23,7 +23,7 @@ func main() {
 		SilenceErrors: true,
 	}
 	root.AddCommand(nodeCmd(), coordinatorCmd(), clusterCmd(), caCmd(), datasetCmd(), jobCmd(), auditCmd(), demoCmd(), benchCmd())
-	root.AddCommand(datagenCmd())
+	root.AddCommand(datagenCmd(), keysetCmd())
 	if err := root.ExecuteContext(ctx); err != nil {
 		fmt.Fprintln(os.Stderr, "mitai:", err)
 		os.Exit(1)

@@ -1,10 +1,12 @@
 package state
 
 import (
+	"cmp"
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"regexp"
 	"slices"
 	"strings"
 
@@ -164,12 +166,15 @@ func (s *State) submitJob(cmd *mitaiv1.Command, c *mitaiv1.SubmitJobCommand, dat
 	if _, ok := s.jobs[c.JobId]; ok {
 		return Result{}, rejectf("job id %s is taken", c.JobId)
 	}
+	if spec.GetKind() == "keygen" && len(c.Seed) != 32 {
+		return Result{}, rejectf("a keygen job needs the 32-byte seed the leader draws")
+	}
 	owners, err := s.checkSpec(spec)
 	if err != nil {
 		return Result{}, err
 	}
 	job := &mitaiv1.Job{
-		Id: c.JobId, Spec: spec, Submitter: cmd.Actor,
+		Id: c.JobId, Spec: spec, Submitter: cmd.Actor, Seed: c.Seed,
 		CreatedUnixMs: cmd.TimeUnixMs, UpdatedUnixMs: cmd.TimeUnixMs,
 	}
 	for i, key := range spec.Participants {
@@ -193,23 +198,44 @@ func (s *State) submitJob(cmd *mitaiv1.Command, c *mitaiv1.SubmitJobCommand, dat
 	return Result{Job: proto.Clone(job).(*mitaiv1.Job), AuditIndex: job.AuditIndex}, nil
 }
 
+// MaxParticipants bounds the participants of a multi-party job.
+const MaxParticipants = 16
+
 // checkSpec validates a job spec against the catalog and the published
 // policies, and returns the owner of each participant dataset.
 func (s *State) checkSpec(spec *mitaiv1.JobSpec) ([]string, error) {
-	if spec.Kind != "psi" {
-		return nil, rejectf("job kind %q: only psi jobs exist yet", spec.Kind)
+	var use string // the policy mode the job needs of every dataset
+	switch spec.Kind {
+	case "psi":
+		if len(spec.Participants) != 2 {
+			return nil, rejectf("a psi job has 2 participants, this one %d", len(spec.Participants))
+		}
+		if spec.Psi == nil {
+			return nil, rejectf("a psi job needs psi parameters")
+		}
+		mode, err := psi.ModeFromProto(spec.Psi.Mode)
+		if err != nil {
+			return nil, rejectf("%v", err)
+		}
+		use = mode.String()
+	case "mpsi", "keygen", "score":
+		if n := len(spec.Participants); n < 2 || n > MaxParticipants {
+			return nil, rejectf("a %s job has 2 to %d participants, this one %d", spec.Kind, MaxParticipants, n)
+		}
+		use = spec.Kind
+	default:
+		return nil, rejectf("job kind %q: want psi, mpsi, keygen or score", spec.Kind)
 	}
-	if len(spec.Participants) != 2 {
-		return nil, rejectf("a psi job has 2 participants, this one %d", len(spec.Participants))
+	if spec.Kind != "psi" && spec.Kind != "mpsi" && spec.Psi != nil {
+		return nil, rejectf("psi parameters belong to psi and mpsi jobs only")
 	}
-	if spec.Psi == nil {
-		return nil, rejectf("a psi job needs psi parameters")
+	if spec.Kind == "mpsi" && spec.Psi != nil && spec.Psi.Mode != mitaiv1.PsiMode_PSI_MODE_INTERSECTION {
+		return nil, rejectf("an mpsi job aligns keys: intersection mode only")
 	}
-	mode, err := psi.ModeFromProto(spec.Psi.Mode)
-	if err != nil {
-		return nil, rejectf("%v", err)
+	if (spec.Keygen != nil) != (spec.Kind == "keygen") || (spec.Score != nil) != (spec.Kind == "score") {
+		return nil, rejectf("a %s job carries only its own parameters (keygen parameters for keygen, score parameters for score)", spec.Kind)
 	}
-	owners := make([]string, 2)
+	owners := make([]string, len(spec.Participants))
 	for i, key := range spec.Participants {
 		party, _, ok := strings.Cut(key, ":")
 		if !ok {
@@ -218,30 +244,144 @@ func (s *State) checkSpec(spec *mitaiv1.JobSpec) ([]string, error) {
 		if _, ok := s.datasets[key]; !ok {
 			return nil, rejectf("dataset %s is not in the catalog", key)
 		}
+		if slices.Contains(owners[:i], party) {
+			return nil, rejectf("two participants belong to %s", party)
+		}
 		owners[i] = party
 	}
-	if owners[0] == owners[1] {
-		return nil, rejectf("both participants belong to %s", owners[0])
-	}
-	if len(spec.Receivers) == 0 {
-		return nil, rejectf("a job names at least one receiver")
-	}
-	for _, r := range spec.Receivers {
-		if !slices.Contains(owners, r) {
-			return nil, rejectf("receiver %q is not a participant", r)
-		}
+	if err := checkReceivers(spec, owners); err != nil {
+		return nil, err
 	}
 	for i, key := range spec.Participants {
 		pol := s.datasets[key].Info.Policy
-		partner := owners[1-i]
-		if !slices.Contains(pol.GetPartners(), partner) {
-			return nil, rejectf("the published policy of %s does not allow partner %s", key, partner)
+		for j, partner := range owners {
+			if j != i && !slices.Contains(pol.GetPartners(), partner) {
+				return nil, rejectf("the published policy of %s does not allow partner %s", key, partner)
+			}
 		}
-		if !slices.Contains(pol.GetModes(), mode.String()) {
-			return nil, rejectf("the published policy of %s does not allow mode %s", key, mode)
+		if !slices.Contains(pol.GetModes(), use) {
+			return nil, rejectf("the published policy of %s does not allow %s", key, use)
+		}
+	}
+	switch spec.Kind {
+	case "keygen":
+		if t := spec.Keygen.Threshold; t != 0 && (t < 2 || int(t) > len(owners)) {
+			return nil, rejectf("threshold %d: want 0 (all parties) or 2 to %d", t, len(owners))
+		}
+	case "score":
+		if err := s.checkScore(spec); err != nil {
+			return nil, err
 		}
 	}
 	return owners, nil
+}
+
+// checkReceivers checks a job's receivers: psi names one or both
+// participants, mpsi and keygen all of them, score the first only.
+func checkReceivers(spec *mitaiv1.JobSpec, owners []string) error {
+	if len(spec.Receivers) == 0 {
+		return rejectf("a job names at least one receiver")
+	}
+	for _, r := range spec.Receivers {
+		if !slices.Contains(owners, r) {
+			return rejectf("receiver %q is not a participant", r)
+		}
+	}
+	distinct := slices.Compact(slices.Sorted(slices.Values(spec.Receivers)))
+	switch spec.Kind {
+	case "mpsi", "keygen":
+		if len(distinct) != len(owners) {
+			return rejectf("every participant of a %s job receives its result; name all %d", spec.Kind, len(owners))
+		}
+	case "score":
+		if len(distinct) != 1 || distinct[0] != owners[0] {
+			return rejectf("a score job's only receiver is its first participant (%s)", owners[0])
+		}
+	}
+	return nil
+}
+
+// checkScore checks that a score job's alignment and key set exist and fit
+// its participants.
+func (s *State) checkScore(spec *mitaiv1.JobSpec) error {
+	p := spec.Score
+	if p.Model == "" || !modelName.MatchString(p.Model) {
+		return rejectf("score model %q: want a name of 1-64 of A-Z a-z 0-9 . _ - (each node reads models/<name>.json)", p.Model)
+	}
+	align, ok := s.jobs[p.Alignment]
+	if !ok || align.Spec.Kind != "mpsi" {
+		return rejectf("alignment %q is not an mpsi job", p.Alignment)
+	}
+	if align.State != mitaiv1.JobState_JOB_STATE_SUCCEEDED {
+		return rejectf("alignment job %s is %v, not succeeded", align.Id, align.State)
+	}
+	if !sameSet(align.Spec.Participants, spec.Participants) {
+		return rejectf("alignment job %s aligned %v, the score job names %v", align.Id, align.Spec.Participants, spec.Participants)
+	}
+	ks, ok := s.KeySet(p.KeySet)
+	if !ok {
+		return rejectf("key set %q: no succeeded keygen job published it", p.KeySet)
+	}
+	for _, key := range spec.Participants {
+		if !slices.Contains(ks.Participants, key) {
+			return rejectf("key set %s has no share on %s's node (its keygen job %s named %v)", ks.Id[:16], key, ks.JobId, ks.Participants)
+		}
+	}
+	if ks.Threshold == 0 && len(ks.Participants) != len(spec.Participants) {
+		return rejectf("key set %s is %d-of-%d: all of %v must take part", ks.Id[:16], len(ks.Participants), len(ks.Participants), ks.Participants)
+	}
+	if int(ks.Threshold) > len(spec.Participants) {
+		return rejectf("key set %s needs %d of its parties, the job has %d", ks.Id[:16], ks.Threshold, len(spec.Participants))
+	}
+	switch p.Probability {
+	case "", "plain", "none", "encrypted":
+	default:
+		return rejectf("score probability %q: want plain, none or encrypted", p.Probability)
+	}
+	return nil
+}
+
+var modelName = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$`)
+
+func sameSet(a, b []string) bool {
+	return slices.Equal(slices.Sorted(slices.Values(a)), slices.Sorted(slices.Values(b)))
+}
+
+// KeySets returns every published key set, oldest first.
+func (s *State) KeySets() []*mitaiv1.KeySetInfo {
+	var out []*mitaiv1.KeySetInfo
+	for _, j := range s.jobs {
+		if k, ok := s.KeySet(j.Id); ok {
+			out = append(out, k)
+		}
+	}
+	slices.SortFunc(out, func(a, b *mitaiv1.KeySetInfo) int {
+		return cmp.Or(cmp.Compare(a.CreatedUnixMs, b.CreatedUnixMs), strings.Compare(a.Id, b.Id))
+	})
+	return out
+}
+
+// KeySet finds a published key set by its id (or by the id of the keygen
+// job that made it).
+func (s *State) KeySet(ref string) (*mitaiv1.KeySetInfo, bool) {
+	if ref == "" {
+		return nil, false
+	}
+	for _, j := range s.jobs {
+		if j.Spec.Kind != "keygen" || j.State != mitaiv1.JobState_JOB_STATE_SUCCEEDED {
+			continue
+		}
+		t := s.tasks[TaskID(j.Id)]
+		id := t.GetReport().GetKeySet()
+		if id == "" || ref != id && ref != j.Id {
+			continue
+		}
+		return &mitaiv1.KeySetInfo{
+			Id: id, JobId: j.Id, Participants: j.Spec.Participants, Preset: j.Spec.Keygen.GetPreset(),
+			Threshold: j.Spec.Keygen.GetThreshold(), CreatedUnixMs: t.EndedUnixMs,
+		}, true
+	}
+	return nil, false
 }
 
 func (s *State) approveJob(cmd *mitaiv1.Command, c *mitaiv1.ApproveJobCommand, data []byte) (Result, error) {

@@ -82,6 +82,14 @@ type Policy struct {
 // with two or more partners.
 var DefaultPolicy = Policy{TwoParty: Release{Mode: Refuse}, MultiParty: Release{Mode: Exact}}
 
+// Check reports a malformed policy.
+func (p Policy) Check() error {
+	if err := p.TwoParty.check(); err != nil {
+		return err
+	}
+	return p.MultiParty.check()
+}
+
 // DefaultLevels is the default number of quantization levels of Bands.
 const DefaultLevels = 64
 
@@ -280,10 +288,7 @@ func (o Options) withDefaults(self string) (Options, error) {
 		p := DefaultPolicy
 		o.Policy = &p
 	}
-	if err := o.Policy.TwoParty.check(); err != nil {
-		return o, err
-	}
-	if err := o.Policy.MultiParty.check(); err != nil {
+	if err := o.Policy.Check(); err != nil {
 		return o, err
 	}
 	if o.IdleTimeout == 0 {

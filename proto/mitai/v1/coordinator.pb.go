@@ -280,17 +280,22 @@ func (x *AuditEntry) GetSignature() []byte {
 // JobSpec is what a client submits.
 type JobSpec struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
-	// "psi" for now.
+	// "psi" (two parties), "mpsi" (k-party alignment), "keygen" or "score".
 	Kind string `protobuf:"bytes,1,opt,name=kind,proto3" json:"kind,omitempty"`
 	// The participating datasets, "party:dataset"; the first party's node
-	// initiates each task.
+	// initiates each task. A keygen job's share of each party is kept on
+	// the node serving the named dataset.
 	Participants []string `protobuf:"bytes,2,rep,name=participants,proto3" json:"participants,omitempty"`
-	// Parties that receive the result.
-	Receivers []string   `protobuf:"bytes,3,rep,name=receivers,proto3" json:"receivers,omitempty"`
-	Psi       *PsiParams `protobuf:"bytes,4,opt,name=psi,proto3" json:"psi,omitempty"`
+	// Parties that receive the result: for mpsi and keygen every
+	// participant; for score only the first (the bank).
+	Receivers []string `protobuf:"bytes,3,rep,name=receivers,proto3" json:"receivers,omitempty"`
+	// psi and mpsi (intersection mode).
+	Psi *PsiParams `protobuf:"bytes,4,opt,name=psi,proto3" json:"psi,omitempty"`
 	// Client-chosen key: a retried submit with the same key and spec returns
 	// the same job.
-	IdempotencyKey string `protobuf:"bytes,5,opt,name=idempotency_key,json=idempotencyKey,proto3" json:"idempotency_key,omitempty"`
+	IdempotencyKey string        `protobuf:"bytes,5,opt,name=idempotency_key,json=idempotencyKey,proto3" json:"idempotency_key,omitempty"`
+	Keygen         *KeygenParams `protobuf:"bytes,6,opt,name=keygen,proto3" json:"keygen,omitempty"`
+	Score          *ScoreParams  `protobuf:"bytes,7,opt,name=score,proto3" json:"score,omitempty"`
 	unknownFields  protoimpl.UnknownFields
 	sizeCache      protoimpl.SizeCache
 }
@@ -360,6 +365,20 @@ func (x *JobSpec) GetIdempotencyKey() string {
 	return ""
 }
 
+func (x *JobSpec) GetKeygen() *KeygenParams {
+	if x != nil {
+		return x.Keygen
+	}
+	return nil
+}
+
+func (x *JobSpec) GetScore() *ScoreParams {
+	if x != nil {
+		return x.Score
+	}
+	return nil
+}
+
 // Job is a submitted job as the coordinator keeps it.
 type Job struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -375,7 +394,10 @@ type Job struct {
 	// Why the job failed or was cancelled.
 	Reason string `protobuf:"bytes,8,opt,name=reason,proto3" json:"reason,omitempty"`
 	// Ledger index of the job's submission entry.
-	AuditIndex    uint64 `protobuf:"varint,9,opt,name=audit_index,json=auditIndex,proto3" json:"audit_index,omitempty"`
+	AuditIndex uint64 `protobuf:"varint,9,opt,name=audit_index,json=auditIndex,proto3" json:"audit_index,omitempty"`
+	// 32 bytes the leader drew at submission; every task of the job carries
+	// them (keygen derives its common reference string from them).
+	Seed          []byte `protobuf:"bytes,10,opt,name=seed,proto3" json:"seed,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -473,6 +495,13 @@ func (x *Job) GetAuditIndex() uint64 {
 	return 0
 }
 
+func (x *Job) GetSeed() []byte {
+	if x != nil {
+		return x.Seed
+	}
+	return nil
+}
+
 // CatalogDataset is a dataset's published metadata.
 type CatalogDataset struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -535,6 +564,97 @@ func (x *CatalogDataset) GetPolicyDigest() string {
 	return ""
 }
 
+// KeySetInfo is a collective key set as the catalog publishes it: the
+// public parts stay on the participants' nodes; their digest is its id.
+type KeySetInfo struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Hex SHA-256 of the key set's public parts.
+	Id string `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	// The keygen job that made it.
+	JobId string `protobuf:"bytes,2,opt,name=job_id,json=jobId,proto3" json:"job_id,omitempty"`
+	// The keygen job's participants, "party:dataset": each party's share is
+	// on the node serving that dataset.
+	Participants []string `protobuf:"bytes,3,rep,name=participants,proto3" json:"participants,omitempty"`
+	Preset       string   `protobuf:"bytes,4,opt,name=preset,proto3" json:"preset,omitempty"`
+	// 0 means N-of-N.
+	Threshold     uint32 `protobuf:"varint,5,opt,name=threshold,proto3" json:"threshold,omitempty"`
+	CreatedUnixMs int64  `protobuf:"varint,6,opt,name=created_unix_ms,json=createdUnixMs,proto3" json:"created_unix_ms,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *KeySetInfo) Reset() {
+	*x = KeySetInfo{}
+	mi := &file_mitai_v1_coordinator_proto_msgTypes[4]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *KeySetInfo) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*KeySetInfo) ProtoMessage() {}
+
+func (x *KeySetInfo) ProtoReflect() protoreflect.Message {
+	mi := &file_mitai_v1_coordinator_proto_msgTypes[4]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use KeySetInfo.ProtoReflect.Descriptor instead.
+func (*KeySetInfo) Descriptor() ([]byte, []int) {
+	return file_mitai_v1_coordinator_proto_rawDescGZIP(), []int{4}
+}
+
+func (x *KeySetInfo) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+func (x *KeySetInfo) GetJobId() string {
+	if x != nil {
+		return x.JobId
+	}
+	return ""
+}
+
+func (x *KeySetInfo) GetParticipants() []string {
+	if x != nil {
+		return x.Participants
+	}
+	return nil
+}
+
+func (x *KeySetInfo) GetPreset() string {
+	if x != nil {
+		return x.Preset
+	}
+	return ""
+}
+
+func (x *KeySetInfo) GetThreshold() uint32 {
+	if x != nil {
+		return x.Threshold
+	}
+	return 0
+}
+
+func (x *KeySetInfo) GetCreatedUnixMs() int64 {
+	if x != nil {
+		return x.CreatedUnixMs
+	}
+	return 0
+}
+
 // Command is one entry of the coordinator's Raft log. Applying it never
 // reads a clock or a random source: the leader stamps time and ids.
 type Command struct {
@@ -566,7 +686,7 @@ type Command struct {
 
 func (x *Command) Reset() {
 	*x = Command{}
-	mi := &file_mitai_v1_coordinator_proto_msgTypes[4]
+	mi := &file_mitai_v1_coordinator_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -578,7 +698,7 @@ func (x *Command) String() string {
 func (*Command) ProtoMessage() {}
 
 func (x *Command) ProtoReflect() protoreflect.Message {
-	mi := &file_mitai_v1_coordinator_proto_msgTypes[4]
+	mi := &file_mitai_v1_coordinator_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -591,7 +711,7 @@ func (x *Command) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Command.ProtoReflect.Descriptor instead.
 func (*Command) Descriptor() ([]byte, []int) {
-	return file_mitai_v1_coordinator_proto_rawDescGZIP(), []int{4}
+	return file_mitai_v1_coordinator_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *Command) GetTimeUnixMs() int64 {
@@ -774,7 +894,7 @@ type RegisterNodeCommand struct {
 
 func (x *RegisterNodeCommand) Reset() {
 	*x = RegisterNodeCommand{}
-	mi := &file_mitai_v1_coordinator_proto_msgTypes[5]
+	mi := &file_mitai_v1_coordinator_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -786,7 +906,7 @@ func (x *RegisterNodeCommand) String() string {
 func (*RegisterNodeCommand) ProtoMessage() {}
 
 func (x *RegisterNodeCommand) ProtoReflect() protoreflect.Message {
-	mi := &file_mitai_v1_coordinator_proto_msgTypes[5]
+	mi := &file_mitai_v1_coordinator_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -799,7 +919,7 @@ func (x *RegisterNodeCommand) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RegisterNodeCommand.ProtoReflect.Descriptor instead.
 func (*RegisterNodeCommand) Descriptor() ([]byte, []int) {
-	return file_mitai_v1_coordinator_proto_rawDescGZIP(), []int{5}
+	return file_mitai_v1_coordinator_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *RegisterNodeCommand) GetNode() string {
@@ -840,7 +960,7 @@ type ScheduleTaskCommand struct {
 
 func (x *ScheduleTaskCommand) Reset() {
 	*x = ScheduleTaskCommand{}
-	mi := &file_mitai_v1_coordinator_proto_msgTypes[6]
+	mi := &file_mitai_v1_coordinator_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -852,7 +972,7 @@ func (x *ScheduleTaskCommand) String() string {
 func (*ScheduleTaskCommand) ProtoMessage() {}
 
 func (x *ScheduleTaskCommand) ProtoReflect() protoreflect.Message {
-	mi := &file_mitai_v1_coordinator_proto_msgTypes[6]
+	mi := &file_mitai_v1_coordinator_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -865,7 +985,7 @@ func (x *ScheduleTaskCommand) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ScheduleTaskCommand.ProtoReflect.Descriptor instead.
 func (*ScheduleTaskCommand) Descriptor() ([]byte, []int) {
-	return file_mitai_v1_coordinator_proto_rawDescGZIP(), []int{6}
+	return file_mitai_v1_coordinator_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *ScheduleTaskCommand) GetJobId() string {
@@ -913,7 +1033,7 @@ type TaskOutcomeCommand struct {
 
 func (x *TaskOutcomeCommand) Reset() {
 	*x = TaskOutcomeCommand{}
-	mi := &file_mitai_v1_coordinator_proto_msgTypes[7]
+	mi := &file_mitai_v1_coordinator_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -925,7 +1045,7 @@ func (x *TaskOutcomeCommand) String() string {
 func (*TaskOutcomeCommand) ProtoMessage() {}
 
 func (x *TaskOutcomeCommand) ProtoReflect() protoreflect.Message {
-	mi := &file_mitai_v1_coordinator_proto_msgTypes[7]
+	mi := &file_mitai_v1_coordinator_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -938,7 +1058,7 @@ func (x *TaskOutcomeCommand) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TaskOutcomeCommand.ProtoReflect.Descriptor instead.
 func (*TaskOutcomeCommand) Descriptor() ([]byte, []int) {
-	return file_mitai_v1_coordinator_proto_rawDescGZIP(), []int{7}
+	return file_mitai_v1_coordinator_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *TaskOutcomeCommand) GetSigned() *SignedOutcome {
@@ -959,7 +1079,7 @@ type TaskStartedCommand struct {
 
 func (x *TaskStartedCommand) Reset() {
 	*x = TaskStartedCommand{}
-	mi := &file_mitai_v1_coordinator_proto_msgTypes[8]
+	mi := &file_mitai_v1_coordinator_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -971,7 +1091,7 @@ func (x *TaskStartedCommand) String() string {
 func (*TaskStartedCommand) ProtoMessage() {}
 
 func (x *TaskStartedCommand) ProtoReflect() protoreflect.Message {
-	mi := &file_mitai_v1_coordinator_proto_msgTypes[8]
+	mi := &file_mitai_v1_coordinator_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -984,7 +1104,7 @@ func (x *TaskStartedCommand) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TaskStartedCommand.ProtoReflect.Descriptor instead.
 func (*TaskStartedCommand) Descriptor() ([]byte, []int) {
-	return file_mitai_v1_coordinator_proto_rawDescGZIP(), []int{8}
+	return file_mitai_v1_coordinator_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *TaskStartedCommand) GetTask() *TaskRef {
@@ -1012,7 +1132,7 @@ type TaskOutcome struct {
 
 func (x *TaskOutcome) Reset() {
 	*x = TaskOutcome{}
-	mi := &file_mitai_v1_coordinator_proto_msgTypes[9]
+	mi := &file_mitai_v1_coordinator_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1024,7 +1144,7 @@ func (x *TaskOutcome) String() string {
 func (*TaskOutcome) ProtoMessage() {}
 
 func (x *TaskOutcome) ProtoReflect() protoreflect.Message {
-	mi := &file_mitai_v1_coordinator_proto_msgTypes[9]
+	mi := &file_mitai_v1_coordinator_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1037,7 +1157,7 @@ func (x *TaskOutcome) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TaskOutcome.ProtoReflect.Descriptor instead.
 func (*TaskOutcome) Descriptor() ([]byte, []int) {
-	return file_mitai_v1_coordinator_proto_rawDescGZIP(), []int{9}
+	return file_mitai_v1_coordinator_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *TaskOutcome) GetTask() *TaskRef {
@@ -1097,7 +1217,7 @@ type SignedOutcome struct {
 
 func (x *SignedOutcome) Reset() {
 	*x = SignedOutcome{}
-	mi := &file_mitai_v1_coordinator_proto_msgTypes[10]
+	mi := &file_mitai_v1_coordinator_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1109,7 +1229,7 @@ func (x *SignedOutcome) String() string {
 func (*SignedOutcome) ProtoMessage() {}
 
 func (x *SignedOutcome) ProtoReflect() protoreflect.Message {
-	mi := &file_mitai_v1_coordinator_proto_msgTypes[10]
+	mi := &file_mitai_v1_coordinator_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1122,7 +1242,7 @@ func (x *SignedOutcome) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SignedOutcome.ProtoReflect.Descriptor instead.
 func (*SignedOutcome) Descriptor() ([]byte, []int) {
-	return file_mitai_v1_coordinator_proto_rawDescGZIP(), []int{10}
+	return file_mitai_v1_coordinator_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *SignedOutcome) GetKind() string {
@@ -1164,7 +1284,7 @@ type AbortAttemptCommand struct {
 
 func (x *AbortAttemptCommand) Reset() {
 	*x = AbortAttemptCommand{}
-	mi := &file_mitai_v1_coordinator_proto_msgTypes[11]
+	mi := &file_mitai_v1_coordinator_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1176,7 +1296,7 @@ func (x *AbortAttemptCommand) String() string {
 func (*AbortAttemptCommand) ProtoMessage() {}
 
 func (x *AbortAttemptCommand) ProtoReflect() protoreflect.Message {
-	mi := &file_mitai_v1_coordinator_proto_msgTypes[11]
+	mi := &file_mitai_v1_coordinator_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1189,7 +1309,7 @@ func (x *AbortAttemptCommand) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AbortAttemptCommand.ProtoReflect.Descriptor instead.
 func (*AbortAttemptCommand) Descriptor() ([]byte, []int) {
-	return file_mitai_v1_coordinator_proto_rawDescGZIP(), []int{11}
+	return file_mitai_v1_coordinator_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *AbortAttemptCommand) GetTask() *TaskRef {
@@ -1221,7 +1341,7 @@ type TaskRef struct {
 
 func (x *TaskRef) Reset() {
 	*x = TaskRef{}
-	mi := &file_mitai_v1_coordinator_proto_msgTypes[12]
+	mi := &file_mitai_v1_coordinator_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1233,7 +1353,7 @@ func (x *TaskRef) String() string {
 func (*TaskRef) ProtoMessage() {}
 
 func (x *TaskRef) ProtoReflect() protoreflect.Message {
-	mi := &file_mitai_v1_coordinator_proto_msgTypes[12]
+	mi := &file_mitai_v1_coordinator_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1246,7 +1366,7 @@ func (x *TaskRef) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TaskRef.ProtoReflect.Descriptor instead.
 func (*TaskRef) Descriptor() ([]byte, []int) {
-	return file_mitai_v1_coordinator_proto_rawDescGZIP(), []int{12}
+	return file_mitai_v1_coordinator_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *TaskRef) GetTaskId() string {
@@ -1295,7 +1415,7 @@ type Task struct {
 
 func (x *Task) Reset() {
 	*x = Task{}
-	mi := &file_mitai_v1_coordinator_proto_msgTypes[13]
+	mi := &file_mitai_v1_coordinator_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1307,7 +1427,7 @@ func (x *Task) String() string {
 func (*Task) ProtoMessage() {}
 
 func (x *Task) ProtoReflect() protoreflect.Message {
-	mi := &file_mitai_v1_coordinator_proto_msgTypes[13]
+	mi := &file_mitai_v1_coordinator_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1320,7 +1440,7 @@ func (x *Task) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Task.ProtoReflect.Descriptor instead.
 func (*Task) Descriptor() ([]byte, []int) {
-	return file_mitai_v1_coordinator_proto_rawDescGZIP(), []int{13}
+	return file_mitai_v1_coordinator_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *Task) GetId() string {
@@ -1421,7 +1541,7 @@ type NodeRecord struct {
 
 func (x *NodeRecord) Reset() {
 	*x = NodeRecord{}
-	mi := &file_mitai_v1_coordinator_proto_msgTypes[14]
+	mi := &file_mitai_v1_coordinator_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1433,7 +1553,7 @@ func (x *NodeRecord) String() string {
 func (*NodeRecord) ProtoMessage() {}
 
 func (x *NodeRecord) ProtoReflect() protoreflect.Message {
-	mi := &file_mitai_v1_coordinator_proto_msgTypes[14]
+	mi := &file_mitai_v1_coordinator_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1446,7 +1566,7 @@ func (x *NodeRecord) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use NodeRecord.ProtoReflect.Descriptor instead.
 func (*NodeRecord) Descriptor() ([]byte, []int) {
-	return file_mitai_v1_coordinator_proto_rawDescGZIP(), []int{14}
+	return file_mitai_v1_coordinator_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *NodeRecord) GetParty() string {
@@ -1493,7 +1613,7 @@ type PublishDatasetCommand struct {
 
 func (x *PublishDatasetCommand) Reset() {
 	*x = PublishDatasetCommand{}
-	mi := &file_mitai_v1_coordinator_proto_msgTypes[15]
+	mi := &file_mitai_v1_coordinator_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1505,7 +1625,7 @@ func (x *PublishDatasetCommand) String() string {
 func (*PublishDatasetCommand) ProtoMessage() {}
 
 func (x *PublishDatasetCommand) ProtoReflect() protoreflect.Message {
-	mi := &file_mitai_v1_coordinator_proto_msgTypes[15]
+	mi := &file_mitai_v1_coordinator_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1518,7 +1638,7 @@ func (x *PublishDatasetCommand) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PublishDatasetCommand.ProtoReflect.Descriptor instead.
 func (*PublishDatasetCommand) Descriptor() ([]byte, []int) {
-	return file_mitai_v1_coordinator_proto_rawDescGZIP(), []int{15}
+	return file_mitai_v1_coordinator_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *PublishDatasetCommand) GetInfo() *DatasetInfo {
@@ -1531,15 +1651,17 @@ func (x *PublishDatasetCommand) GetInfo() *DatasetInfo {
 type SubmitJobCommand struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// The id the leader chose for a new job (ignored if the key was seen).
-	JobId         string   `protobuf:"bytes,1,opt,name=job_id,json=jobId,proto3" json:"job_id,omitempty"`
-	Spec          *JobSpec `protobuf:"bytes,2,opt,name=spec,proto3" json:"spec,omitempty"`
+	JobId string   `protobuf:"bytes,1,opt,name=job_id,json=jobId,proto3" json:"job_id,omitempty"`
+	Spec  *JobSpec `protobuf:"bytes,2,opt,name=spec,proto3" json:"spec,omitempty"`
+	// The job's seed, drawn by the leader.
+	Seed          []byte `protobuf:"bytes,3,opt,name=seed,proto3" json:"seed,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *SubmitJobCommand) Reset() {
 	*x = SubmitJobCommand{}
-	mi := &file_mitai_v1_coordinator_proto_msgTypes[16]
+	mi := &file_mitai_v1_coordinator_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1551,7 +1673,7 @@ func (x *SubmitJobCommand) String() string {
 func (*SubmitJobCommand) ProtoMessage() {}
 
 func (x *SubmitJobCommand) ProtoReflect() protoreflect.Message {
-	mi := &file_mitai_v1_coordinator_proto_msgTypes[16]
+	mi := &file_mitai_v1_coordinator_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1564,7 +1686,7 @@ func (x *SubmitJobCommand) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SubmitJobCommand.ProtoReflect.Descriptor instead.
 func (*SubmitJobCommand) Descriptor() ([]byte, []int) {
-	return file_mitai_v1_coordinator_proto_rawDescGZIP(), []int{16}
+	return file_mitai_v1_coordinator_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *SubmitJobCommand) GetJobId() string {
@@ -1581,6 +1703,13 @@ func (x *SubmitJobCommand) GetSpec() *JobSpec {
 	return nil
 }
 
+func (x *SubmitJobCommand) GetSeed() []byte {
+	if x != nil {
+		return x.Seed
+	}
+	return nil
+}
+
 type ApproveJobCommand struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	JobId         string                 `protobuf:"bytes,1,opt,name=job_id,json=jobId,proto3" json:"job_id,omitempty"`
@@ -1590,7 +1719,7 @@ type ApproveJobCommand struct {
 
 func (x *ApproveJobCommand) Reset() {
 	*x = ApproveJobCommand{}
-	mi := &file_mitai_v1_coordinator_proto_msgTypes[17]
+	mi := &file_mitai_v1_coordinator_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1602,7 +1731,7 @@ func (x *ApproveJobCommand) String() string {
 func (*ApproveJobCommand) ProtoMessage() {}
 
 func (x *ApproveJobCommand) ProtoReflect() protoreflect.Message {
-	mi := &file_mitai_v1_coordinator_proto_msgTypes[17]
+	mi := &file_mitai_v1_coordinator_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1615,7 +1744,7 @@ func (x *ApproveJobCommand) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ApproveJobCommand.ProtoReflect.Descriptor instead.
 func (*ApproveJobCommand) Descriptor() ([]byte, []int) {
-	return file_mitai_v1_coordinator_proto_rawDescGZIP(), []int{17}
+	return file_mitai_v1_coordinator_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *ApproveJobCommand) GetJobId() string {
@@ -1635,7 +1764,7 @@ type CancelJobCommand struct {
 
 func (x *CancelJobCommand) Reset() {
 	*x = CancelJobCommand{}
-	mi := &file_mitai_v1_coordinator_proto_msgTypes[18]
+	mi := &file_mitai_v1_coordinator_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1647,7 +1776,7 @@ func (x *CancelJobCommand) String() string {
 func (*CancelJobCommand) ProtoMessage() {}
 
 func (x *CancelJobCommand) ProtoReflect() protoreflect.Message {
-	mi := &file_mitai_v1_coordinator_proto_msgTypes[18]
+	mi := &file_mitai_v1_coordinator_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1660,7 +1789,7 @@ func (x *CancelJobCommand) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CancelJobCommand.ProtoReflect.Descriptor instead.
 func (*CancelJobCommand) Descriptor() ([]byte, []int) {
-	return file_mitai_v1_coordinator_proto_rawDescGZIP(), []int{18}
+	return file_mitai_v1_coordinator_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *CancelJobCommand) GetJobId() string {
@@ -1693,7 +1822,7 @@ type CoordinatorSnapshot struct {
 
 func (x *CoordinatorSnapshot) Reset() {
 	*x = CoordinatorSnapshot{}
-	mi := &file_mitai_v1_coordinator_proto_msgTypes[19]
+	mi := &file_mitai_v1_coordinator_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1705,7 +1834,7 @@ func (x *CoordinatorSnapshot) String() string {
 func (*CoordinatorSnapshot) ProtoMessage() {}
 
 func (x *CoordinatorSnapshot) ProtoReflect() protoreflect.Message {
-	mi := &file_mitai_v1_coordinator_proto_msgTypes[19]
+	mi := &file_mitai_v1_coordinator_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1718,7 +1847,7 @@ func (x *CoordinatorSnapshot) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CoordinatorSnapshot.ProtoReflect.Descriptor instead.
 func (*CoordinatorSnapshot) Descriptor() ([]byte, []int) {
-	return file_mitai_v1_coordinator_proto_rawDescGZIP(), []int{19}
+	return file_mitai_v1_coordinator_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *CoordinatorSnapshot) GetDatasets() []*CatalogDataset {
@@ -1782,7 +1911,7 @@ type AppliedRequest struct {
 
 func (x *AppliedRequest) Reset() {
 	*x = AppliedRequest{}
-	mi := &file_mitai_v1_coordinator_proto_msgTypes[20]
+	mi := &file_mitai_v1_coordinator_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1794,7 +1923,7 @@ func (x *AppliedRequest) String() string {
 func (*AppliedRequest) ProtoMessage() {}
 
 func (x *AppliedRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_mitai_v1_coordinator_proto_msgTypes[20]
+	mi := &file_mitai_v1_coordinator_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1807,7 +1936,7 @@ func (x *AppliedRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AppliedRequest.ProtoReflect.Descriptor instead.
 func (*AppliedRequest) Descriptor() ([]byte, []int) {
-	return file_mitai_v1_coordinator_proto_rawDescGZIP(), []int{20}
+	return file_mitai_v1_coordinator_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *AppliedRequest) GetRequestId() string {
@@ -1852,6 +1981,102 @@ func (x *AppliedRequest) GetDuplicate() bool {
 	return false
 }
 
+type ListKeySetsRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Read          *ReadOptions           `protobuf:"bytes,1,opt,name=read,proto3" json:"read,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListKeySetsRequest) Reset() {
+	*x = ListKeySetsRequest{}
+	mi := &file_mitai_v1_coordinator_proto_msgTypes[22]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListKeySetsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListKeySetsRequest) ProtoMessage() {}
+
+func (x *ListKeySetsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_mitai_v1_coordinator_proto_msgTypes[22]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListKeySetsRequest.ProtoReflect.Descriptor instead.
+func (*ListKeySetsRequest) Descriptor() ([]byte, []int) {
+	return file_mitai_v1_coordinator_proto_rawDescGZIP(), []int{22}
+}
+
+func (x *ListKeySetsRequest) GetRead() *ReadOptions {
+	if x != nil {
+		return x.Read
+	}
+	return nil
+}
+
+type ListKeySetsResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	KeySets       []*KeySetInfo          `protobuf:"bytes,1,rep,name=key_sets,json=keySets,proto3" json:"key_sets,omitempty"`
+	Read          *ReadInfo              `protobuf:"bytes,2,opt,name=read,proto3" json:"read,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListKeySetsResponse) Reset() {
+	*x = ListKeySetsResponse{}
+	mi := &file_mitai_v1_coordinator_proto_msgTypes[23]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListKeySetsResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListKeySetsResponse) ProtoMessage() {}
+
+func (x *ListKeySetsResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_mitai_v1_coordinator_proto_msgTypes[23]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListKeySetsResponse.ProtoReflect.Descriptor instead.
+func (*ListKeySetsResponse) Descriptor() ([]byte, []int) {
+	return file_mitai_v1_coordinator_proto_rawDescGZIP(), []int{23}
+}
+
+func (x *ListKeySetsResponse) GetKeySets() []*KeySetInfo {
+	if x != nil {
+		return x.KeySets
+	}
+	return nil
+}
+
+func (x *ListKeySetsResponse) GetRead() *ReadInfo {
+	if x != nil {
+		return x.Read
+	}
+	return nil
+}
+
 // ReadOptions say how fresh a read must be.
 type ReadOptions struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -1864,7 +2089,7 @@ type ReadOptions struct {
 
 func (x *ReadOptions) Reset() {
 	*x = ReadOptions{}
-	mi := &file_mitai_v1_coordinator_proto_msgTypes[21]
+	mi := &file_mitai_v1_coordinator_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1876,7 +2101,7 @@ func (x *ReadOptions) String() string {
 func (*ReadOptions) ProtoMessage() {}
 
 func (x *ReadOptions) ProtoReflect() protoreflect.Message {
-	mi := &file_mitai_v1_coordinator_proto_msgTypes[21]
+	mi := &file_mitai_v1_coordinator_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1889,7 +2114,7 @@ func (x *ReadOptions) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReadOptions.ProtoReflect.Descriptor instead.
 func (*ReadOptions) Descriptor() ([]byte, []int) {
-	return file_mitai_v1_coordinator_proto_rawDescGZIP(), []int{21}
+	return file_mitai_v1_coordinator_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *ReadOptions) GetConsistent() bool {
@@ -1913,7 +2138,7 @@ type ReadInfo struct {
 
 func (x *ReadInfo) Reset() {
 	*x = ReadInfo{}
-	mi := &file_mitai_v1_coordinator_proto_msgTypes[22]
+	mi := &file_mitai_v1_coordinator_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1925,7 +2150,7 @@ func (x *ReadInfo) String() string {
 func (*ReadInfo) ProtoMessage() {}
 
 func (x *ReadInfo) ProtoReflect() protoreflect.Message {
-	mi := &file_mitai_v1_coordinator_proto_msgTypes[22]
+	mi := &file_mitai_v1_coordinator_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1938,7 +2163,7 @@ func (x *ReadInfo) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReadInfo.ProtoReflect.Descriptor instead.
 func (*ReadInfo) Descriptor() ([]byte, []int) {
-	return file_mitai_v1_coordinator_proto_rawDescGZIP(), []int{22}
+	return file_mitai_v1_coordinator_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *ReadInfo) GetStale() bool {
@@ -1971,7 +2196,7 @@ type PublishDatasetRequest struct {
 
 func (x *PublishDatasetRequest) Reset() {
 	*x = PublishDatasetRequest{}
-	mi := &file_mitai_v1_coordinator_proto_msgTypes[23]
+	mi := &file_mitai_v1_coordinator_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1983,7 +2208,7 @@ func (x *PublishDatasetRequest) String() string {
 func (*PublishDatasetRequest) ProtoMessage() {}
 
 func (x *PublishDatasetRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_mitai_v1_coordinator_proto_msgTypes[23]
+	mi := &file_mitai_v1_coordinator_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1996,7 +2221,7 @@ func (x *PublishDatasetRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PublishDatasetRequest.ProtoReflect.Descriptor instead.
 func (*PublishDatasetRequest) Descriptor() ([]byte, []int) {
-	return file_mitai_v1_coordinator_proto_rawDescGZIP(), []int{23}
+	return file_mitai_v1_coordinator_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *PublishDatasetRequest) GetInfo() *DatasetInfo {
@@ -2015,7 +2240,7 @@ type SubmitJobRequest struct {
 
 func (x *SubmitJobRequest) Reset() {
 	*x = SubmitJobRequest{}
-	mi := &file_mitai_v1_coordinator_proto_msgTypes[24]
+	mi := &file_mitai_v1_coordinator_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2027,7 +2252,7 @@ func (x *SubmitJobRequest) String() string {
 func (*SubmitJobRequest) ProtoMessage() {}
 
 func (x *SubmitJobRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_mitai_v1_coordinator_proto_msgTypes[24]
+	mi := &file_mitai_v1_coordinator_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2040,7 +2265,7 @@ func (x *SubmitJobRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SubmitJobRequest.ProtoReflect.Descriptor instead.
 func (*SubmitJobRequest) Descriptor() ([]byte, []int) {
-	return file_mitai_v1_coordinator_proto_rawDescGZIP(), []int{24}
+	return file_mitai_v1_coordinator_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *SubmitJobRequest) GetSpec() *JobSpec {
@@ -2061,7 +2286,7 @@ type SubmitJobResponse struct {
 
 func (x *SubmitJobResponse) Reset() {
 	*x = SubmitJobResponse{}
-	mi := &file_mitai_v1_coordinator_proto_msgTypes[25]
+	mi := &file_mitai_v1_coordinator_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2073,7 +2298,7 @@ func (x *SubmitJobResponse) String() string {
 func (*SubmitJobResponse) ProtoMessage() {}
 
 func (x *SubmitJobResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_mitai_v1_coordinator_proto_msgTypes[25]
+	mi := &file_mitai_v1_coordinator_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2086,7 +2311,7 @@ func (x *SubmitJobResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SubmitJobResponse.ProtoReflect.Descriptor instead.
 func (*SubmitJobResponse) Descriptor() ([]byte, []int) {
-	return file_mitai_v1_coordinator_proto_rawDescGZIP(), []int{25}
+	return file_mitai_v1_coordinator_proto_rawDescGZIP(), []int{28}
 }
 
 func (x *SubmitJobResponse) GetJob() *Job {
@@ -2112,7 +2337,7 @@ type ApproveJobRequest struct {
 
 func (x *ApproveJobRequest) Reset() {
 	*x = ApproveJobRequest{}
-	mi := &file_mitai_v1_coordinator_proto_msgTypes[26]
+	mi := &file_mitai_v1_coordinator_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2124,7 +2349,7 @@ func (x *ApproveJobRequest) String() string {
 func (*ApproveJobRequest) ProtoMessage() {}
 
 func (x *ApproveJobRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_mitai_v1_coordinator_proto_msgTypes[26]
+	mi := &file_mitai_v1_coordinator_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2137,7 +2362,7 @@ func (x *ApproveJobRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ApproveJobRequest.ProtoReflect.Descriptor instead.
 func (*ApproveJobRequest) Descriptor() ([]byte, []int) {
-	return file_mitai_v1_coordinator_proto_rawDescGZIP(), []int{26}
+	return file_mitai_v1_coordinator_proto_rawDescGZIP(), []int{29}
 }
 
 func (x *ApproveJobRequest) GetJobId() string {
@@ -2157,7 +2382,7 @@ type CancelJobRequest struct {
 
 func (x *CancelJobRequest) Reset() {
 	*x = CancelJobRequest{}
-	mi := &file_mitai_v1_coordinator_proto_msgTypes[27]
+	mi := &file_mitai_v1_coordinator_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2169,7 +2394,7 @@ func (x *CancelJobRequest) String() string {
 func (*CancelJobRequest) ProtoMessage() {}
 
 func (x *CancelJobRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_mitai_v1_coordinator_proto_msgTypes[27]
+	mi := &file_mitai_v1_coordinator_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2182,7 +2407,7 @@ func (x *CancelJobRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CancelJobRequest.ProtoReflect.Descriptor instead.
 func (*CancelJobRequest) Descriptor() ([]byte, []int) {
-	return file_mitai_v1_coordinator_proto_rawDescGZIP(), []int{27}
+	return file_mitai_v1_coordinator_proto_rawDescGZIP(), []int{30}
 }
 
 func (x *CancelJobRequest) GetJobId() string {
@@ -2209,7 +2434,7 @@ type GetJobRequest struct {
 
 func (x *GetJobRequest) Reset() {
 	*x = GetJobRequest{}
-	mi := &file_mitai_v1_coordinator_proto_msgTypes[28]
+	mi := &file_mitai_v1_coordinator_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2221,7 +2446,7 @@ func (x *GetJobRequest) String() string {
 func (*GetJobRequest) ProtoMessage() {}
 
 func (x *GetJobRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_mitai_v1_coordinator_proto_msgTypes[28]
+	mi := &file_mitai_v1_coordinator_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2234,7 +2459,7 @@ func (x *GetJobRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetJobRequest.ProtoReflect.Descriptor instead.
 func (*GetJobRequest) Descriptor() ([]byte, []int) {
-	return file_mitai_v1_coordinator_proto_rawDescGZIP(), []int{28}
+	return file_mitai_v1_coordinator_proto_rawDescGZIP(), []int{31}
 }
 
 func (x *GetJobRequest) GetJobId() string {
@@ -2263,7 +2488,7 @@ type GetJobResponse struct {
 
 func (x *GetJobResponse) Reset() {
 	*x = GetJobResponse{}
-	mi := &file_mitai_v1_coordinator_proto_msgTypes[29]
+	mi := &file_mitai_v1_coordinator_proto_msgTypes[32]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2275,7 +2500,7 @@ func (x *GetJobResponse) String() string {
 func (*GetJobResponse) ProtoMessage() {}
 
 func (x *GetJobResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_mitai_v1_coordinator_proto_msgTypes[29]
+	mi := &file_mitai_v1_coordinator_proto_msgTypes[32]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2288,7 +2513,7 @@ func (x *GetJobResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetJobResponse.ProtoReflect.Descriptor instead.
 func (*GetJobResponse) Descriptor() ([]byte, []int) {
-	return file_mitai_v1_coordinator_proto_rawDescGZIP(), []int{29}
+	return file_mitai_v1_coordinator_proto_rawDescGZIP(), []int{32}
 }
 
 func (x *GetJobResponse) GetJob() *Job {
@@ -2321,7 +2546,7 @@ type ListJobsRequest struct {
 
 func (x *ListJobsRequest) Reset() {
 	*x = ListJobsRequest{}
-	mi := &file_mitai_v1_coordinator_proto_msgTypes[30]
+	mi := &file_mitai_v1_coordinator_proto_msgTypes[33]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2333,7 +2558,7 @@ func (x *ListJobsRequest) String() string {
 func (*ListJobsRequest) ProtoMessage() {}
 
 func (x *ListJobsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_mitai_v1_coordinator_proto_msgTypes[30]
+	mi := &file_mitai_v1_coordinator_proto_msgTypes[33]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2346,7 +2571,7 @@ func (x *ListJobsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListJobsRequest.ProtoReflect.Descriptor instead.
 func (*ListJobsRequest) Descriptor() ([]byte, []int) {
-	return file_mitai_v1_coordinator_proto_rawDescGZIP(), []int{30}
+	return file_mitai_v1_coordinator_proto_rawDescGZIP(), []int{33}
 }
 
 func (x *ListJobsRequest) GetRead() *ReadOptions {
@@ -2366,7 +2591,7 @@ type ListJobsResponse struct {
 
 func (x *ListJobsResponse) Reset() {
 	*x = ListJobsResponse{}
-	mi := &file_mitai_v1_coordinator_proto_msgTypes[31]
+	mi := &file_mitai_v1_coordinator_proto_msgTypes[34]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2378,7 +2603,7 @@ func (x *ListJobsResponse) String() string {
 func (*ListJobsResponse) ProtoMessage() {}
 
 func (x *ListJobsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_mitai_v1_coordinator_proto_msgTypes[31]
+	mi := &file_mitai_v1_coordinator_proto_msgTypes[34]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2391,7 +2616,7 @@ func (x *ListJobsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListJobsResponse.ProtoReflect.Descriptor instead.
 func (*ListJobsResponse) Descriptor() ([]byte, []int) {
-	return file_mitai_v1_coordinator_proto_rawDescGZIP(), []int{31}
+	return file_mitai_v1_coordinator_proto_rawDescGZIP(), []int{34}
 }
 
 func (x *ListJobsResponse) GetJobs() []*Job {
@@ -2418,7 +2643,7 @@ type ClusterStatusRequest struct {
 
 func (x *ClusterStatusRequest) Reset() {
 	*x = ClusterStatusRequest{}
-	mi := &file_mitai_v1_coordinator_proto_msgTypes[32]
+	mi := &file_mitai_v1_coordinator_proto_msgTypes[35]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2430,7 +2655,7 @@ func (x *ClusterStatusRequest) String() string {
 func (*ClusterStatusRequest) ProtoMessage() {}
 
 func (x *ClusterStatusRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_mitai_v1_coordinator_proto_msgTypes[32]
+	mi := &file_mitai_v1_coordinator_proto_msgTypes[35]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2443,7 +2668,7 @@ func (x *ClusterStatusRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ClusterStatusRequest.ProtoReflect.Descriptor instead.
 func (*ClusterStatusRequest) Descriptor() ([]byte, []int) {
-	return file_mitai_v1_coordinator_proto_rawDescGZIP(), []int{32}
+	return file_mitai_v1_coordinator_proto_rawDescGZIP(), []int{35}
 }
 
 func (x *ClusterStatusRequest) GetLocalOnly() bool {
@@ -2471,7 +2696,7 @@ type ReplicaStatus struct {
 
 func (x *ReplicaStatus) Reset() {
 	*x = ReplicaStatus{}
-	mi := &file_mitai_v1_coordinator_proto_msgTypes[33]
+	mi := &file_mitai_v1_coordinator_proto_msgTypes[36]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2483,7 +2708,7 @@ func (x *ReplicaStatus) String() string {
 func (*ReplicaStatus) ProtoMessage() {}
 
 func (x *ReplicaStatus) ProtoReflect() protoreflect.Message {
-	mi := &file_mitai_v1_coordinator_proto_msgTypes[33]
+	mi := &file_mitai_v1_coordinator_proto_msgTypes[36]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2496,7 +2721,7 @@ func (x *ReplicaStatus) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReplicaStatus.ProtoReflect.Descriptor instead.
 func (*ReplicaStatus) Descriptor() ([]byte, []int) {
-	return file_mitai_v1_coordinator_proto_rawDescGZIP(), []int{33}
+	return file_mitai_v1_coordinator_proto_rawDescGZIP(), []int{36}
 }
 
 func (x *ReplicaStatus) GetId() string {
@@ -2567,7 +2792,7 @@ type ClusterStatusResponse struct {
 
 func (x *ClusterStatusResponse) Reset() {
 	*x = ClusterStatusResponse{}
-	mi := &file_mitai_v1_coordinator_proto_msgTypes[34]
+	mi := &file_mitai_v1_coordinator_proto_msgTypes[37]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2579,7 +2804,7 @@ func (x *ClusterStatusResponse) String() string {
 func (*ClusterStatusResponse) ProtoMessage() {}
 
 func (x *ClusterStatusResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_mitai_v1_coordinator_proto_msgTypes[34]
+	mi := &file_mitai_v1_coordinator_proto_msgTypes[37]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2592,7 +2817,7 @@ func (x *ClusterStatusResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ClusterStatusResponse.ProtoReflect.Descriptor instead.
 func (*ClusterStatusResponse) Descriptor() ([]byte, []int) {
-	return file_mitai_v1_coordinator_proto_rawDescGZIP(), []int{34}
+	return file_mitai_v1_coordinator_proto_rawDescGZIP(), []int{37}
 }
 
 func (x *ClusterStatusResponse) GetReplicas() []*ReplicaStatus {
@@ -2630,7 +2855,7 @@ type NodeStatus struct {
 
 func (x *NodeStatus) Reset() {
 	*x = NodeStatus{}
-	mi := &file_mitai_v1_coordinator_proto_msgTypes[35]
+	mi := &file_mitai_v1_coordinator_proto_msgTypes[38]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2642,7 +2867,7 @@ func (x *NodeStatus) String() string {
 func (*NodeStatus) ProtoMessage() {}
 
 func (x *NodeStatus) ProtoReflect() protoreflect.Message {
-	mi := &file_mitai_v1_coordinator_proto_msgTypes[35]
+	mi := &file_mitai_v1_coordinator_proto_msgTypes[38]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2655,7 +2880,7 @@ func (x *NodeStatus) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use NodeStatus.ProtoReflect.Descriptor instead.
 func (*NodeStatus) Descriptor() ([]byte, []int) {
-	return file_mitai_v1_coordinator_proto_rawDescGZIP(), []int{35}
+	return file_mitai_v1_coordinator_proto_rawDescGZIP(), []int{38}
 }
 
 func (x *NodeStatus) GetParty() string {
@@ -2726,7 +2951,7 @@ type AuditRangeRequest struct {
 
 func (x *AuditRangeRequest) Reset() {
 	*x = AuditRangeRequest{}
-	mi := &file_mitai_v1_coordinator_proto_msgTypes[36]
+	mi := &file_mitai_v1_coordinator_proto_msgTypes[39]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2738,7 +2963,7 @@ func (x *AuditRangeRequest) String() string {
 func (*AuditRangeRequest) ProtoMessage() {}
 
 func (x *AuditRangeRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_mitai_v1_coordinator_proto_msgTypes[36]
+	mi := &file_mitai_v1_coordinator_proto_msgTypes[39]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2751,7 +2976,7 @@ func (x *AuditRangeRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AuditRangeRequest.ProtoReflect.Descriptor instead.
 func (*AuditRangeRequest) Descriptor() ([]byte, []int) {
-	return file_mitai_v1_coordinator_proto_rawDescGZIP(), []int{36}
+	return file_mitai_v1_coordinator_proto_rawDescGZIP(), []int{39}
 }
 
 func (x *AuditRangeRequest) GetFrom() uint64 {
@@ -2788,7 +3013,7 @@ type AuditRangeResponse struct {
 
 func (x *AuditRangeResponse) Reset() {
 	*x = AuditRangeResponse{}
-	mi := &file_mitai_v1_coordinator_proto_msgTypes[37]
+	mi := &file_mitai_v1_coordinator_proto_msgTypes[40]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2800,7 +3025,7 @@ func (x *AuditRangeResponse) String() string {
 func (*AuditRangeResponse) ProtoMessage() {}
 
 func (x *AuditRangeResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_mitai_v1_coordinator_proto_msgTypes[37]
+	mi := &file_mitai_v1_coordinator_proto_msgTypes[40]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2813,7 +3038,7 @@ func (x *AuditRangeResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AuditRangeResponse.ProtoReflect.Descriptor instead.
 func (*AuditRangeResponse) Descriptor() ([]byte, []int) {
-	return file_mitai_v1_coordinator_proto_rawDescGZIP(), []int{37}
+	return file_mitai_v1_coordinator_proto_rawDescGZIP(), []int{40}
 }
 
 func (x *AuditRangeResponse) GetEntries() []*AuditEntry {
@@ -2848,7 +3073,7 @@ type ProposeRequest struct {
 
 func (x *ProposeRequest) Reset() {
 	*x = ProposeRequest{}
-	mi := &file_mitai_v1_coordinator_proto_msgTypes[38]
+	mi := &file_mitai_v1_coordinator_proto_msgTypes[41]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2860,7 +3085,7 @@ func (x *ProposeRequest) String() string {
 func (*ProposeRequest) ProtoMessage() {}
 
 func (x *ProposeRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_mitai_v1_coordinator_proto_msgTypes[38]
+	mi := &file_mitai_v1_coordinator_proto_msgTypes[41]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2873,7 +3098,7 @@ func (x *ProposeRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ProposeRequest.ProtoReflect.Descriptor instead.
 func (*ProposeRequest) Descriptor() ([]byte, []int) {
-	return file_mitai_v1_coordinator_proto_rawDescGZIP(), []int{38}
+	return file_mitai_v1_coordinator_proto_rawDescGZIP(), []int{41}
 }
 
 func (x *ProposeRequest) GetCommand() *Command {
@@ -2897,7 +3122,7 @@ type ProposeResponse struct {
 
 func (x *ProposeResponse) Reset() {
 	*x = ProposeResponse{}
-	mi := &file_mitai_v1_coordinator_proto_msgTypes[39]
+	mi := &file_mitai_v1_coordinator_proto_msgTypes[42]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2909,7 +3134,7 @@ func (x *ProposeResponse) String() string {
 func (*ProposeResponse) ProtoMessage() {}
 
 func (x *ProposeResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_mitai_v1_coordinator_proto_msgTypes[39]
+	mi := &file_mitai_v1_coordinator_proto_msgTypes[42]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2922,7 +3147,7 @@ func (x *ProposeResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ProposeResponse.ProtoReflect.Descriptor instead.
 func (*ProposeResponse) Descriptor() ([]byte, []int) {
-	return file_mitai_v1_coordinator_proto_rawDescGZIP(), []int{39}
+	return file_mitai_v1_coordinator_proto_rawDescGZIP(), []int{42}
 }
 
 func (x *ProposeResponse) GetJob() *Job {
@@ -2976,7 +3201,7 @@ type HeartbeatRequest struct {
 
 func (x *HeartbeatRequest) Reset() {
 	*x = HeartbeatRequest{}
-	mi := &file_mitai_v1_coordinator_proto_msgTypes[40]
+	mi := &file_mitai_v1_coordinator_proto_msgTypes[43]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2988,7 +3213,7 @@ func (x *HeartbeatRequest) String() string {
 func (*HeartbeatRequest) ProtoMessage() {}
 
 func (x *HeartbeatRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_mitai_v1_coordinator_proto_msgTypes[40]
+	mi := &file_mitai_v1_coordinator_proto_msgTypes[43]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3001,7 +3226,7 @@ func (x *HeartbeatRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use HeartbeatRequest.ProtoReflect.Descriptor instead.
 func (*HeartbeatRequest) Descriptor() ([]byte, []int) {
-	return file_mitai_v1_coordinator_proto_rawDescGZIP(), []int{40}
+	return file_mitai_v1_coordinator_proto_rawDescGZIP(), []int{43}
 }
 
 func (x *HeartbeatRequest) GetNode() string {
@@ -3051,7 +3276,7 @@ type HeartbeatResponse struct {
 
 func (x *HeartbeatResponse) Reset() {
 	*x = HeartbeatResponse{}
-	mi := &file_mitai_v1_coordinator_proto_msgTypes[41]
+	mi := &file_mitai_v1_coordinator_proto_msgTypes[44]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3063,7 +3288,7 @@ func (x *HeartbeatResponse) String() string {
 func (*HeartbeatResponse) ProtoMessage() {}
 
 func (x *HeartbeatResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_mitai_v1_coordinator_proto_msgTypes[41]
+	mi := &file_mitai_v1_coordinator_proto_msgTypes[44]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3076,7 +3301,7 @@ func (x *HeartbeatResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use HeartbeatResponse.ProtoReflect.Descriptor instead.
 func (*HeartbeatResponse) Descriptor() ([]byte, []int) {
-	return file_mitai_v1_coordinator_proto_rawDescGZIP(), []int{41}
+	return file_mitai_v1_coordinator_proto_rawDescGZIP(), []int{44}
 }
 
 func (x *HeartbeatResponse) GetStart() []*TaskSpec {
@@ -3102,7 +3327,7 @@ type ReportTaskRequest struct {
 
 func (x *ReportTaskRequest) Reset() {
 	*x = ReportTaskRequest{}
-	mi := &file_mitai_v1_coordinator_proto_msgTypes[42]
+	mi := &file_mitai_v1_coordinator_proto_msgTypes[45]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3114,7 +3339,7 @@ func (x *ReportTaskRequest) String() string {
 func (*ReportTaskRequest) ProtoMessage() {}
 
 func (x *ReportTaskRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_mitai_v1_coordinator_proto_msgTypes[42]
+	mi := &file_mitai_v1_coordinator_proto_msgTypes[45]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3127,7 +3352,7 @@ func (x *ReportTaskRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReportTaskRequest.ProtoReflect.Descriptor instead.
 func (*ReportTaskRequest) Descriptor() ([]byte, []int) {
-	return file_mitai_v1_coordinator_proto_rawDescGZIP(), []int{42}
+	return file_mitai_v1_coordinator_proto_rawDescGZIP(), []int{45}
 }
 
 func (x *ReportTaskRequest) GetSigned() *SignedOutcome {
@@ -3145,7 +3370,7 @@ type ReportTaskResponse struct {
 
 func (x *ReportTaskResponse) Reset() {
 	*x = ReportTaskResponse{}
-	mi := &file_mitai_v1_coordinator_proto_msgTypes[43]
+	mi := &file_mitai_v1_coordinator_proto_msgTypes[46]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3157,7 +3382,7 @@ func (x *ReportTaskResponse) String() string {
 func (*ReportTaskResponse) ProtoMessage() {}
 
 func (x *ReportTaskResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_mitai_v1_coordinator_proto_msgTypes[43]
+	mi := &file_mitai_v1_coordinator_proto_msgTypes[46]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3170,7 +3395,7 @@ func (x *ReportTaskResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReportTaskResponse.ProtoReflect.Descriptor instead.
 func (*ReportTaskResponse) Descriptor() ([]byte, []int) {
-	return file_mitai_v1_coordinator_proto_rawDescGZIP(), []int{43}
+	return file_mitai_v1_coordinator_proto_rawDescGZIP(), []int{46}
 }
 
 type CheckTaskRequest struct {
@@ -3182,7 +3407,7 @@ type CheckTaskRequest struct {
 
 func (x *CheckTaskRequest) Reset() {
 	*x = CheckTaskRequest{}
-	mi := &file_mitai_v1_coordinator_proto_msgTypes[44]
+	mi := &file_mitai_v1_coordinator_proto_msgTypes[47]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3194,7 +3419,7 @@ func (x *CheckTaskRequest) String() string {
 func (*CheckTaskRequest) ProtoMessage() {}
 
 func (x *CheckTaskRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_mitai_v1_coordinator_proto_msgTypes[44]
+	mi := &file_mitai_v1_coordinator_proto_msgTypes[47]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3207,7 +3432,7 @@ func (x *CheckTaskRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CheckTaskRequest.ProtoReflect.Descriptor instead.
 func (*CheckTaskRequest) Descriptor() ([]byte, []int) {
-	return file_mitai_v1_coordinator_proto_rawDescGZIP(), []int{44}
+	return file_mitai_v1_coordinator_proto_rawDescGZIP(), []int{47}
 }
 
 func (x *CheckTaskRequest) GetTask() *TaskRef {
@@ -3228,7 +3453,7 @@ type CheckTaskResponse struct {
 
 func (x *CheckTaskResponse) Reset() {
 	*x = CheckTaskResponse{}
-	mi := &file_mitai_v1_coordinator_proto_msgTypes[45]
+	mi := &file_mitai_v1_coordinator_proto_msgTypes[48]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3240,7 +3465,7 @@ func (x *CheckTaskResponse) String() string {
 func (*CheckTaskResponse) ProtoMessage() {}
 
 func (x *CheckTaskResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_mitai_v1_coordinator_proto_msgTypes[45]
+	mi := &file_mitai_v1_coordinator_proto_msgTypes[48]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3253,7 +3478,7 @@ func (x *CheckTaskResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CheckTaskResponse.ProtoReflect.Descriptor instead.
 func (*CheckTaskResponse) Descriptor() ([]byte, []int) {
-	return file_mitai_v1_coordinator_proto_rawDescGZIP(), []int{45}
+	return file_mitai_v1_coordinator_proto_rawDescGZIP(), []int{48}
 }
 
 func (x *CheckTaskResponse) GetCurrent() bool {
@@ -3289,13 +3514,15 @@ const file_mitai_v1_coordinator_proto_rawDesc = "" +
 	"\vsigner_cert\x18\t \x01(\fR\n" +
 	"signerCert\x12\x1c\n" +
 	"\tsignature\x18\n" +
-	" \x01(\fR\tsignature\"\xaf\x01\n" +
+	" \x01(\fR\tsignature\"\x8c\x02\n" +
 	"\aJobSpec\x12\x12\n" +
 	"\x04kind\x18\x01 \x01(\tR\x04kind\x12\"\n" +
 	"\fparticipants\x18\x02 \x03(\tR\fparticipants\x12\x1c\n" +
 	"\treceivers\x18\x03 \x03(\tR\treceivers\x12%\n" +
 	"\x03psi\x18\x04 \x01(\v2\x13.mitai.v1.PsiParamsR\x03psi\x12'\n" +
-	"\x0fidempotency_key\x18\x05 \x01(\tR\x0eidempotencyKey\"\xba\x02\n" +
+	"\x0fidempotency_key\x18\x05 \x01(\tR\x0eidempotencyKey\x12.\n" +
+	"\x06keygen\x18\x06 \x01(\v2\x16.mitai.v1.KeygenParamsR\x06keygen\x12+\n" +
+	"\x05score\x18\a \x01(\v2\x15.mitai.v1.ScoreParamsR\x05score\"\xce\x02\n" +
 	"\x03Job\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12%\n" +
 	"\x04spec\x18\x02 \x01(\v2\x11.mitai.v1.JobSpecR\x04spec\x12\x1c\n" +
@@ -3306,11 +3533,21 @@ const file_mitai_v1_coordinator_proto_rawDesc = "" +
 	"\x0fupdated_unix_ms\x18\a \x01(\x03R\rupdatedUnixMs\x12\x16\n" +
 	"\x06reason\x18\b \x01(\tR\x06reason\x12\x1f\n" +
 	"\vaudit_index\x18\t \x01(\x04R\n" +
-	"auditIndex\"v\n" +
+	"auditIndex\x12\x12\n" +
+	"\x04seed\x18\n" +
+	" \x01(\fR\x04seed\"v\n" +
 	"\x0eCatalogDataset\x12\x14\n" +
 	"\x05party\x18\x01 \x01(\tR\x05party\x12)\n" +
 	"\x04info\x18\x02 \x01(\v2\x15.mitai.v1.DatasetInfoR\x04info\x12#\n" +
-	"\rpolicy_digest\x18\x03 \x01(\tR\fpolicyDigest\"\xc6\x05\n" +
+	"\rpolicy_digest\x18\x03 \x01(\tR\fpolicyDigest\"\xb5\x01\n" +
+	"\n" +
+	"KeySetInfo\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\tR\x02id\x12\x15\n" +
+	"\x06job_id\x18\x02 \x01(\tR\x05jobId\x12\"\n" +
+	"\fparticipants\x18\x03 \x03(\tR\fparticipants\x12\x16\n" +
+	"\x06preset\x18\x04 \x01(\tR\x06preset\x12\x1c\n" +
+	"\tthreshold\x18\x05 \x01(\rR\tthreshold\x12&\n" +
+	"\x0fcreated_unix_ms\x18\x06 \x01(\x03R\rcreatedUnixMs\"\xc6\x05\n" +
 	"\aCommand\x12 \n" +
 	"\ftime_unix_ms\x18\x01 \x01(\x03R\n" +
 	"timeUnixMs\x12\x14\n" +
@@ -3386,10 +3623,11 @@ const file_mitai_v1_coordinator_proto_rawDesc = "" +
 	"\bdatasets\x18\x04 \x03(\tR\bdatasets\x12,\n" +
 	"\x12registered_unix_ms\x18\x05 \x01(\x03R\x10registeredUnixMs\"B\n" +
 	"\x15PublishDatasetCommand\x12)\n" +
-	"\x04info\x18\x01 \x01(\v2\x15.mitai.v1.DatasetInfoR\x04info\"P\n" +
+	"\x04info\x18\x01 \x01(\v2\x15.mitai.v1.DatasetInfoR\x04info\"d\n" +
 	"\x10SubmitJobCommand\x12\x15\n" +
 	"\x06job_id\x18\x01 \x01(\tR\x05jobId\x12%\n" +
-	"\x04spec\x18\x02 \x01(\v2\x11.mitai.v1.JobSpecR\x04spec\"*\n" +
+	"\x04spec\x18\x02 \x01(\v2\x11.mitai.v1.JobSpecR\x04spec\x12\x12\n" +
+	"\x04seed\x18\x03 \x01(\fR\x04seed\"*\n" +
 	"\x11ApproveJobCommand\x12\x15\n" +
 	"\x06job_id\x18\x01 \x01(\tR\x05jobId\"A\n" +
 	"\x10CancelJobCommand\x12\x15\n" +
@@ -3412,7 +3650,12 @@ const file_mitai_v1_coordinator_proto_rawDesc = "" +
 	"\x06job_id\x18\x04 \x01(\tR\x05jobId\x12\x1f\n" +
 	"\vdataset_key\x18\x05 \x01(\tR\n" +
 	"datasetKey\x12\x1c\n" +
-	"\tduplicate\x18\x06 \x01(\bR\tduplicate\"-\n" +
+	"\tduplicate\x18\x06 \x01(\bR\tduplicate\"?\n" +
+	"\x12ListKeySetsRequest\x12)\n" +
+	"\x04read\x18\x01 \x01(\v2\x15.mitai.v1.ReadOptionsR\x04read\"n\n" +
+	"\x13ListKeySetsResponse\x12/\n" +
+	"\bkey_sets\x18\x01 \x03(\v2\x14.mitai.v1.KeySetInfoR\akeySets\x12&\n" +
+	"\x04read\x18\x02 \x01(\v2\x12.mitai.v1.ReadInfoR\x04read\"-\n" +
 	"\vReadOptions\x12\x1e\n" +
 	"\n" +
 	"consistent\x18\x01 \x01(\bR\n" +
@@ -3520,7 +3763,7 @@ const file_mitai_v1_coordinator_proto_rawDesc = "" +
 	"\x12TASK_STATE_RUNNING\x10\x01\x12\x18\n" +
 	"\x14TASK_STATE_SUCCEEDED\x10\x02\x12\x15\n" +
 	"\x11TASK_STATE_FAILED\x10\x03\x12\x16\n" +
-	"\x12TASK_STATE_ABORTED\x10\x042\x83\a\n" +
+	"\x12TASK_STATE_ABORTED\x10\x042\xcf\a\n" +
 	"\vCoordinator\x12K\n" +
 	"\x0ePublishDataset\x12\x1f.mitai.v1.PublishDatasetRequest\x1a\x18.mitai.v1.CatalogDataset\x12D\n" +
 	"\tSubmitJob\x12\x1a.mitai.v1.SubmitJobRequest\x1a\x1b.mitai.v1.SubmitJobResponse\x128\n" +
@@ -3529,7 +3772,8 @@ const file_mitai_v1_coordinator_proto_rawDesc = "" +
 	"\tCancelJob\x12\x1a.mitai.v1.CancelJobRequest\x1a\r.mitai.v1.Job\x12;\n" +
 	"\x06GetJob\x12\x17.mitai.v1.GetJobRequest\x1a\x18.mitai.v1.GetJobResponse\x12A\n" +
 	"\bListJobs\x12\x19.mitai.v1.ListJobsRequest\x1a\x1a.mitai.v1.ListJobsResponse\x12?\n" +
-	"\bWatchJob\x12\x17.mitai.v1.GetJobRequest\x1a\x18.mitai.v1.GetJobResponse0\x01\x12P\n" +
+	"\bWatchJob\x12\x17.mitai.v1.GetJobRequest\x1a\x18.mitai.v1.GetJobResponse0\x01\x12J\n" +
+	"\vListKeySets\x12\x1c.mitai.v1.ListKeySetsRequest\x1a\x1d.mitai.v1.ListKeySetsResponse\x12P\n" +
 	"\rClusterStatus\x12\x1e.mitai.v1.ClusterStatusRequest\x1a\x1f.mitai.v1.ClusterStatusResponse\x12G\n" +
 	"\n" +
 	"AuditRange\x12\x1b.mitai.v1.AuditRangeRequest\x1a\x1c.mitai.v1.AuditRangeResponse\x12D\n" +
@@ -3552,7 +3796,7 @@ func file_mitai_v1_coordinator_proto_rawDescGZIP() []byte {
 }
 
 var file_mitai_v1_coordinator_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
-var file_mitai_v1_coordinator_proto_msgTypes = make([]protoimpl.MessageInfo, 46)
+var file_mitai_v1_coordinator_proto_msgTypes = make([]protoimpl.MessageInfo, 49)
 var file_mitai_v1_coordinator_proto_goTypes = []any{
 	(JobState)(0),                 // 0: mitai.v1.JobState
 	(TaskState)(0),                // 1: mitai.v1.TaskState
@@ -3560,136 +3804,148 @@ var file_mitai_v1_coordinator_proto_goTypes = []any{
 	(*JobSpec)(nil),               // 3: mitai.v1.JobSpec
 	(*Job)(nil),                   // 4: mitai.v1.Job
 	(*CatalogDataset)(nil),        // 5: mitai.v1.CatalogDataset
-	(*Command)(nil),               // 6: mitai.v1.Command
-	(*RegisterNodeCommand)(nil),   // 7: mitai.v1.RegisterNodeCommand
-	(*ScheduleTaskCommand)(nil),   // 8: mitai.v1.ScheduleTaskCommand
-	(*TaskOutcomeCommand)(nil),    // 9: mitai.v1.TaskOutcomeCommand
-	(*TaskStartedCommand)(nil),    // 10: mitai.v1.TaskStartedCommand
-	(*TaskOutcome)(nil),           // 11: mitai.v1.TaskOutcome
-	(*SignedOutcome)(nil),         // 12: mitai.v1.SignedOutcome
-	(*AbortAttemptCommand)(nil),   // 13: mitai.v1.AbortAttemptCommand
-	(*TaskRef)(nil),               // 14: mitai.v1.TaskRef
-	(*Task)(nil),                  // 15: mitai.v1.Task
-	(*NodeRecord)(nil),            // 16: mitai.v1.NodeRecord
-	(*PublishDatasetCommand)(nil), // 17: mitai.v1.PublishDatasetCommand
-	(*SubmitJobCommand)(nil),      // 18: mitai.v1.SubmitJobCommand
-	(*ApproveJobCommand)(nil),     // 19: mitai.v1.ApproveJobCommand
-	(*CancelJobCommand)(nil),      // 20: mitai.v1.CancelJobCommand
-	(*CoordinatorSnapshot)(nil),   // 21: mitai.v1.CoordinatorSnapshot
-	(*AppliedRequest)(nil),        // 22: mitai.v1.AppliedRequest
-	(*ReadOptions)(nil),           // 23: mitai.v1.ReadOptions
-	(*ReadInfo)(nil),              // 24: mitai.v1.ReadInfo
-	(*PublishDatasetRequest)(nil), // 25: mitai.v1.PublishDatasetRequest
-	(*SubmitJobRequest)(nil),      // 26: mitai.v1.SubmitJobRequest
-	(*SubmitJobResponse)(nil),     // 27: mitai.v1.SubmitJobResponse
-	(*ApproveJobRequest)(nil),     // 28: mitai.v1.ApproveJobRequest
-	(*CancelJobRequest)(nil),      // 29: mitai.v1.CancelJobRequest
-	(*GetJobRequest)(nil),         // 30: mitai.v1.GetJobRequest
-	(*GetJobResponse)(nil),        // 31: mitai.v1.GetJobResponse
-	(*ListJobsRequest)(nil),       // 32: mitai.v1.ListJobsRequest
-	(*ListJobsResponse)(nil),      // 33: mitai.v1.ListJobsResponse
-	(*ClusterStatusRequest)(nil),  // 34: mitai.v1.ClusterStatusRequest
-	(*ReplicaStatus)(nil),         // 35: mitai.v1.ReplicaStatus
-	(*ClusterStatusResponse)(nil), // 36: mitai.v1.ClusterStatusResponse
-	(*NodeStatus)(nil),            // 37: mitai.v1.NodeStatus
-	(*AuditRangeRequest)(nil),     // 38: mitai.v1.AuditRangeRequest
-	(*AuditRangeResponse)(nil),    // 39: mitai.v1.AuditRangeResponse
-	(*ProposeRequest)(nil),        // 40: mitai.v1.ProposeRequest
-	(*ProposeResponse)(nil),       // 41: mitai.v1.ProposeResponse
-	(*HeartbeatRequest)(nil),      // 42: mitai.v1.HeartbeatRequest
-	(*HeartbeatResponse)(nil),     // 43: mitai.v1.HeartbeatResponse
-	(*ReportTaskRequest)(nil),     // 44: mitai.v1.ReportTaskRequest
-	(*ReportTaskResponse)(nil),    // 45: mitai.v1.ReportTaskResponse
-	(*CheckTaskRequest)(nil),      // 46: mitai.v1.CheckTaskRequest
-	(*CheckTaskResponse)(nil),     // 47: mitai.v1.CheckTaskResponse
-	(*PsiParams)(nil),             // 48: mitai.v1.PsiParams
-	(*DatasetInfo)(nil),           // 49: mitai.v1.DatasetInfo
-	(*TaskReport)(nil),            // 50: mitai.v1.TaskReport
-	(*TaskSpec)(nil),              // 51: mitai.v1.TaskSpec
+	(*KeySetInfo)(nil),            // 6: mitai.v1.KeySetInfo
+	(*Command)(nil),               // 7: mitai.v1.Command
+	(*RegisterNodeCommand)(nil),   // 8: mitai.v1.RegisterNodeCommand
+	(*ScheduleTaskCommand)(nil),   // 9: mitai.v1.ScheduleTaskCommand
+	(*TaskOutcomeCommand)(nil),    // 10: mitai.v1.TaskOutcomeCommand
+	(*TaskStartedCommand)(nil),    // 11: mitai.v1.TaskStartedCommand
+	(*TaskOutcome)(nil),           // 12: mitai.v1.TaskOutcome
+	(*SignedOutcome)(nil),         // 13: mitai.v1.SignedOutcome
+	(*AbortAttemptCommand)(nil),   // 14: mitai.v1.AbortAttemptCommand
+	(*TaskRef)(nil),               // 15: mitai.v1.TaskRef
+	(*Task)(nil),                  // 16: mitai.v1.Task
+	(*NodeRecord)(nil),            // 17: mitai.v1.NodeRecord
+	(*PublishDatasetCommand)(nil), // 18: mitai.v1.PublishDatasetCommand
+	(*SubmitJobCommand)(nil),      // 19: mitai.v1.SubmitJobCommand
+	(*ApproveJobCommand)(nil),     // 20: mitai.v1.ApproveJobCommand
+	(*CancelJobCommand)(nil),      // 21: mitai.v1.CancelJobCommand
+	(*CoordinatorSnapshot)(nil),   // 22: mitai.v1.CoordinatorSnapshot
+	(*AppliedRequest)(nil),        // 23: mitai.v1.AppliedRequest
+	(*ListKeySetsRequest)(nil),    // 24: mitai.v1.ListKeySetsRequest
+	(*ListKeySetsResponse)(nil),   // 25: mitai.v1.ListKeySetsResponse
+	(*ReadOptions)(nil),           // 26: mitai.v1.ReadOptions
+	(*ReadInfo)(nil),              // 27: mitai.v1.ReadInfo
+	(*PublishDatasetRequest)(nil), // 28: mitai.v1.PublishDatasetRequest
+	(*SubmitJobRequest)(nil),      // 29: mitai.v1.SubmitJobRequest
+	(*SubmitJobResponse)(nil),     // 30: mitai.v1.SubmitJobResponse
+	(*ApproveJobRequest)(nil),     // 31: mitai.v1.ApproveJobRequest
+	(*CancelJobRequest)(nil),      // 32: mitai.v1.CancelJobRequest
+	(*GetJobRequest)(nil),         // 33: mitai.v1.GetJobRequest
+	(*GetJobResponse)(nil),        // 34: mitai.v1.GetJobResponse
+	(*ListJobsRequest)(nil),       // 35: mitai.v1.ListJobsRequest
+	(*ListJobsResponse)(nil),      // 36: mitai.v1.ListJobsResponse
+	(*ClusterStatusRequest)(nil),  // 37: mitai.v1.ClusterStatusRequest
+	(*ReplicaStatus)(nil),         // 38: mitai.v1.ReplicaStatus
+	(*ClusterStatusResponse)(nil), // 39: mitai.v1.ClusterStatusResponse
+	(*NodeStatus)(nil),            // 40: mitai.v1.NodeStatus
+	(*AuditRangeRequest)(nil),     // 41: mitai.v1.AuditRangeRequest
+	(*AuditRangeResponse)(nil),    // 42: mitai.v1.AuditRangeResponse
+	(*ProposeRequest)(nil),        // 43: mitai.v1.ProposeRequest
+	(*ProposeResponse)(nil),       // 44: mitai.v1.ProposeResponse
+	(*HeartbeatRequest)(nil),      // 45: mitai.v1.HeartbeatRequest
+	(*HeartbeatResponse)(nil),     // 46: mitai.v1.HeartbeatResponse
+	(*ReportTaskRequest)(nil),     // 47: mitai.v1.ReportTaskRequest
+	(*ReportTaskResponse)(nil),    // 48: mitai.v1.ReportTaskResponse
+	(*CheckTaskRequest)(nil),      // 49: mitai.v1.CheckTaskRequest
+	(*CheckTaskResponse)(nil),     // 50: mitai.v1.CheckTaskResponse
+	(*PsiParams)(nil),             // 51: mitai.v1.PsiParams
+	(*KeygenParams)(nil),          // 52: mitai.v1.KeygenParams
+	(*ScoreParams)(nil),           // 53: mitai.v1.ScoreParams
+	(*DatasetInfo)(nil),           // 54: mitai.v1.DatasetInfo
+	(*TaskReport)(nil),            // 55: mitai.v1.TaskReport
+	(*TaskSpec)(nil),              // 56: mitai.v1.TaskSpec
 }
 var file_mitai_v1_coordinator_proto_depIdxs = []int32{
-	48, // 0: mitai.v1.JobSpec.psi:type_name -> mitai.v1.PsiParams
-	3,  // 1: mitai.v1.Job.spec:type_name -> mitai.v1.JobSpec
-	0,  // 2: mitai.v1.Job.state:type_name -> mitai.v1.JobState
-	49, // 3: mitai.v1.CatalogDataset.info:type_name -> mitai.v1.DatasetInfo
-	17, // 4: mitai.v1.Command.publish_dataset:type_name -> mitai.v1.PublishDatasetCommand
-	18, // 5: mitai.v1.Command.submit_job:type_name -> mitai.v1.SubmitJobCommand
-	19, // 6: mitai.v1.Command.approve_job:type_name -> mitai.v1.ApproveJobCommand
-	20, // 7: mitai.v1.Command.cancel_job:type_name -> mitai.v1.CancelJobCommand
-	7,  // 8: mitai.v1.Command.register_node:type_name -> mitai.v1.RegisterNodeCommand
-	8,  // 9: mitai.v1.Command.schedule_task:type_name -> mitai.v1.ScheduleTaskCommand
-	9,  // 10: mitai.v1.Command.task_outcome:type_name -> mitai.v1.TaskOutcomeCommand
-	13, // 11: mitai.v1.Command.abort_attempt:type_name -> mitai.v1.AbortAttemptCommand
-	10, // 12: mitai.v1.Command.task_started:type_name -> mitai.v1.TaskStartedCommand
-	12, // 13: mitai.v1.TaskOutcomeCommand.signed:type_name -> mitai.v1.SignedOutcome
-	14, // 14: mitai.v1.TaskStartedCommand.task:type_name -> mitai.v1.TaskRef
-	14, // 15: mitai.v1.TaskOutcome.task:type_name -> mitai.v1.TaskRef
-	50, // 16: mitai.v1.TaskOutcome.report:type_name -> mitai.v1.TaskReport
-	14, // 17: mitai.v1.AbortAttemptCommand.task:type_name -> mitai.v1.TaskRef
-	1,  // 18: mitai.v1.Task.state:type_name -> mitai.v1.TaskState
-	50, // 19: mitai.v1.Task.report:type_name -> mitai.v1.TaskReport
-	49, // 20: mitai.v1.PublishDatasetCommand.info:type_name -> mitai.v1.DatasetInfo
-	3,  // 21: mitai.v1.SubmitJobCommand.spec:type_name -> mitai.v1.JobSpec
-	5,  // 22: mitai.v1.CoordinatorSnapshot.datasets:type_name -> mitai.v1.CatalogDataset
-	4,  // 23: mitai.v1.CoordinatorSnapshot.jobs:type_name -> mitai.v1.Job
-	2,  // 24: mitai.v1.CoordinatorSnapshot.ledger:type_name -> mitai.v1.AuditEntry
-	16, // 25: mitai.v1.CoordinatorSnapshot.nodes:type_name -> mitai.v1.NodeRecord
-	15, // 26: mitai.v1.CoordinatorSnapshot.tasks:type_name -> mitai.v1.Task
-	22, // 27: mitai.v1.CoordinatorSnapshot.requests:type_name -> mitai.v1.AppliedRequest
-	49, // 28: mitai.v1.PublishDatasetRequest.info:type_name -> mitai.v1.DatasetInfo
-	3,  // 29: mitai.v1.SubmitJobRequest.spec:type_name -> mitai.v1.JobSpec
-	4,  // 30: mitai.v1.SubmitJobResponse.job:type_name -> mitai.v1.Job
-	23, // 31: mitai.v1.GetJobRequest.read:type_name -> mitai.v1.ReadOptions
-	4,  // 32: mitai.v1.GetJobResponse.job:type_name -> mitai.v1.Job
-	24, // 33: mitai.v1.GetJobResponse.read:type_name -> mitai.v1.ReadInfo
-	15, // 34: mitai.v1.GetJobResponse.task:type_name -> mitai.v1.Task
-	23, // 35: mitai.v1.ListJobsRequest.read:type_name -> mitai.v1.ReadOptions
-	4,  // 36: mitai.v1.ListJobsResponse.jobs:type_name -> mitai.v1.Job
-	24, // 37: mitai.v1.ListJobsResponse.read:type_name -> mitai.v1.ReadInfo
-	35, // 38: mitai.v1.ClusterStatusResponse.replicas:type_name -> mitai.v1.ReplicaStatus
-	37, // 39: mitai.v1.ClusterStatusResponse.nodes:type_name -> mitai.v1.NodeStatus
-	23, // 40: mitai.v1.AuditRangeRequest.read:type_name -> mitai.v1.ReadOptions
-	2,  // 41: mitai.v1.AuditRangeResponse.entries:type_name -> mitai.v1.AuditEntry
-	24, // 42: mitai.v1.AuditRangeResponse.read:type_name -> mitai.v1.ReadInfo
-	6,  // 43: mitai.v1.ProposeRequest.command:type_name -> mitai.v1.Command
-	4,  // 44: mitai.v1.ProposeResponse.job:type_name -> mitai.v1.Job
-	5,  // 45: mitai.v1.ProposeResponse.dataset:type_name -> mitai.v1.CatalogDataset
-	14, // 46: mitai.v1.HeartbeatRequest.running:type_name -> mitai.v1.TaskRef
-	51, // 47: mitai.v1.HeartbeatResponse.start:type_name -> mitai.v1.TaskSpec
-	14, // 48: mitai.v1.HeartbeatResponse.abort:type_name -> mitai.v1.TaskRef
-	12, // 49: mitai.v1.ReportTaskRequest.signed:type_name -> mitai.v1.SignedOutcome
-	14, // 50: mitai.v1.CheckTaskRequest.task:type_name -> mitai.v1.TaskRef
-	25, // 51: mitai.v1.Coordinator.PublishDataset:input_type -> mitai.v1.PublishDatasetRequest
-	26, // 52: mitai.v1.Coordinator.SubmitJob:input_type -> mitai.v1.SubmitJobRequest
-	28, // 53: mitai.v1.Coordinator.ApproveJob:input_type -> mitai.v1.ApproveJobRequest
-	29, // 54: mitai.v1.Coordinator.CancelJob:input_type -> mitai.v1.CancelJobRequest
-	30, // 55: mitai.v1.Coordinator.GetJob:input_type -> mitai.v1.GetJobRequest
-	32, // 56: mitai.v1.Coordinator.ListJobs:input_type -> mitai.v1.ListJobsRequest
-	30, // 57: mitai.v1.Coordinator.WatchJob:input_type -> mitai.v1.GetJobRequest
-	34, // 58: mitai.v1.Coordinator.ClusterStatus:input_type -> mitai.v1.ClusterStatusRequest
-	38, // 59: mitai.v1.Coordinator.AuditRange:input_type -> mitai.v1.AuditRangeRequest
-	42, // 60: mitai.v1.Coordinator.Heartbeat:input_type -> mitai.v1.HeartbeatRequest
-	44, // 61: mitai.v1.Coordinator.ReportTask:input_type -> mitai.v1.ReportTaskRequest
-	46, // 62: mitai.v1.Coordinator.CheckTask:input_type -> mitai.v1.CheckTaskRequest
-	40, // 63: mitai.v1.Coordinator.Propose:input_type -> mitai.v1.ProposeRequest
-	5,  // 64: mitai.v1.Coordinator.PublishDataset:output_type -> mitai.v1.CatalogDataset
-	27, // 65: mitai.v1.Coordinator.SubmitJob:output_type -> mitai.v1.SubmitJobResponse
-	4,  // 66: mitai.v1.Coordinator.ApproveJob:output_type -> mitai.v1.Job
-	4,  // 67: mitai.v1.Coordinator.CancelJob:output_type -> mitai.v1.Job
-	31, // 68: mitai.v1.Coordinator.GetJob:output_type -> mitai.v1.GetJobResponse
-	33, // 69: mitai.v1.Coordinator.ListJobs:output_type -> mitai.v1.ListJobsResponse
-	31, // 70: mitai.v1.Coordinator.WatchJob:output_type -> mitai.v1.GetJobResponse
-	36, // 71: mitai.v1.Coordinator.ClusterStatus:output_type -> mitai.v1.ClusterStatusResponse
-	39, // 72: mitai.v1.Coordinator.AuditRange:output_type -> mitai.v1.AuditRangeResponse
-	43, // 73: mitai.v1.Coordinator.Heartbeat:output_type -> mitai.v1.HeartbeatResponse
-	45, // 74: mitai.v1.Coordinator.ReportTask:output_type -> mitai.v1.ReportTaskResponse
-	47, // 75: mitai.v1.Coordinator.CheckTask:output_type -> mitai.v1.CheckTaskResponse
-	41, // 76: mitai.v1.Coordinator.Propose:output_type -> mitai.v1.ProposeResponse
-	64, // [64:77] is the sub-list for method output_type
-	51, // [51:64] is the sub-list for method input_type
-	51, // [51:51] is the sub-list for extension type_name
-	51, // [51:51] is the sub-list for extension extendee
-	0,  // [0:51] is the sub-list for field type_name
+	51, // 0: mitai.v1.JobSpec.psi:type_name -> mitai.v1.PsiParams
+	52, // 1: mitai.v1.JobSpec.keygen:type_name -> mitai.v1.KeygenParams
+	53, // 2: mitai.v1.JobSpec.score:type_name -> mitai.v1.ScoreParams
+	3,  // 3: mitai.v1.Job.spec:type_name -> mitai.v1.JobSpec
+	0,  // 4: mitai.v1.Job.state:type_name -> mitai.v1.JobState
+	54, // 5: mitai.v1.CatalogDataset.info:type_name -> mitai.v1.DatasetInfo
+	18, // 6: mitai.v1.Command.publish_dataset:type_name -> mitai.v1.PublishDatasetCommand
+	19, // 7: mitai.v1.Command.submit_job:type_name -> mitai.v1.SubmitJobCommand
+	20, // 8: mitai.v1.Command.approve_job:type_name -> mitai.v1.ApproveJobCommand
+	21, // 9: mitai.v1.Command.cancel_job:type_name -> mitai.v1.CancelJobCommand
+	8,  // 10: mitai.v1.Command.register_node:type_name -> mitai.v1.RegisterNodeCommand
+	9,  // 11: mitai.v1.Command.schedule_task:type_name -> mitai.v1.ScheduleTaskCommand
+	10, // 12: mitai.v1.Command.task_outcome:type_name -> mitai.v1.TaskOutcomeCommand
+	14, // 13: mitai.v1.Command.abort_attempt:type_name -> mitai.v1.AbortAttemptCommand
+	11, // 14: mitai.v1.Command.task_started:type_name -> mitai.v1.TaskStartedCommand
+	13, // 15: mitai.v1.TaskOutcomeCommand.signed:type_name -> mitai.v1.SignedOutcome
+	15, // 16: mitai.v1.TaskStartedCommand.task:type_name -> mitai.v1.TaskRef
+	15, // 17: mitai.v1.TaskOutcome.task:type_name -> mitai.v1.TaskRef
+	55, // 18: mitai.v1.TaskOutcome.report:type_name -> mitai.v1.TaskReport
+	15, // 19: mitai.v1.AbortAttemptCommand.task:type_name -> mitai.v1.TaskRef
+	1,  // 20: mitai.v1.Task.state:type_name -> mitai.v1.TaskState
+	55, // 21: mitai.v1.Task.report:type_name -> mitai.v1.TaskReport
+	54, // 22: mitai.v1.PublishDatasetCommand.info:type_name -> mitai.v1.DatasetInfo
+	3,  // 23: mitai.v1.SubmitJobCommand.spec:type_name -> mitai.v1.JobSpec
+	5,  // 24: mitai.v1.CoordinatorSnapshot.datasets:type_name -> mitai.v1.CatalogDataset
+	4,  // 25: mitai.v1.CoordinatorSnapshot.jobs:type_name -> mitai.v1.Job
+	2,  // 26: mitai.v1.CoordinatorSnapshot.ledger:type_name -> mitai.v1.AuditEntry
+	17, // 27: mitai.v1.CoordinatorSnapshot.nodes:type_name -> mitai.v1.NodeRecord
+	16, // 28: mitai.v1.CoordinatorSnapshot.tasks:type_name -> mitai.v1.Task
+	23, // 29: mitai.v1.CoordinatorSnapshot.requests:type_name -> mitai.v1.AppliedRequest
+	26, // 30: mitai.v1.ListKeySetsRequest.read:type_name -> mitai.v1.ReadOptions
+	6,  // 31: mitai.v1.ListKeySetsResponse.key_sets:type_name -> mitai.v1.KeySetInfo
+	27, // 32: mitai.v1.ListKeySetsResponse.read:type_name -> mitai.v1.ReadInfo
+	54, // 33: mitai.v1.PublishDatasetRequest.info:type_name -> mitai.v1.DatasetInfo
+	3,  // 34: mitai.v1.SubmitJobRequest.spec:type_name -> mitai.v1.JobSpec
+	4,  // 35: mitai.v1.SubmitJobResponse.job:type_name -> mitai.v1.Job
+	26, // 36: mitai.v1.GetJobRequest.read:type_name -> mitai.v1.ReadOptions
+	4,  // 37: mitai.v1.GetJobResponse.job:type_name -> mitai.v1.Job
+	27, // 38: mitai.v1.GetJobResponse.read:type_name -> mitai.v1.ReadInfo
+	16, // 39: mitai.v1.GetJobResponse.task:type_name -> mitai.v1.Task
+	26, // 40: mitai.v1.ListJobsRequest.read:type_name -> mitai.v1.ReadOptions
+	4,  // 41: mitai.v1.ListJobsResponse.jobs:type_name -> mitai.v1.Job
+	27, // 42: mitai.v1.ListJobsResponse.read:type_name -> mitai.v1.ReadInfo
+	38, // 43: mitai.v1.ClusterStatusResponse.replicas:type_name -> mitai.v1.ReplicaStatus
+	40, // 44: mitai.v1.ClusterStatusResponse.nodes:type_name -> mitai.v1.NodeStatus
+	26, // 45: mitai.v1.AuditRangeRequest.read:type_name -> mitai.v1.ReadOptions
+	2,  // 46: mitai.v1.AuditRangeResponse.entries:type_name -> mitai.v1.AuditEntry
+	27, // 47: mitai.v1.AuditRangeResponse.read:type_name -> mitai.v1.ReadInfo
+	7,  // 48: mitai.v1.ProposeRequest.command:type_name -> mitai.v1.Command
+	4,  // 49: mitai.v1.ProposeResponse.job:type_name -> mitai.v1.Job
+	5,  // 50: mitai.v1.ProposeResponse.dataset:type_name -> mitai.v1.CatalogDataset
+	15, // 51: mitai.v1.HeartbeatRequest.running:type_name -> mitai.v1.TaskRef
+	56, // 52: mitai.v1.HeartbeatResponse.start:type_name -> mitai.v1.TaskSpec
+	15, // 53: mitai.v1.HeartbeatResponse.abort:type_name -> mitai.v1.TaskRef
+	13, // 54: mitai.v1.ReportTaskRequest.signed:type_name -> mitai.v1.SignedOutcome
+	15, // 55: mitai.v1.CheckTaskRequest.task:type_name -> mitai.v1.TaskRef
+	28, // 56: mitai.v1.Coordinator.PublishDataset:input_type -> mitai.v1.PublishDatasetRequest
+	29, // 57: mitai.v1.Coordinator.SubmitJob:input_type -> mitai.v1.SubmitJobRequest
+	31, // 58: mitai.v1.Coordinator.ApproveJob:input_type -> mitai.v1.ApproveJobRequest
+	32, // 59: mitai.v1.Coordinator.CancelJob:input_type -> mitai.v1.CancelJobRequest
+	33, // 60: mitai.v1.Coordinator.GetJob:input_type -> mitai.v1.GetJobRequest
+	35, // 61: mitai.v1.Coordinator.ListJobs:input_type -> mitai.v1.ListJobsRequest
+	33, // 62: mitai.v1.Coordinator.WatchJob:input_type -> mitai.v1.GetJobRequest
+	24, // 63: mitai.v1.Coordinator.ListKeySets:input_type -> mitai.v1.ListKeySetsRequest
+	37, // 64: mitai.v1.Coordinator.ClusterStatus:input_type -> mitai.v1.ClusterStatusRequest
+	41, // 65: mitai.v1.Coordinator.AuditRange:input_type -> mitai.v1.AuditRangeRequest
+	45, // 66: mitai.v1.Coordinator.Heartbeat:input_type -> mitai.v1.HeartbeatRequest
+	47, // 67: mitai.v1.Coordinator.ReportTask:input_type -> mitai.v1.ReportTaskRequest
+	49, // 68: mitai.v1.Coordinator.CheckTask:input_type -> mitai.v1.CheckTaskRequest
+	43, // 69: mitai.v1.Coordinator.Propose:input_type -> mitai.v1.ProposeRequest
+	5,  // 70: mitai.v1.Coordinator.PublishDataset:output_type -> mitai.v1.CatalogDataset
+	30, // 71: mitai.v1.Coordinator.SubmitJob:output_type -> mitai.v1.SubmitJobResponse
+	4,  // 72: mitai.v1.Coordinator.ApproveJob:output_type -> mitai.v1.Job
+	4,  // 73: mitai.v1.Coordinator.CancelJob:output_type -> mitai.v1.Job
+	34, // 74: mitai.v1.Coordinator.GetJob:output_type -> mitai.v1.GetJobResponse
+	36, // 75: mitai.v1.Coordinator.ListJobs:output_type -> mitai.v1.ListJobsResponse
+	34, // 76: mitai.v1.Coordinator.WatchJob:output_type -> mitai.v1.GetJobResponse
+	25, // 77: mitai.v1.Coordinator.ListKeySets:output_type -> mitai.v1.ListKeySetsResponse
+	39, // 78: mitai.v1.Coordinator.ClusterStatus:output_type -> mitai.v1.ClusterStatusResponse
+	42, // 79: mitai.v1.Coordinator.AuditRange:output_type -> mitai.v1.AuditRangeResponse
+	46, // 80: mitai.v1.Coordinator.Heartbeat:output_type -> mitai.v1.HeartbeatResponse
+	48, // 81: mitai.v1.Coordinator.ReportTask:output_type -> mitai.v1.ReportTaskResponse
+	50, // 82: mitai.v1.Coordinator.CheckTask:output_type -> mitai.v1.CheckTaskResponse
+	44, // 83: mitai.v1.Coordinator.Propose:output_type -> mitai.v1.ProposeResponse
+	70, // [70:84] is the sub-list for method output_type
+	56, // [56:70] is the sub-list for method input_type
+	56, // [56:56] is the sub-list for extension type_name
+	56, // [56:56] is the sub-list for extension extendee
+	0,  // [0:56] is the sub-list for field type_name
 }
 
 func init() { file_mitai_v1_coordinator_proto_init() }
@@ -3698,7 +3954,7 @@ func file_mitai_v1_coordinator_proto_init() {
 		return
 	}
 	file_mitai_v1_node_proto_init()
-	file_mitai_v1_coordinator_proto_msgTypes[4].OneofWrappers = []any{
+	file_mitai_v1_coordinator_proto_msgTypes[5].OneofWrappers = []any{
 		(*Command_PublishDataset)(nil),
 		(*Command_SubmitJob)(nil),
 		(*Command_ApproveJob)(nil),
@@ -3715,7 +3971,7 @@ func file_mitai_v1_coordinator_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_mitai_v1_coordinator_proto_rawDesc), len(file_mitai_v1_coordinator_proto_rawDesc)),
 			NumEnums:      2,
-			NumMessages:   46,
+			NumMessages:   49,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

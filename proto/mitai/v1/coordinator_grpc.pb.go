@@ -30,6 +30,7 @@ const (
 	Coordinator_GetJob_FullMethodName         = "/mitai.v1.Coordinator/GetJob"
 	Coordinator_ListJobs_FullMethodName       = "/mitai.v1.Coordinator/ListJobs"
 	Coordinator_WatchJob_FullMethodName       = "/mitai.v1.Coordinator/WatchJob"
+	Coordinator_ListKeySets_FullMethodName    = "/mitai.v1.Coordinator/ListKeySets"
 	Coordinator_ClusterStatus_FullMethodName  = "/mitai.v1.Coordinator/ClusterStatus"
 	Coordinator_AuditRange_FullMethodName     = "/mitai.v1.Coordinator/AuditRange"
 	Coordinator_Heartbeat_FullMethodName      = "/mitai.v1.Coordinator/Heartbeat"
@@ -65,6 +66,8 @@ type CoordinatorClient interface {
 	// the current one until it ends (succeeded, failed or cancelled). Each
 	// message says how fresh it is; the first one is a consistent read.
 	WatchJob(ctx context.Context, in *GetJobRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[GetJobResponse], error)
+	// ListKeySets returns the collective key sets that keygen jobs published.
+	ListKeySets(ctx context.Context, in *ListKeySetsRequest, opts ...grpc.CallOption) (*ListKeySetsResponse, error)
 	// ClusterStatus returns every replica's Raft state as this replica can see it.
 	ClusterStatus(ctx context.Context, in *ClusterStatusRequest, opts ...grpc.CallOption) (*ClusterStatusResponse, error)
 	// AuditRange returns ledger entries.
@@ -170,6 +173,16 @@ func (c *coordinatorClient) WatchJob(ctx context.Context, in *GetJobRequest, opt
 // This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
 type Coordinator_WatchJobClient = grpc.ServerStreamingClient[GetJobResponse]
 
+func (c *coordinatorClient) ListKeySets(ctx context.Context, in *ListKeySetsRequest, opts ...grpc.CallOption) (*ListKeySetsResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ListKeySetsResponse)
+	err := c.cc.Invoke(ctx, Coordinator_ListKeySets_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 func (c *coordinatorClient) ClusterStatus(ctx context.Context, in *ClusterStatusRequest, opts ...grpc.CallOption) (*ClusterStatusResponse, error) {
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
 	out := new(ClusterStatusResponse)
@@ -257,6 +270,8 @@ type CoordinatorServer interface {
 	// the current one until it ends (succeeded, failed or cancelled). Each
 	// message says how fresh it is; the first one is a consistent read.
 	WatchJob(*GetJobRequest, grpc.ServerStreamingServer[GetJobResponse]) error
+	// ListKeySets returns the collective key sets that keygen jobs published.
+	ListKeySets(context.Context, *ListKeySetsRequest) (*ListKeySetsResponse, error)
 	// ClusterStatus returns every replica's Raft state as this replica can see it.
 	ClusterStatus(context.Context, *ClusterStatusRequest) (*ClusterStatusResponse, error)
 	// AuditRange returns ledger entries.
@@ -303,6 +318,9 @@ func (UnimplementedCoordinatorServer) ListJobs(context.Context, *ListJobsRequest
 }
 func (UnimplementedCoordinatorServer) WatchJob(*GetJobRequest, grpc.ServerStreamingServer[GetJobResponse]) error {
 	return status.Errorf(codes.Unimplemented, "method WatchJob not implemented")
+}
+func (UnimplementedCoordinatorServer) ListKeySets(context.Context, *ListKeySetsRequest) (*ListKeySetsResponse, error) {
+	return nil, status.Errorf(codes.Unimplemented, "method ListKeySets not implemented")
 }
 func (UnimplementedCoordinatorServer) ClusterStatus(context.Context, *ClusterStatusRequest) (*ClusterStatusResponse, error) {
 	return nil, status.Errorf(codes.Unimplemented, "method ClusterStatus not implemented")
@@ -462,6 +480,24 @@ func _Coordinator_WatchJob_Handler(srv interface{}, stream grpc.ServerStream) er
 // This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
 type Coordinator_WatchJobServer = grpc.ServerStreamingServer[GetJobResponse]
 
+func _Coordinator_ListKeySets_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ListKeySetsRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(CoordinatorServer).ListKeySets(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Coordinator_ListKeySets_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(CoordinatorServer).ListKeySets(ctx, req.(*ListKeySetsRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 func _Coordinator_ClusterStatus_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
 	in := new(ClusterStatusRequest)
 	if err := dec(in); err != nil {
@@ -600,6 +636,10 @@ var Coordinator_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "ListJobs",
 			Handler:    _Coordinator_ListJobs_Handler,
+		},
+		{
+			MethodName: "ListKeySets",
+			Handler:    _Coordinator_ListKeySets_Handler,
 		},
 		{
 			MethodName: "ClusterStatus",

@@ -320,9 +320,10 @@ type TaskSpec struct {
 	JobId   string                 `protobuf:"bytes,1,opt,name=job_id,json=jobId,proto3" json:"job_id,omitempty"`
 	TaskId  string                 `protobuf:"bytes,2,opt,name=task_id,json=taskId,proto3" json:"task_id,omitempty"`
 	Attempt uint32                 `protobuf:"varint,3,opt,name=attempt,proto3" json:"attempt,omitempty"`
-	// The job kind; "psi" for now.
+	// The job kind: "psi", "mpsi", "keygen" or "score".
 	Kind string `protobuf:"bytes,4,opt,name=kind,proto3" json:"kind,omitempty"`
-	// Exactly two participants for psi; the first is the task's initiator.
+	// Two participants for psi, 2 to 16 for the others; the first is the
+	// task's initiator (the hub of an mpsi, the receiver of a score).
 	Participants []*Participant `protobuf:"bytes,5,rep,name=participants,proto3" json:"participants,omitempty"`
 	// Parties that receive the result.
 	Receivers []string   `protobuf:"bytes,6,rep,name=receivers,proto3" json:"receivers,omitempty"`
@@ -334,7 +335,12 @@ type TaskSpec struct {
 	Scheduled bool `protobuf:"varint,9,opt,name=scheduled,proto3" json:"scheduled,omitempty"`
 	// For a scheduled task: the leader's Raft term when it scheduled the
 	// attempt; with job_id, task_id and attempt it names the attempt.
-	Term          uint64 `protobuf:"varint,10,opt,name=term,proto3" json:"term,omitempty"`
+	Term   uint64        `protobuf:"varint,10,opt,name=term,proto3" json:"term,omitempty"`
+	Keygen *KeygenParams `protobuf:"bytes,11,opt,name=keygen,proto3" json:"keygen,omitempty"`
+	Score  *ScoreParams  `protobuf:"bytes,12,opt,name=score,proto3" json:"score,omitempty"`
+	// The job's 32-byte seed, drawn by the coordinator's leader at submission
+	// and kept in its log (keygen: the common reference string).
+	Seed          []byte `protobuf:"bytes,13,opt,name=seed,proto3" json:"seed,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -439,13 +445,223 @@ func (x *TaskSpec) GetTerm() uint64 {
 	return 0
 }
 
+func (x *TaskSpec) GetKeygen() *KeygenParams {
+	if x != nil {
+		return x.Keygen
+	}
+	return nil
+}
+
+func (x *TaskSpec) GetScore() *ScoreParams {
+	if x != nil {
+		return x.Score
+	}
+	return nil
+}
+
+func (x *TaskSpec) GetSeed() []byte {
+	if x != nil {
+		return x.Seed
+	}
+	return nil
+}
+
+// KeygenParams are the parameters of a keygen job.
+type KeygenParams struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// crypto/he preset name; empty means the default preset.
+	Preset string `protobuf:"bytes,1,opt,name=preset,proto3" json:"preset,omitempty"`
+	// Parties needed to decrypt or key-switch: 0 (or the participant count)
+	// for N-of-N; fewer makes a t-of-N key set.
+	Threshold     uint32 `protobuf:"varint,2,opt,name=threshold,proto3" json:"threshold,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *KeygenParams) Reset() {
+	*x = KeygenParams{}
+	mi := &file_mitai_v1_node_proto_msgTypes[5]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *KeygenParams) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*KeygenParams) ProtoMessage() {}
+
+func (x *KeygenParams) ProtoReflect() protoreflect.Message {
+	mi := &file_mitai_v1_node_proto_msgTypes[5]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use KeygenParams.ProtoReflect.Descriptor instead.
+func (*KeygenParams) Descriptor() ([]byte, []int) {
+	return file_mitai_v1_node_proto_rawDescGZIP(), []int{5}
+}
+
+func (x *KeygenParams) GetPreset() string {
+	if x != nil {
+		return x.Preset
+	}
+	return ""
+}
+
+func (x *KeygenParams) GetThreshold() uint32 {
+	if x != nil {
+		return x.Threshold
+	}
+	return 0
+}
+
+// ScoreParams are the parameters of a score job.
+type ScoreParams struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The mpsi job whose aligned key list fixes the rows and their order.
+	Alignment string `protobuf:"bytes,1,opt,name=alignment,proto3" json:"alignment,omitempty"`
+	// The key set's id (hex SHA-256 of its public parts), as a keygen job
+	// published it.
+	KeySet string `protobuf:"bytes,2,opt,name=key_set,json=keySet,proto3" json:"key_set,omitempty"`
+	// The model each party uses: the file models/<model>.json in each node's
+	// data folder holds that party's weight block.
+	Model string `protobuf:"bytes,3,opt,name=model,proto3" json:"model,omitempty"`
+	// Clamp out-of-range feature values into the model's range instead of
+	// failing.
+	Clamp bool `protobuf:"varint,4,opt,name=clamp,proto3" json:"clamp,omitempty"`
+	// "plain" (default: the receiver computes it from the log-odds), "none",
+	// or "encrypted" (a polynomial sigmoid under encryption).
+	Probability string `protobuf:"bytes,5,opt,name=probability,proto3" json:"probability,omitempty"`
+	// Scorecard: points = base at odds:1, pdo points to double the odds;
+	// zero means 600 at 50:1, 20.
+	Pdo  float64 `protobuf:"fixed64,6,opt,name=pdo,proto3" json:"pdo,omitempty"`
+	Base float64 `protobuf:"fixed64,7,opt,name=base,proto3" json:"base,omitempty"`
+	Odds float64 `protobuf:"fixed64,8,opt,name=odds,proto3" json:"odds,omitempty"`
+	// Score band cut points in points, ascending (for partners that release
+	// only bands).
+	Bands []float64 `protobuf:"fixed64,9,rep,packed,name=bands,proto3" json:"bands,omitempty"`
+	// Encrypted probability: each party's partial log-odds are clamped to
+	// this bound.
+	SigmoidBound  float64 `protobuf:"fixed64,10,opt,name=sigmoid_bound,json=sigmoidBound,proto3" json:"sigmoid_bound,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ScoreParams) Reset() {
+	*x = ScoreParams{}
+	mi := &file_mitai_v1_node_proto_msgTypes[6]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ScoreParams) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ScoreParams) ProtoMessage() {}
+
+func (x *ScoreParams) ProtoReflect() protoreflect.Message {
+	mi := &file_mitai_v1_node_proto_msgTypes[6]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ScoreParams.ProtoReflect.Descriptor instead.
+func (*ScoreParams) Descriptor() ([]byte, []int) {
+	return file_mitai_v1_node_proto_rawDescGZIP(), []int{6}
+}
+
+func (x *ScoreParams) GetAlignment() string {
+	if x != nil {
+		return x.Alignment
+	}
+	return ""
+}
+
+func (x *ScoreParams) GetKeySet() string {
+	if x != nil {
+		return x.KeySet
+	}
+	return ""
+}
+
+func (x *ScoreParams) GetModel() string {
+	if x != nil {
+		return x.Model
+	}
+	return ""
+}
+
+func (x *ScoreParams) GetClamp() bool {
+	if x != nil {
+		return x.Clamp
+	}
+	return false
+}
+
+func (x *ScoreParams) GetProbability() string {
+	if x != nil {
+		return x.Probability
+	}
+	return ""
+}
+
+func (x *ScoreParams) GetPdo() float64 {
+	if x != nil {
+		return x.Pdo
+	}
+	return 0
+}
+
+func (x *ScoreParams) GetBase() float64 {
+	if x != nil {
+		return x.Base
+	}
+	return 0
+}
+
+func (x *ScoreParams) GetOdds() float64 {
+	if x != nil {
+		return x.Odds
+	}
+	return 0
+}
+
+func (x *ScoreParams) GetBands() []float64 {
+	if x != nil {
+		return x.Bands
+	}
+	return nil
+}
+
+func (x *ScoreParams) GetSigmoidBound() float64 {
+	if x != nil {
+		return x.SigmoidBound
+	}
+	return 0
+}
+
 // Policy is what a dataset's owner allows. It is checked on the owner's node
 // before the node sends anything.
 type Policy struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// Parties allowed to run jobs against the dataset.
 	Partners []string `protobuf:"bytes,1,rep,name=partners,proto3" json:"partners,omitempty"`
-	// Allowed psi modes: "intersection", "cardinality", "join".
+	// Allowed uses: psi modes "intersection", "cardinality", "join", and the
+	// job kinds "mpsi", "keygen", "score".
 	Modes []string `protobuf:"bytes,2,rep,name=modes,proto3" json:"modes,omitempty"`
 	// Columns each partner may receive in a join.
 	Reveal []*ColumnGrant `protobuf:"bytes,3,rep,name=reveal,proto3" json:"reveal,omitempty"`
@@ -455,14 +671,17 @@ type Policy struct {
 	ExpiresUnix int64 `protobuf:"varint,5,opt,name=expires_unix,json=expiresUnix,proto3" json:"expires_unix,omitempty"`
 	// Partners whose jobs over the dataset the coordinator may schedule without
 	// the owner's explicit approval (the owner's node still checks the policy).
-	AutoApprove   []string `protobuf:"bytes,6,rep,name=auto_approve,json=autoApprove,proto3" json:"auto_approve,omitempty"`
+	AutoApprove []string `protobuf:"bytes,6,rep,name=auto_approve,json=autoApprove,proto3" json:"auto_approve,omitempty"`
+	// What the party releases to a score job's receiver; unset means refuse
+	// two-party scoring, exact with two or more partners.
+	Score         *ScorePolicy `protobuf:"bytes,7,opt,name=score,proto3" json:"score,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *Policy) Reset() {
 	*x = Policy{}
-	mi := &file_mitai_v1_node_proto_msgTypes[5]
+	mi := &file_mitai_v1_node_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -474,7 +693,7 @@ func (x *Policy) String() string {
 func (*Policy) ProtoMessage() {}
 
 func (x *Policy) ProtoReflect() protoreflect.Message {
-	mi := &file_mitai_v1_node_proto_msgTypes[5]
+	mi := &file_mitai_v1_node_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -487,7 +706,7 @@ func (x *Policy) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Policy.ProtoReflect.Descriptor instead.
 func (*Policy) Descriptor() ([]byte, []int) {
-	return file_mitai_v1_node_proto_rawDescGZIP(), []int{5}
+	return file_mitai_v1_node_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *Policy) GetPartners() []string {
@@ -532,6 +751,150 @@ func (x *Policy) GetAutoApprove() []string {
 	return nil
 }
 
+func (x *Policy) GetScore() *ScorePolicy {
+	if x != nil {
+		return x.Score
+	}
+	return nil
+}
+
+// ScorePolicy is a contributing party's score release policy.
+type ScorePolicy struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// When the receiver is the party's only partner.
+	TwoParty *ScoreRelease `protobuf:"bytes,1,opt,name=two_party,json=twoParty,proto3" json:"two_party,omitempty"`
+	// When the job has two or more partners besides the receiver.
+	MultiParty    *ScoreRelease `protobuf:"bytes,2,opt,name=multi_party,json=multiParty,proto3" json:"multi_party,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ScorePolicy) Reset() {
+	*x = ScorePolicy{}
+	mi := &file_mitai_v1_node_proto_msgTypes[8]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ScorePolicy) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ScorePolicy) ProtoMessage() {}
+
+func (x *ScorePolicy) ProtoReflect() protoreflect.Message {
+	mi := &file_mitai_v1_node_proto_msgTypes[8]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ScorePolicy.ProtoReflect.Descriptor instead.
+func (*ScorePolicy) Descriptor() ([]byte, []int) {
+	return file_mitai_v1_node_proto_rawDescGZIP(), []int{8}
+}
+
+func (x *ScorePolicy) GetTwoParty() *ScoreRelease {
+	if x != nil {
+		return x.TwoParty
+	}
+	return nil
+}
+
+func (x *ScorePolicy) GetMultiParty() *ScoreRelease {
+	if x != nil {
+		return x.MultiParty
+	}
+	return nil
+}
+
+// ScoreRelease is one release rule (protocol/score.Release).
+type ScoreRelease struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// "refuse", "exact", "noise" or "bands".
+	Mode string `protobuf:"bytes,1,opt,name=mode,proto3" json:"mode,omitempty"`
+	// Clamp bound of the party's partial log-odds (noise, bands).
+	Bound float64 `protobuf:"fixed64,2,opt,name=bound,proto3" json:"bound,omitempty"`
+	// Noise: the Laplace scale is 2*bound/epsilon.
+	Epsilon float64 `protobuf:"fixed64,3,opt,name=epsilon,proto3" json:"epsilon,omitempty"`
+	// Bands: the narrowest band the party accepts, in points.
+	MinBandWidth float64 `protobuf:"fixed64,4,opt,name=min_band_width,json=minBandWidth,proto3" json:"min_band_width,omitempty"`
+	// Bands: quantization levels of the partial log-odds (0 means 64).
+	Levels        uint32 `protobuf:"varint,5,opt,name=levels,proto3" json:"levels,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ScoreRelease) Reset() {
+	*x = ScoreRelease{}
+	mi := &file_mitai_v1_node_proto_msgTypes[9]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ScoreRelease) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ScoreRelease) ProtoMessage() {}
+
+func (x *ScoreRelease) ProtoReflect() protoreflect.Message {
+	mi := &file_mitai_v1_node_proto_msgTypes[9]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ScoreRelease.ProtoReflect.Descriptor instead.
+func (*ScoreRelease) Descriptor() ([]byte, []int) {
+	return file_mitai_v1_node_proto_rawDescGZIP(), []int{9}
+}
+
+func (x *ScoreRelease) GetMode() string {
+	if x != nil {
+		return x.Mode
+	}
+	return ""
+}
+
+func (x *ScoreRelease) GetBound() float64 {
+	if x != nil {
+		return x.Bound
+	}
+	return 0
+}
+
+func (x *ScoreRelease) GetEpsilon() float64 {
+	if x != nil {
+		return x.Epsilon
+	}
+	return 0
+}
+
+func (x *ScoreRelease) GetMinBandWidth() float64 {
+	if x != nil {
+		return x.MinBandWidth
+	}
+	return 0
+}
+
+func (x *ScoreRelease) GetLevels() uint32 {
+	if x != nil {
+		return x.Levels
+	}
+	return 0
+}
+
 // ColumnGrant lets one partner receive some columns.
 type ColumnGrant struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
@@ -543,7 +906,7 @@ type ColumnGrant struct {
 
 func (x *ColumnGrant) Reset() {
 	*x = ColumnGrant{}
-	mi := &file_mitai_v1_node_proto_msgTypes[6]
+	mi := &file_mitai_v1_node_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -555,7 +918,7 @@ func (x *ColumnGrant) String() string {
 func (*ColumnGrant) ProtoMessage() {}
 
 func (x *ColumnGrant) ProtoReflect() protoreflect.Message {
-	mi := &file_mitai_v1_node_proto_msgTypes[6]
+	mi := &file_mitai_v1_node_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -568,7 +931,7 @@ func (x *ColumnGrant) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ColumnGrant.ProtoReflect.Descriptor instead.
 func (*ColumnGrant) Descriptor() ([]byte, []int) {
-	return file_mitai_v1_node_proto_rawDescGZIP(), []int{6}
+	return file_mitai_v1_node_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *ColumnGrant) GetParty() string {
@@ -598,7 +961,7 @@ type AddDatasetRequest struct {
 
 func (x *AddDatasetRequest) Reset() {
 	*x = AddDatasetRequest{}
-	mi := &file_mitai_v1_node_proto_msgTypes[7]
+	mi := &file_mitai_v1_node_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -610,7 +973,7 @@ func (x *AddDatasetRequest) String() string {
 func (*AddDatasetRequest) ProtoMessage() {}
 
 func (x *AddDatasetRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_mitai_v1_node_proto_msgTypes[7]
+	mi := &file_mitai_v1_node_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -623,7 +986,7 @@ func (x *AddDatasetRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AddDatasetRequest.ProtoReflect.Descriptor instead.
 func (*AddDatasetRequest) Descriptor() ([]byte, []int) {
-	return file_mitai_v1_node_proto_rawDescGZIP(), []int{7}
+	return file_mitai_v1_node_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *AddDatasetRequest) GetName() string {
@@ -673,7 +1036,7 @@ type DatasetInfo struct {
 
 func (x *DatasetInfo) Reset() {
 	*x = DatasetInfo{}
-	mi := &file_mitai_v1_node_proto_msgTypes[8]
+	mi := &file_mitai_v1_node_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -685,7 +1048,7 @@ func (x *DatasetInfo) String() string {
 func (*DatasetInfo) ProtoMessage() {}
 
 func (x *DatasetInfo) ProtoReflect() protoreflect.Message {
-	mi := &file_mitai_v1_node_proto_msgTypes[8]
+	mi := &file_mitai_v1_node_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -698,7 +1061,7 @@ func (x *DatasetInfo) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DatasetInfo.ProtoReflect.Descriptor instead.
 func (*DatasetInfo) Descriptor() ([]byte, []int) {
-	return file_mitai_v1_node_proto_rawDescGZIP(), []int{8}
+	return file_mitai_v1_node_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *DatasetInfo) GetName() string {
@@ -772,7 +1135,7 @@ type ListDatasetsRequest struct {
 
 func (x *ListDatasetsRequest) Reset() {
 	*x = ListDatasetsRequest{}
-	mi := &file_mitai_v1_node_proto_msgTypes[9]
+	mi := &file_mitai_v1_node_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -784,7 +1147,7 @@ func (x *ListDatasetsRequest) String() string {
 func (*ListDatasetsRequest) ProtoMessage() {}
 
 func (x *ListDatasetsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_mitai_v1_node_proto_msgTypes[9]
+	mi := &file_mitai_v1_node_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -797,7 +1160,7 @@ func (x *ListDatasetsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListDatasetsRequest.ProtoReflect.Descriptor instead.
 func (*ListDatasetsRequest) Descriptor() ([]byte, []int) {
-	return file_mitai_v1_node_proto_rawDescGZIP(), []int{9}
+	return file_mitai_v1_node_proto_rawDescGZIP(), []int{13}
 }
 
 type ListDatasetsResponse struct {
@@ -809,7 +1172,7 @@ type ListDatasetsResponse struct {
 
 func (x *ListDatasetsResponse) Reset() {
 	*x = ListDatasetsResponse{}
-	mi := &file_mitai_v1_node_proto_msgTypes[10]
+	mi := &file_mitai_v1_node_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -821,7 +1184,7 @@ func (x *ListDatasetsResponse) String() string {
 func (*ListDatasetsResponse) ProtoMessage() {}
 
 func (x *ListDatasetsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_mitai_v1_node_proto_msgTypes[10]
+	mi := &file_mitai_v1_node_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -834,7 +1197,7 @@ func (x *ListDatasetsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListDatasetsResponse.ProtoReflect.Descriptor instead.
 func (*ListDatasetsResponse) Descriptor() ([]byte, []int) {
-	return file_mitai_v1_node_proto_rawDescGZIP(), []int{10}
+	return file_mitai_v1_node_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *ListDatasetsResponse) GetDatasets() []*DatasetInfo {
@@ -853,7 +1216,7 @@ type RemoveDatasetRequest struct {
 
 func (x *RemoveDatasetRequest) Reset() {
 	*x = RemoveDatasetRequest{}
-	mi := &file_mitai_v1_node_proto_msgTypes[11]
+	mi := &file_mitai_v1_node_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -865,7 +1228,7 @@ func (x *RemoveDatasetRequest) String() string {
 func (*RemoveDatasetRequest) ProtoMessage() {}
 
 func (x *RemoveDatasetRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_mitai_v1_node_proto_msgTypes[11]
+	mi := &file_mitai_v1_node_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -878,7 +1241,7 @@ func (x *RemoveDatasetRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RemoveDatasetRequest.ProtoReflect.Descriptor instead.
 func (*RemoveDatasetRequest) Descriptor() ([]byte, []int) {
-	return file_mitai_v1_node_proto_rawDescGZIP(), []int{11}
+	return file_mitai_v1_node_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *RemoveDatasetRequest) GetName() string {
@@ -896,7 +1259,7 @@ type RemoveDatasetResponse struct {
 
 func (x *RemoveDatasetResponse) Reset() {
 	*x = RemoveDatasetResponse{}
-	mi := &file_mitai_v1_node_proto_msgTypes[12]
+	mi := &file_mitai_v1_node_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -908,7 +1271,7 @@ func (x *RemoveDatasetResponse) String() string {
 func (*RemoveDatasetResponse) ProtoMessage() {}
 
 func (x *RemoveDatasetResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_mitai_v1_node_proto_msgTypes[12]
+	mi := &file_mitai_v1_node_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -921,7 +1284,7 @@ func (x *RemoveDatasetResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RemoveDatasetResponse.ProtoReflect.Descriptor instead.
 func (*RemoveDatasetResponse) Descriptor() ([]byte, []int) {
-	return file_mitai_v1_node_proto_rawDescGZIP(), []int{12}
+	return file_mitai_v1_node_proto_rawDescGZIP(), []int{16}
 }
 
 type RunTaskRequest struct {
@@ -933,7 +1296,7 @@ type RunTaskRequest struct {
 
 func (x *RunTaskRequest) Reset() {
 	*x = RunTaskRequest{}
-	mi := &file_mitai_v1_node_proto_msgTypes[13]
+	mi := &file_mitai_v1_node_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -945,7 +1308,7 @@ func (x *RunTaskRequest) String() string {
 func (*RunTaskRequest) ProtoMessage() {}
 
 func (x *RunTaskRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_mitai_v1_node_proto_msgTypes[13]
+	mi := &file_mitai_v1_node_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -958,7 +1321,7 @@ func (x *RunTaskRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RunTaskRequest.ProtoReflect.Descriptor instead.
 func (*RunTaskRequest) Descriptor() ([]byte, []int) {
-	return file_mitai_v1_node_proto_rawDescGZIP(), []int{13}
+	return file_mitai_v1_node_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *RunTaskRequest) GetTask() *TaskSpec {
@@ -991,14 +1354,18 @@ type TaskReport struct {
 	BytesReceived uint64  `protobuf:"varint,13,opt,name=bytes_received,json=bytesReceived,proto3" json:"bytes_received,omitempty"`
 	Seconds       float64 `protobuf:"fixed64,14,opt,name=seconds,proto3" json:"seconds,omitempty"`
 	// What each party learned, in words.
-	Learned       []string `protobuf:"bytes,15,rep,name=learned,proto3" json:"learned,omitempty"`
+	Learned []string `protobuf:"bytes,15,rep,name=learned,proto3" json:"learned,omitempty"`
+	// A keygen job's key set id (hex SHA-256 of its public parts).
+	KeySet string `protobuf:"bytes,16,opt,name=key_set,json=keySet,proto3" json:"key_set,omitempty"`
+	// Score jobs: the rows scored.
+	Rows          uint64 `protobuf:"varint,17,opt,name=rows,proto3" json:"rows,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *TaskReport) Reset() {
 	*x = TaskReport{}
-	mi := &file_mitai_v1_node_proto_msgTypes[14]
+	mi := &file_mitai_v1_node_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1010,7 +1377,7 @@ func (x *TaskReport) String() string {
 func (*TaskReport) ProtoMessage() {}
 
 func (x *TaskReport) ProtoReflect() protoreflect.Message {
-	mi := &file_mitai_v1_node_proto_msgTypes[14]
+	mi := &file_mitai_v1_node_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1023,7 +1390,7 @@ func (x *TaskReport) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TaskReport.ProtoReflect.Descriptor instead.
 func (*TaskReport) Descriptor() ([]byte, []int) {
-	return file_mitai_v1_node_proto_rawDescGZIP(), []int{14}
+	return file_mitai_v1_node_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *TaskReport) GetJobId() string {
@@ -1131,6 +1498,20 @@ func (x *TaskReport) GetLearned() []string {
 	return nil
 }
 
+func (x *TaskReport) GetKeySet() string {
+	if x != nil {
+		return x.KeySet
+	}
+	return ""
+}
+
+func (x *TaskReport) GetRows() uint64 {
+	if x != nil {
+		return x.Rows
+	}
+	return 0
+}
+
 var File_mitai_v1_node_proto protoreflect.FileDescriptor
 
 const file_mitai_v1_node_proto_rawDesc = "" +
@@ -1153,7 +1534,7 @@ const file_mitai_v1_node_proto_rawDesc = "" +
 	"\x04mode\x18\x01 \x01(\x0e2\x11.mitai.v1.PsiModeR\x04mode\x12\x14\n" +
 	"\x05group\x18\x02 \x01(\tR\x05group\x12\x18\n" +
 	"\acolumns\x18\x03 \x03(\tR\acolumns\x12\x16\n" +
-	"\x06dedupe\x18\x04 \x01(\bR\x06dedupe\"\xc4\x02\n" +
+	"\x06dedupe\x18\x04 \x01(\bR\x06dedupe\"\xb5\x03\n" +
 	"\bTaskSpec\x12\x15\n" +
 	"\x06job_id\x18\x01 \x01(\tR\x05jobId\x12\x17\n" +
 	"\atask_id\x18\x02 \x01(\tR\x06taskId\x12\x18\n" +
@@ -1165,14 +1546,43 @@ const file_mitai_v1_node_proto_rawDesc = "" +
 	"\x10deadline_unix_ms\x18\b \x01(\x03R\x0edeadlineUnixMs\x12\x1c\n" +
 	"\tscheduled\x18\t \x01(\bR\tscheduled\x12\x12\n" +
 	"\x04term\x18\n" +
-	" \x01(\x04R\x04term\"\xda\x01\n" +
+	" \x01(\x04R\x04term\x12.\n" +
+	"\x06keygen\x18\v \x01(\v2\x16.mitai.v1.KeygenParamsR\x06keygen\x12+\n" +
+	"\x05score\x18\f \x01(\v2\x15.mitai.v1.ScoreParamsR\x05score\x12\x12\n" +
+	"\x04seed\x18\r \x01(\fR\x04seed\"D\n" +
+	"\fKeygenParams\x12\x16\n" +
+	"\x06preset\x18\x01 \x01(\tR\x06preset\x12\x1c\n" +
+	"\tthreshold\x18\x02 \x01(\rR\tthreshold\"\x87\x02\n" +
+	"\vScoreParams\x12\x1c\n" +
+	"\talignment\x18\x01 \x01(\tR\talignment\x12\x17\n" +
+	"\akey_set\x18\x02 \x01(\tR\x06keySet\x12\x14\n" +
+	"\x05model\x18\x03 \x01(\tR\x05model\x12\x14\n" +
+	"\x05clamp\x18\x04 \x01(\bR\x05clamp\x12 \n" +
+	"\vprobability\x18\x05 \x01(\tR\vprobability\x12\x10\n" +
+	"\x03pdo\x18\x06 \x01(\x01R\x03pdo\x12\x12\n" +
+	"\x04base\x18\a \x01(\x01R\x04base\x12\x12\n" +
+	"\x04odds\x18\b \x01(\x01R\x04odds\x12\x14\n" +
+	"\x05bands\x18\t \x03(\x01R\x05bands\x12#\n" +
+	"\rsigmoid_bound\x18\n" +
+	" \x01(\x01R\fsigmoidBound\"\x87\x02\n" +
 	"\x06Policy\x12\x1a\n" +
 	"\bpartners\x18\x01 \x03(\tR\bpartners\x12\x14\n" +
 	"\x05modes\x18\x02 \x03(\tR\x05modes\x12-\n" +
 	"\x06reveal\x18\x03 \x03(\v2\x15.mitai.v1.ColumnGrantR\x06reveal\x12)\n" +
 	"\x10min_intersection\x18\x04 \x01(\x04R\x0fminIntersection\x12!\n" +
 	"\fexpires_unix\x18\x05 \x01(\x03R\vexpiresUnix\x12!\n" +
-	"\fauto_approve\x18\x06 \x03(\tR\vautoApprove\"=\n" +
+	"\fauto_approve\x18\x06 \x03(\tR\vautoApprove\x12+\n" +
+	"\x05score\x18\a \x01(\v2\x15.mitai.v1.ScorePolicyR\x05score\"{\n" +
+	"\vScorePolicy\x123\n" +
+	"\ttwo_party\x18\x01 \x01(\v2\x16.mitai.v1.ScoreReleaseR\btwoParty\x127\n" +
+	"\vmulti_party\x18\x02 \x01(\v2\x16.mitai.v1.ScoreReleaseR\n" +
+	"multiParty\"\x90\x01\n" +
+	"\fScoreRelease\x12\x12\n" +
+	"\x04mode\x18\x01 \x01(\tR\x04mode\x12\x14\n" +
+	"\x05bound\x18\x02 \x01(\x01R\x05bound\x12\x18\n" +
+	"\aepsilon\x18\x03 \x01(\x01R\aepsilon\x12$\n" +
+	"\x0emin_band_width\x18\x04 \x01(\x01R\fminBandWidth\x12\x16\n" +
+	"\x06levels\x18\x05 \x01(\rR\x06levels\"=\n" +
 	"\vColumnGrant\x12\x14\n" +
 	"\x05party\x18\x01 \x01(\tR\x05party\x12\x18\n" +
 	"\acolumns\x18\x02 \x03(\tR\acolumns\"\x84\x01\n" +
@@ -1200,7 +1610,7 @@ const file_mitai_v1_node_proto_rawDesc = "" +
 	"\x04name\x18\x01 \x01(\tR\x04name\"\x17\n" +
 	"\x15RemoveDatasetResponse\"8\n" +
 	"\x0eRunTaskRequest\x12&\n" +
-	"\x04task\x18\x01 \x01(\v2\x12.mitai.v1.TaskSpecR\x04task\"\xce\x03\n" +
+	"\x04task\x18\x01 \x01(\v2\x12.mitai.v1.TaskSpecR\x04task\"\xfb\x03\n" +
 	"\n" +
 	"TaskReport\x12\x15\n" +
 	"\x06job_id\x18\x01 \x01(\tR\x05jobId\x12\x17\n" +
@@ -1221,7 +1631,9 @@ const file_mitai_v1_node_proto_rawDesc = "" +
 	"bytes_sent\x18\f \x01(\x04R\tbytesSent\x12%\n" +
 	"\x0ebytes_received\x18\r \x01(\x04R\rbytesReceived\x12\x18\n" +
 	"\aseconds\x18\x0e \x01(\x01R\aseconds\x12\x18\n" +
-	"\alearned\x18\x0f \x03(\tR\alearned2<\n" +
+	"\alearned\x18\x0f \x03(\tR\alearned\x12\x17\n" +
+	"\akey_set\x18\x10 \x01(\tR\x06keySet\x12\x12\n" +
+	"\x04rows\x18\x11 \x01(\x04R\x04rows2<\n" +
 	"\x04Peer\x124\n" +
 	"\x04Task\x12\x13.mitai.v1.PeerFrame\x1a\x13.mitai.v1.PeerFrame(\x010\x012\xa9\x02\n" +
 	"\tNodeAdmin\x12@\n" +
@@ -1243,51 +1655,60 @@ func file_mitai_v1_node_proto_rawDescGZIP() []byte {
 	return file_mitai_v1_node_proto_rawDescData
 }
 
-var file_mitai_v1_node_proto_msgTypes = make([]protoimpl.MessageInfo, 15)
+var file_mitai_v1_node_proto_msgTypes = make([]protoimpl.MessageInfo, 19)
 var file_mitai_v1_node_proto_goTypes = []any{
 	(*PeerFrame)(nil),             // 0: mitai.v1.PeerFrame
 	(*TaskAnswer)(nil),            // 1: mitai.v1.TaskAnswer
 	(*Participant)(nil),           // 2: mitai.v1.Participant
 	(*PsiParams)(nil),             // 3: mitai.v1.PsiParams
 	(*TaskSpec)(nil),              // 4: mitai.v1.TaskSpec
-	(*Policy)(nil),                // 5: mitai.v1.Policy
-	(*ColumnGrant)(nil),           // 6: mitai.v1.ColumnGrant
-	(*AddDatasetRequest)(nil),     // 7: mitai.v1.AddDatasetRequest
-	(*DatasetInfo)(nil),           // 8: mitai.v1.DatasetInfo
-	(*ListDatasetsRequest)(nil),   // 9: mitai.v1.ListDatasetsRequest
-	(*ListDatasetsResponse)(nil),  // 10: mitai.v1.ListDatasetsResponse
-	(*RemoveDatasetRequest)(nil),  // 11: mitai.v1.RemoveDatasetRequest
-	(*RemoveDatasetResponse)(nil), // 12: mitai.v1.RemoveDatasetResponse
-	(*RunTaskRequest)(nil),        // 13: mitai.v1.RunTaskRequest
-	(*TaskReport)(nil),            // 14: mitai.v1.TaskReport
-	(PsiMode)(0),                  // 15: mitai.v1.PsiMode
+	(*KeygenParams)(nil),          // 5: mitai.v1.KeygenParams
+	(*ScoreParams)(nil),           // 6: mitai.v1.ScoreParams
+	(*Policy)(nil),                // 7: mitai.v1.Policy
+	(*ScorePolicy)(nil),           // 8: mitai.v1.ScorePolicy
+	(*ScoreRelease)(nil),          // 9: mitai.v1.ScoreRelease
+	(*ColumnGrant)(nil),           // 10: mitai.v1.ColumnGrant
+	(*AddDatasetRequest)(nil),     // 11: mitai.v1.AddDatasetRequest
+	(*DatasetInfo)(nil),           // 12: mitai.v1.DatasetInfo
+	(*ListDatasetsRequest)(nil),   // 13: mitai.v1.ListDatasetsRequest
+	(*ListDatasetsResponse)(nil),  // 14: mitai.v1.ListDatasetsResponse
+	(*RemoveDatasetRequest)(nil),  // 15: mitai.v1.RemoveDatasetRequest
+	(*RemoveDatasetResponse)(nil), // 16: mitai.v1.RemoveDatasetResponse
+	(*RunTaskRequest)(nil),        // 17: mitai.v1.RunTaskRequest
+	(*TaskReport)(nil),            // 18: mitai.v1.TaskReport
+	(PsiMode)(0),                  // 19: mitai.v1.PsiMode
 }
 var file_mitai_v1_node_proto_depIdxs = []int32{
 	4,  // 0: mitai.v1.PeerFrame.offer:type_name -> mitai.v1.TaskSpec
 	1,  // 1: mitai.v1.PeerFrame.answer:type_name -> mitai.v1.TaskAnswer
-	15, // 2: mitai.v1.PsiParams.mode:type_name -> mitai.v1.PsiMode
+	19, // 2: mitai.v1.PsiParams.mode:type_name -> mitai.v1.PsiMode
 	2,  // 3: mitai.v1.TaskSpec.participants:type_name -> mitai.v1.Participant
 	3,  // 4: mitai.v1.TaskSpec.psi:type_name -> mitai.v1.PsiParams
-	6,  // 5: mitai.v1.Policy.reveal:type_name -> mitai.v1.ColumnGrant
-	5,  // 6: mitai.v1.AddDatasetRequest.policy:type_name -> mitai.v1.Policy
-	5,  // 7: mitai.v1.DatasetInfo.policy:type_name -> mitai.v1.Policy
-	8,  // 8: mitai.v1.ListDatasetsResponse.datasets:type_name -> mitai.v1.DatasetInfo
-	4,  // 9: mitai.v1.RunTaskRequest.task:type_name -> mitai.v1.TaskSpec
-	0,  // 10: mitai.v1.Peer.Task:input_type -> mitai.v1.PeerFrame
-	7,  // 11: mitai.v1.NodeAdmin.AddDataset:input_type -> mitai.v1.AddDatasetRequest
-	9,  // 12: mitai.v1.NodeAdmin.ListDatasets:input_type -> mitai.v1.ListDatasetsRequest
-	11, // 13: mitai.v1.NodeAdmin.RemoveDataset:input_type -> mitai.v1.RemoveDatasetRequest
-	13, // 14: mitai.v1.NodeAdmin.RunTask:input_type -> mitai.v1.RunTaskRequest
-	0,  // 15: mitai.v1.Peer.Task:output_type -> mitai.v1.PeerFrame
-	8,  // 16: mitai.v1.NodeAdmin.AddDataset:output_type -> mitai.v1.DatasetInfo
-	10, // 17: mitai.v1.NodeAdmin.ListDatasets:output_type -> mitai.v1.ListDatasetsResponse
-	12, // 18: mitai.v1.NodeAdmin.RemoveDataset:output_type -> mitai.v1.RemoveDatasetResponse
-	14, // 19: mitai.v1.NodeAdmin.RunTask:output_type -> mitai.v1.TaskReport
-	15, // [15:20] is the sub-list for method output_type
-	10, // [10:15] is the sub-list for method input_type
-	10, // [10:10] is the sub-list for extension type_name
-	10, // [10:10] is the sub-list for extension extendee
-	0,  // [0:10] is the sub-list for field type_name
+	5,  // 5: mitai.v1.TaskSpec.keygen:type_name -> mitai.v1.KeygenParams
+	6,  // 6: mitai.v1.TaskSpec.score:type_name -> mitai.v1.ScoreParams
+	10, // 7: mitai.v1.Policy.reveal:type_name -> mitai.v1.ColumnGrant
+	8,  // 8: mitai.v1.Policy.score:type_name -> mitai.v1.ScorePolicy
+	9,  // 9: mitai.v1.ScorePolicy.two_party:type_name -> mitai.v1.ScoreRelease
+	9,  // 10: mitai.v1.ScorePolicy.multi_party:type_name -> mitai.v1.ScoreRelease
+	7,  // 11: mitai.v1.AddDatasetRequest.policy:type_name -> mitai.v1.Policy
+	7,  // 12: mitai.v1.DatasetInfo.policy:type_name -> mitai.v1.Policy
+	12, // 13: mitai.v1.ListDatasetsResponse.datasets:type_name -> mitai.v1.DatasetInfo
+	4,  // 14: mitai.v1.RunTaskRequest.task:type_name -> mitai.v1.TaskSpec
+	0,  // 15: mitai.v1.Peer.Task:input_type -> mitai.v1.PeerFrame
+	11, // 16: mitai.v1.NodeAdmin.AddDataset:input_type -> mitai.v1.AddDatasetRequest
+	13, // 17: mitai.v1.NodeAdmin.ListDatasets:input_type -> mitai.v1.ListDatasetsRequest
+	15, // 18: mitai.v1.NodeAdmin.RemoveDataset:input_type -> mitai.v1.RemoveDatasetRequest
+	17, // 19: mitai.v1.NodeAdmin.RunTask:input_type -> mitai.v1.RunTaskRequest
+	0,  // 20: mitai.v1.Peer.Task:output_type -> mitai.v1.PeerFrame
+	12, // 21: mitai.v1.NodeAdmin.AddDataset:output_type -> mitai.v1.DatasetInfo
+	14, // 22: mitai.v1.NodeAdmin.ListDatasets:output_type -> mitai.v1.ListDatasetsResponse
+	16, // 23: mitai.v1.NodeAdmin.RemoveDataset:output_type -> mitai.v1.RemoveDatasetResponse
+	18, // 24: mitai.v1.NodeAdmin.RunTask:output_type -> mitai.v1.TaskReport
+	20, // [20:25] is the sub-list for method output_type
+	15, // [15:20] is the sub-list for method input_type
+	15, // [15:15] is the sub-list for extension type_name
+	15, // [15:15] is the sub-list for extension extendee
+	0,  // [0:15] is the sub-list for field type_name
 }
 
 func init() { file_mitai_v1_node_proto_init() }
@@ -1307,7 +1728,7 @@ func file_mitai_v1_node_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_mitai_v1_node_proto_rawDesc), len(file_mitai_v1_node_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   15,
+			NumMessages:   19,
 			NumExtensions: 0,
 			NumServices:   2,
 		},
