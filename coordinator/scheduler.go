@@ -456,7 +456,7 @@ func (s *Server) CheckTask(ctx context.Context, req *mitaiv1.CheckTaskRequest) (
 			resp.Reason = "no such task"
 		case t.Attempt != req.Task.Attempt || t.Term != req.Task.Term || t.State != mitaiv1.TaskState_TASK_STATE_RUNNING:
 			resp.Reason = fmt.Sprintf("attempt %d (term %d) is stale (current %d, term %d, %v)", req.Task.Attempt, req.Task.Term, t.Attempt, t.Term, t.State)
-		case !strings.HasPrefix(t.Nodes[1], party+"/") && !strings.HasPrefix(t.Nodes[0], party+"/"):
+		case !slices.ContainsFunc(t.Nodes, func(n string) bool { return strings.HasPrefix(n, party+"/") }):
 			resp.Reason = "the attempt is not assigned to your party"
 		default:
 			resp.Current = true

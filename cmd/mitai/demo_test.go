@@ -48,3 +48,43 @@ func TestDemoThroughCoordinator(t *testing.T) {
 		t.Errorf("audit verify: %v\n%s", err, v)
 	}
 }
+
+// TestCreditDemo runs the main demo (`mitai demo`) small: the three jobs go
+// through the coordinator, the bank's scores agree with the plaintext
+// computation within the bounds, and the ledger verifies.
+func TestCreditDemo(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds the binary and starts processes")
+	}
+	dir := t.TempDir()
+	bin := filepath.Join(dir, "mitai")
+	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
+		t.Fatalf("build: %v\n%s", err, out)
+	}
+	out, err := exec.Command(bin, "demo", "--rows", "2000", "--overlap", "0.5", "--out", filepath.Join(dir, "demo"), "--seed", "3").CombinedOutput()
+	if err != nil {
+		t.Fatalf("demo: %v\n%s", err, out)
+	}
+	text := string(out)
+	for _, re := range []string{
+		`PSI alignment \(mpsi, bank is the hub\): job job-[0-9a-f]+, submitted by bank, approved by bureau and telco, ran on bank/n1 \+ bureau/n1 \+ telco/n1`,
+		`1000 customers are at all three parties`,
+		`key set [0-9a-f]{64}: public parts`,
+		`1000 rows scored`,
+		`max \|probability error\| [0-9.e-]+ \(bound 1e-3\)`,
+		`result\.delivered\s+bureau \(signed by node bureau/n1\)`,
+		`task\.outcome\s+bank .*ok: 1000 rows scored`,
+	} {
+		if !regexp.MustCompile(re).MatchString(text) {
+			t.Errorf("demo output lacks %q:\n%s", re, text)
+		}
+	}
+	m := regexp.MustCompile(`AUC against the bank's labels: ([0-9.]+) from the decrypted scores, ([0-9.]+) in plaintext`).FindStringSubmatch(text)
+	if m == nil || m[1] != m[2] {
+		t.Errorf("AUC line: %v", m)
+	}
+	v, err := exec.Command(bin, "audit", "verify", "--file", filepath.Join(dir, "demo", "ledger.jsonl")).CombinedOutput()
+	if err != nil || !regexp.MustCompile(`ok: \d+ entries`).Match(v) {
+		t.Errorf("audit verify: %v\n%s", err, v)
+	}
+}
