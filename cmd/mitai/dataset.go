@@ -62,7 +62,7 @@ func datasetCmd() *cobra.Command {
 	add.Flags().StringVar(&file, "file", "", "CSV file with a header, readable by the node")
 	add.Flags().StringVar(&key, "key-column", "id", "key column")
 	add.Flags().StringSliceVar(&partners, "partner", nil, "party allowed to use the dataset (repeatable)")
-	add.Flags().StringSliceVar(&modes, "modes", []string{"intersection", "cardinality", "join"}, "allowed psi modes")
+	add.Flags().StringSliceVar(&modes, "modes", []string{"intersection", "cardinality", "join"}, "allowed uses: psi modes (intersection, cardinality, join) and job kinds (mpsi, keygen, score)")
 	add.Flags().StringArrayVar(&reveal, "reveal", nil, "columns a partner may receive in a join: PARTY=col1,col2 (repeatable)")
 	add.Flags().Uint64Var(&minSize, "min-intersection", 0, "smallest intersection a receiver may learn")
 	add.Flags().StringVar(&expires, "expires", "", "policy expiry, RFC 3339")
