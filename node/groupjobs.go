@@ -2,12 +2,14 @@ package node
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/csv"
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"hash/maphash"
 	"io"
 	"math"
 	"os"
@@ -203,6 +205,7 @@ func (e *Executor) runKeygen(ctx context.Context, spec *mitaiv1.TaskSpec, pl *gr
 // partial log-odds, and only the receiver (the first participant)
 // decrypts the joint scores, which it writes as its result.
 func (e *Executor) runScore(ctx context.Context, spec *mitaiv1.TaskSpec, pl *groupPlan, info *mitaiv1.DatasetInfo, conns map[string]protocol.Conn, report *mitaiv1.TaskReport) error {
+	start := e.now()
 	p := spec.Score
 	ks, share, err := e.keys.load(p.KeySet, e.party)
 	if err != nil {
@@ -245,6 +248,11 @@ func (e *Executor) runScore(ctx context.Context, spec *mitaiv1.TaskSpec, pl *gro
 		NoiseKey: noiseKey[:], IdleTimeout: e.idleTimeout,
 	}
 	report.LocalRows, report.Rows = uint64(table.Len()), uint64(len(keys))
+	inputs := e.now()
+	e.log.Info("score inputs ready", "job", spec.JobId, "rows", len(keys), "seconds", inputs.Sub(start).Seconds())
+	defer func() {
+		e.log.Info("score protocol ended", "job", spec.JobId, "seconds", e.now().Sub(inputs).Seconds())
+	}()
 	if pl.self != 0 {
 		if _, err := score.RunContributor(ctx, e.party, conns, block, opts); err != nil {
 			return err
@@ -409,10 +417,7 @@ func (e *Executor) alignedKeys(job string) ([][]byte, error) {
 // that is not a number is an error naming the aligned row, the file line
 // and the column, never the value.
 func alignedBlock(t *dataset.Table, keys [][]byte, columns []string) (*score.Block, error) {
-	index := make(map[string]int, t.Len())
-	for i := range t.Len() {
-		index[string(t.Key(i))] = i
-	}
+	index := newKeyIndex(t)
 	cols := t.Columns()
 	pos := make([]int, len(columns))
 	for j, c := range columns {
@@ -431,23 +436,65 @@ func alignedBlock(t *dataset.Table, keys [][]byte, columns []string) (*score.Blo
 		b.Data[j] = make([]float64, len(keys))
 	}
 	for r, k := range keys {
-		i, ok := index[string(k)]
+		i, ok := index.find(t, k)
 		if !ok {
 			return nil, fmt.Errorf("aligned row %d: its key is not in the dataset (the alignment was made over another version of it)", r)
 		}
 		for j, c := range columns {
-			cell := strings.TrimSpace(string(t.Value(i, pos[j])))
-			switch strings.ToLower(cell) {
-			case "", "na", "nan":
-				b.Data[j][r] = math.NaN()
-				continue
-			}
-			v, err := strconv.ParseFloat(cell, 64)
+			cell := string(t.Value(i, pos[j]))
+			v, err := strconv.ParseFloat(cell, 64) // also reads NaN
 			if err != nil {
-				return nil, fmt.Errorf("aligned row %d (line %d), column %q: not a number", r, t.Line(i), c)
+				switch strings.ToLower(strings.TrimSpace(cell)) {
+				case "", "na", "nan":
+					v = math.NaN()
+				default:
+					if v, err = strconv.ParseFloat(strings.TrimSpace(cell), 64); err != nil {
+						return nil, fmt.Errorf("aligned row %d (line %d), column %q: not a number", r, t.Line(i), c)
+					}
+				}
 			}
 			b.Data[j][r] = v
 		}
 	}
 	return b, nil
+}
+
+// keyIndex finds a table's row by key: a map from a 64-bit hash of the key
+// to its row (a string-keyed map of a million keys costs twice the time),
+// with colliding keys kept apart in a string-keyed map.
+type keyIndex struct {
+	seed     maphash.Seed
+	rows     map[uint64]int32 // -1: more than one key has this hash
+	collided map[string]int
+}
+
+func newKeyIndex(t *dataset.Table) *keyIndex {
+	x := &keyIndex{seed: maphash.MakeSeed(), rows: make(map[uint64]int32, t.Len()), collided: map[string]int{}}
+	for i := range t.Len() {
+		h := maphash.Bytes(x.seed, t.Key(i))
+		j, ok := x.rows[h]
+		switch {
+		case !ok:
+			x.rows[h] = int32(i)
+		case j >= 0:
+			x.collided[string(t.Key(int(j)))] = int(j)
+			x.rows[h] = -1
+			fallthrough
+		default:
+			x.collided[string(t.Key(i))] = i
+		}
+	}
+	return x
+}
+
+func (x *keyIndex) find(t *dataset.Table, k []byte) (int, bool) {
+	j, ok := x.rows[maphash.Bytes(x.seed, k)]
+	switch {
+	case !ok:
+		return 0, false
+	case j >= 0:
+		return int(j), bytes.Equal(t.Key(int(j)), k)
+	}
+	i, ok := x.collided[string(k)]
+	return i, ok
 }
