@@ -90,7 +90,9 @@ func (n *fakeNode) report(s *mitaiv1.SignedOutcome) error {
 // attempt's late report.
 func TestSchedulerLifecycle(t *testing.T) {
 	t.Parallel()
-	const ttl = 800 * time.Millisecond
+	// Long enough that a loaded CI machine does not expire the first attempt
+	// while the test checks that the second job waits for its slot.
+	const ttl = 2 * time.Second
 	c := newCluster(t, 1, true, func(cfg *Config) { cfg.NodeTTL = ttl })
 	ctx := context.Background()
 	id := c.leader().cfg.ID

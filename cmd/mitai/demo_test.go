@@ -1,10 +1,12 @@
 package main
 
 import (
+	"math"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"testing"
 )
 
@@ -80,11 +82,25 @@ func TestCreditDemo(t *testing.T) {
 		}
 	}
 	m := regexp.MustCompile(`AUC against the bank's labels: ([0-9.]+) from the decrypted scores, ([0-9.]+) in plaintext`).FindStringSubmatch(text)
-	if m == nil || m[1] != m[2] {
-		t.Errorf("AUC line: %v", m)
+	// CKKS errors (~1e-6) can swap rows whose plaintext scores nearly tie,
+	// so the AUCs may differ in the fifth decimal; the bound is the third.
+	if m == nil {
+		t.Fatalf("no AUC line:\n%s", text)
+	}
+	if a, b := mustFloat(t, m[1]), mustFloat(t, m[2]); math.Abs(a-b) >= 5e-4 {
+		t.Errorf("AUC decrypted %v, plaintext %v: not equal to 3 decimals", a, b)
 	}
 	v, err := exec.Command(bin, "audit", "verify", "--file", filepath.Join(dir, "demo", "ledger.jsonl")).CombinedOutput()
 	if err != nil || !regexp.MustCompile(`ok: \d+ entries`).Match(v) {
 		t.Errorf("audit verify: %v\n%s", err, v)
 	}
+}
+
+func mustFloat(t *testing.T, s string) float64 {
+	t.Helper()
+	v, err := strconv.ParseFloat(s, 64)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return v
 }
