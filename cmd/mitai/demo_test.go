@@ -73,6 +73,7 @@ func TestCreditDemo(t *testing.T) {
 		`1000 customers are at all three parties`,
 		`key set [0-9a-f]{64}: public parts`,
 		`1000 rows scored`,
+		`bureau [0-9.]+ s, sent [0-9.]+ [KM]iB, received`,
 		`max \|probability error\| [0-9.e-]+ \(bound 1e-3\)`,
 		`result\.delivered\s+bureau \(signed by node bureau/n1\)`,
 		`task\.outcome\s+bank .*ok: 1000 rows scored`,

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"math"
@@ -117,8 +118,22 @@ func runCreditDemo(ctx context.Context, w io.Writer, o creditDemo) error {
 		if err != nil {
 			return nil, err
 		}
-		fmt.Fprintf(w, "%d. %s: job %s, submitted by bank, approved by bureau and telco, ran on %s;\n   %.2f s from submission to outcome (the task ran %.2f s); %s\n",
-			step, title, r.job.Id, strings.Join(r.task.Nodes, " + "), r.wall.Seconds(), r.report.Seconds, r.bytes())
+		fmt.Fprintf(w, "%d. %s: job %s, submitted by bank, approved by bureau and telco, ran on %s;\n   %.2f s from submission to outcome;",
+			step, title, r.job.Id, strings.Join(r.task.Nodes, " + "), r.wall.Seconds())
+		for _, p := range creditParties {
+			// A partner may log its end a moment after the bank reported.
+			d, ok := nodeTaskDone(net.Nodes[p].LogPath, r.job.Id)
+			for i := 0; !ok && i < 40; i++ {
+				time.Sleep(50 * time.Millisecond)
+				d, ok = nodeTaskDone(net.Nodes[p].LogPath, r.job.Id)
+			}
+			if !ok {
+				fmt.Fprintf(w, " %s: no log line;", p)
+				continue
+			}
+			fmt.Fprintf(w, " %s %.2f s, sent %s, received %s;", p, d.Seconds, mib(d.Sent), mib(d.Received))
+		}
+		fmt.Fprintln(w)
 		return r, nil
 	}
 
@@ -203,8 +218,32 @@ type jobRun struct {
 	wall   time.Duration
 }
 
-func (r *jobRun) bytes() string {
-	return fmt.Sprintf("bank's node sent %s and received %s", mib(r.report.BytesSent), mib(r.report.BytesReceived))
+// taskDone is a node's "task done" log line: its own time and bytes.
+type taskDone struct {
+	Job      string  `json:"job"`
+	Msg      string  `json:"msg"`
+	Seconds  float64 `json:"seconds"`
+	Sent     uint64  `json:"bytes_sent"`
+	Received uint64  `json:"bytes_received"`
+}
+
+// nodeTaskDone reads a node's log (JSON lines) for its "task done" line of
+// a job: what that node measured, whatever its role.
+func nodeTaskDone(logPath, job string) (taskDone, bool) {
+	b, err := os.ReadFile(logPath)
+	if err != nil {
+		return taskDone{}, false
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if !strings.Contains(line, job) || !strings.Contains(line, `"task done"`) {
+			continue
+		}
+		var d taskDone
+		if json.Unmarshal([]byte(line), &d) == nil && d.Job == job && d.Msg == "task done" {
+			return d, true
+		}
+	}
+	return taskDone{}, false
 }
 
 func mib(b uint64) string {
