@@ -1,13 +1,8 @@
 package node
 
 import (
-	"bufio"
-	"crypto/sha256"
 	"encoding/csv"
-	"encoding/hex"
 	"fmt"
-	"io"
-	"os"
 	"strconv"
 
 	"github.com/mitai-dev/mitai/node/dataset"
@@ -23,27 +18,7 @@ import (
 //     named "<peer party>.<column>";
 //   - cardinality: one column intersection_size.
 func (e *Executor) writeResult(spec *mitaiv1.TaskSpec, pl *plan, keyColumn string, table *dataset.Table, res *psi.Result) (string, string, error) {
-	if err := os.MkdirAll(e.resultsDir, 0o700); err != nil {
-		return "", "", fmt.Errorf("node: results folder: %w", err)
-	}
-	path := e.resultPath(spec)
-	h := sha256.New()
-	err := writeAtomic(path, 0o600, func(f *os.File) error {
-		bw := bufio.NewWriterSize(io.MultiWriter(f, h), 1<<16)
-		w := csv.NewWriter(bw)
-		if err := writeRows(w, pl, keyColumn, table, res); err != nil {
-			return err
-		}
-		w.Flush()
-		if err := w.Error(); err != nil {
-			return err
-		}
-		return bw.Flush()
-	})
-	if err != nil {
-		return "", "", err
-	}
-	return path, hex.EncodeToString(h.Sum(nil)), nil
+	return e.writeCSV(e.resultPath(spec), func(w *csv.Writer) error { return writeRows(w, pl, keyColumn, table, res) })
 }
 
 func writeRows(w *csv.Writer, pl *plan, keyColumn string, table *dataset.Table, res *psi.Result) error {
