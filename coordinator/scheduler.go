@@ -171,6 +171,7 @@ func (sc *scheduler) tick(ctx context.Context) {
 	var pending []state.Pending
 	var running []*mitaiv1.Task
 	var nodes []*mitaiv1.NodeRecord
+	var pins map[string]map[string]string // job -> party -> the node its inputs are on
 	now := time.Now()
 	sc.s.rep.Read(func(st *state.State) { nodes = st.Nodes() })
 	ready := sc.readyDatasets(nodes, now)
@@ -184,6 +185,14 @@ func (sc *scheduler) tick(ctx context.Context) {
 			return true
 		}, maxSchedulePerPass)
 		running = st.RunningTasks()
+		for _, p := range pending {
+			if pin, err := st.PinnedNodes(p.Job.Spec); err == nil && pin != nil {
+				if pins == nil {
+					pins = map[string]map[string]string{}
+				}
+				pins[p.Job.Id] = pin
+			}
+		}
 	})
 	sc.arm(nodes, running, now)
 	var cmds []*mitaiv1.Command
@@ -202,7 +211,7 @@ func (sc *scheduler) tick(ctx context.Context) {
 	}
 	term := sc.s.rep.Status().Term
 	for _, p := range pending {
-		chosen := sc.choose(p.Job, nodes, load, time.UnixMilli(p.PreviousEndedUnixMs))
+		chosen := sc.choose(p.Job, nodes, load, time.UnixMilli(p.PreviousEndedUnixMs), pins[p.Job.Id])
 		if chosen == nil {
 			continue // a party has no live node with the dataset and a free slot yet
 		}
@@ -217,11 +226,13 @@ func (sc *scheduler) tick(ctx context.Context) {
 }
 
 // choose picks, for each participant, the least loaded live node of its
-// party that holds the dataset and has a free slot (ties: by name). After
+// party that holds the dataset and has a free slot (ties: by name); where
+// pin names the node that holds a participant's inputs (a score job's key
+// share and aligned rows), only that node. After
 // a failed attempt, only nodes that heartbeated since it ended qualify: a
 // node that just died still looks alive for a TTL, and retrying on it at
 // once would burn the remaining attempts in milliseconds.
-func (sc *scheduler) choose(j *mitaiv1.Job, nodes []*mitaiv1.NodeRecord, load map[string]int, heardSince time.Time) []string {
+func (sc *scheduler) choose(j *mitaiv1.Job, nodes []*mitaiv1.NodeRecord, load map[string]int, heardSince time.Time, pin map[string]string) []string {
 	now := time.Now()
 	sc.mu.Lock()
 	defer sc.mu.Unlock()
@@ -233,7 +244,7 @@ func (sc *scheduler) choose(j *mitaiv1.Job, nodes []*mitaiv1.NodeRecord, load ma
 			key := state.NodeKey(n.Party, n.Node)
 			l := sc.nodes[key]
 			if n.Party != party || !slices.Contains(n.Datasets, dataset) || now.Sub(l.seen) >= sc.ttl || load[key] >= l.slots ||
-				!l.beat.After(heardSince) {
+				!l.beat.After(heardSince) || pin[party] != "" && pin[party] != key {
 				continue
 			}
 			if pick == "" || load[key] < load[pick] {

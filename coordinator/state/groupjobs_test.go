@@ -43,12 +43,16 @@ func groupJob(id, kind string, receivers ...string) *mitaiv1.SubmitJobCommand {
 	return &mitaiv1.SubmitJobCommand{JobId: id, Spec: spec, Seed: make([]byte, 32)}
 }
 
-// succeed runs a job's single task to success with the given report.
-func succeed(t *testing.T, s *State, l *log, job string, report *mitaiv1.TaskReport) {
+// succeed runs a job's single task to success with the given report, on
+// the given nodes (default: n1 of every party).
+func succeed(t *testing.T, s *State, l *log, job string, report *mitaiv1.TaskReport, nodes ...string) {
 	t.Helper()
-	mustApply(t, s, l.cmd("", &mitaiv1.ScheduleTaskCommand{JobId: job, TaskId: TaskID(job), Attempt: 1, Term: 2, Nodes: []string{"bank/n1", "bureau/n1", "telco/n1"}}))
+	if nodes == nil {
+		nodes = []string{"bank/n1", "bureau/n1", "telco/n1"}
+	}
+	mustApply(t, s, l.cmd("", &mitaiv1.ScheduleTaskCommand{JobId: job, TaskId: TaskID(job), Attempt: 1, Term: 2, Nodes: nodes}))
 	task := &mitaiv1.TaskRef{TaskId: TaskID(job), Attempt: 1, Term: 2}
-	r := mustApply(t, s, l.cmd("bank", outcome(KindTaskOutcome, "bank/n1", task, "", report)))
+	r := mustApply(t, s, l.cmd("bank", outcome(KindTaskOutcome, nodes[0], task, "", report)))
 	if r.Job.State != mitaiv1.JobState_JOB_STATE_SUCCEEDED {
 		t.Fatalf("job %s: %v", job, r.Job.State)
 	}
@@ -111,4 +115,15 @@ func TestScoreNeedsAlignmentAndKeySet(t *testing.T) {
 	if ks, ok := s.KeySet("k1"); !ok || ks.Id != keySet || len(ks.Participants) != 3 {
 		t.Fatalf("KeySet(k1) = %v, %v", ks, ok)
 	}
+	if pin, err := s.PinnedNodes(scoreJob("s9", "a1", keySet).Spec); err != nil || pin["bank"] != "bank/n1" || len(pin) != 3 {
+		t.Fatalf("pinned nodes: %v, %v", pin, err)
+	}
+
+	// A key set made on another node of the bank than the alignment's
+	// cannot be used with it: the share and the rows must meet.
+	mustApply(t, s, l.cmd("bank", &mitaiv1.RegisterNodeCommand{Node: "n2", Address: "127.0.0.1:2", Datasets: []string{"features"}}))
+	mustApply(t, s, l.cmd("bank", groupJob("k2", "keygen", all...)))
+	other := strings.Repeat("ef", 32)
+	succeed(t, s, l, "k2", &mitaiv1.TaskReport{KeySet: other, ResultDigest: other}, "bank/n2", "bureau/n1", "telco/n1")
+	reject("score with the share and the rows on different nodes", scoreJob("s8", "a1", other), "same node")
 }

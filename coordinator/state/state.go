@@ -333,6 +333,9 @@ func (s *State) checkScore(spec *mitaiv1.JobSpec) error {
 	if int(ks.Threshold) > len(spec.Participants) {
 		return rejectf("key set %s needs %d of its parties, the job has %d", ks.Id[:16], ks.Threshold, len(spec.Participants))
 	}
+	if _, err := s.PinnedNodes(spec); err != nil {
+		return err
+	}
 	switch p.Probability {
 	case "", "plain", "none", "encrypted":
 	default:
@@ -345,6 +348,37 @@ var modelName = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$`)
 
 func sameSet(a, b []string) bool {
 	return slices.Equal(slices.Sorted(slices.Values(a)), slices.Sorted(slices.Values(b)))
+}
+
+// PinnedNodes returns, for a score job, the node of each party that holds
+// its inputs: the node that ran the party's side of the alignment, which
+// must be the node that holds its share of the key set (both stay on the
+// node that ran the job). It is nil for other kinds. A party whose
+// alignment and key share are on different nodes cannot score.
+func (s *State) PinnedNodes(spec *mitaiv1.JobSpec) (map[string]string, error) {
+	if spec.GetKind() != "score" {
+		return nil, nil
+	}
+	pin := map[string]string{}
+	var sources []string
+	if ks, ok := s.KeySet(spec.Score.GetKeySet()); ok {
+		sources = append(sources, ks.JobId)
+	}
+	sources = append(sources, spec.Score.GetAlignment())
+	for _, job := range sources {
+		t := s.tasks[TaskID(job)]
+		if t == nil {
+			continue
+		}
+		for _, n := range t.Nodes {
+			party, _, _ := strings.Cut(n, "/")
+			if have, ok := pin[party]; ok && have != n {
+				return nil, rejectf("%s's key share is on node %s but its aligned rows are on node %s: run the alignment and the keygen on the same node", party, have, n)
+			}
+			pin[party] = n
+		}
+	}
+	return pin, nil
 }
 
 // KeySets returns every published key set, oldest first.
