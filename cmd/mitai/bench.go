@@ -12,7 +12,7 @@ import (
 )
 
 func benchCmd() *cobra.Command {
-	cmd := &cobra.Command{Use: "bench", Short: "Benchmarks: end-to-end jobs on real nodes, the coordinator cluster, joint scoring under HE"}
+	cmd := &cobra.Command{Use: "bench", Short: "Benchmarks: end-to-end jobs on real nodes, the coordinator cluster, joint scoring under HE, ring kernels"}
 	var o bench.PSIOptions
 	var asJSON bool
 	psiCmd := &cobra.Command{
@@ -46,7 +46,7 @@ func benchCmd() *cobra.Command {
 	f.StringVar(&o.Dir, "dir", "", "working folder (default: a temporary folder, removed after)")
 	f.BoolVar(&o.SkipFloor, "skip-floor", false, "do not measure the crypto floor")
 	f.BoolVar(&asJSON, "json", false, "print one JSON object")
-	cmd.AddCommand(psiCmd, benchClusterCmd(), benchHECmd())
+	cmd.AddCommand(psiCmd, benchClusterCmd(), benchHECmd(), benchKernelsCmd())
 	return cmd
 }
 

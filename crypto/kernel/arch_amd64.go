@@ -1,0 +1,94 @@
+//go:build amd64 && !purego
+
+package kernel
+
+import "golang.org/x/sys/cpu"
+
+// archImpls returns the assembly variants built for amd64, in increasing
+// order of preference. Each one reports from golang.org/x/sys/cpu whether this
+// CPU (and OS) can run it.
+func archImpls() []*Impl {
+	return []*Impl{avx512Impl}
+}
+
+// avx512Impl is the AVX-512 variant. It accelerates, with IFMA (52-bit
+// multiply-add), the Montgomery products whose result is fully reduced
+// (MulCoeffsMontgomery, MulCoeffsMontgomeryThenAdd, MulScalarMontgomeryThenAdd)
+// for moduli below 2^50; everything else is the generic code.
+var avx512Impl = &Impl{
+	name:      AVX512,
+	supported: func() bool { return cpu.X86.HasAVX512F && cpu.X86.HasAVX512IFMA },
+	f: func() funcs {
+		f := genericFuncs
+		f.mulMont = mulMontAVX512
+		f.mulMontThenAdd = mulMontThenAddAVX512
+		f.mulScalarMontThenAdd = mulScalarMontThenAddAVX512
+		return f
+	}(),
+}
+
+// ifmaMaxModulus bounds the moduli of the IFMA path: q < 2^50 keeps x*y < 4q^2
+// below q*2^52 for inputs below 2q, which is what makes its Montgomery steps
+// by 2^52 and 2^12 end fully reduced (see _asm/ifma.go).
+const ifmaMaxModulus = 1 << 50
+
+// ifmaQInv returns -q^-1 mod 2^52 from lattigo's MRedConstant q^-1 mod 2^64.
+func ifmaQInv(mrc uint64) uint64 { return -mrc & (1<<52 - 1) }
+
+// The wrappers run the assembly over the vectors of 8 it accepts and the
+// generic code over the rest: the tail, and any vector with an input of 2q or
+// more (lattigo's bound, x*y < q*2^64, allows those; IFMA reads 52 bits).
+
+func mulMontAVX512(p1, p2, p3 []uint64, q, mrc uint64) {
+	if q >= ifmaMaxModulus {
+		mulMontGeneric(p1, p2, p3, q, mrc)
+		return
+	}
+	n := len(p1)
+	p2, p3 = p2[:n], p3[:n]
+	qInv := ifmaQInv(mrc)
+	for i := 0; i < n; {
+		i += mulMontIFMA(p1[i:], p2[i:], p3[i:], q, qInv)
+		if i < n {
+			j := min(i+8, n)
+			mulMontGeneric(p1[i:j], p2[i:j], p3[i:j], q, mrc)
+			i = j
+		}
+	}
+}
+
+func mulMontThenAddAVX512(p1, p2, p3 []uint64, q, mrc uint64) {
+	if q >= ifmaMaxModulus {
+		mulMontThenAddGeneric(p1, p2, p3, q, mrc)
+		return
+	}
+	n := len(p1)
+	p2, p3 = p2[:n], p3[:n]
+	qInv := ifmaQInv(mrc)
+	for i := 0; i < n; {
+		i += mulMontThenAddIFMA(p1[i:], p2[i:], p3[i:], q, qInv)
+		if i < n {
+			j := min(i+8, n)
+			mulMontThenAddGeneric(p1[i:j], p2[i:j], p3[i:j], q, mrc)
+			i = j
+		}
+	}
+}
+
+func mulScalarMontThenAddAVX512(p1 []uint64, scalar uint64, p2 []uint64, q, mrc uint64) {
+	if q >= ifmaMaxModulus || scalar >= 2*q {
+		mulScalarMontThenAddGeneric(p1, scalar, p2, q, mrc)
+		return
+	}
+	n := len(p1)
+	p2 = p2[:n]
+	qInv := ifmaQInv(mrc)
+	for i := 0; i < n; {
+		i += mulScalarMontThenAddIFMA(p1[i:], scalar, p2[i:], q, qInv)
+		if i < n {
+			j := min(i+8, n)
+			mulScalarMontThenAddGeneric(p1[i:j], scalar, p2[i:j], q, mrc)
+			i = j
+		}
+	}
+}
