@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"os"
 	"slices"
 	"strings"
 	"sync"
@@ -463,5 +464,17 @@ func TestChooseAndSelect(t *testing.T) {
 	}
 	if err := Select("sse9"); err == nil {
 		t.Fatal("Select(sse9) succeeded")
+	}
+}
+
+// TestForcedVariant: with MITAI_KERNEL set (CI forces generic), the
+// package runs that variant.
+func TestForcedVariant(t *testing.T) {
+	want := os.Getenv(EnvVar)
+	if want == "" {
+		t.Skip(EnvVar + " not set")
+	}
+	if got := Active().Name(); got != want {
+		t.Fatalf("%s=%s, but the active variant is %s", EnvVar, want, got)
 	}
 }
