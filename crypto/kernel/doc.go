@@ -30,10 +30,12 @@
 // A variant is one implementation of every operation:
 //
 //   - "generic": portable Go, always built and always tested;
-//   - "avx2" and "avx512": assembly on amd64, generated with avo from _asm/.
-//     A variant may accelerate only some operations or only some moduli (the
-//     AVX-512 IFMA path needs moduli below 2^50); for the rest it calls the
-//     generic code, so every variant computes every operation.
+//   - "avx512": assembly on amd64, generated with avo from _asm/. It
+//     accelerates only some operations and only moduli below 2^50 (the IFMA
+//     path); for the rest it calls the generic code, so every variant
+//     computes every operation;
+//   - "avx2" (for 30-bit primes) is named but not built yet: forcing it
+//     falls back to generic with a warning.
 //
 // At init the package picks the best variant that is built for this
 // architecture and that the CPU supports, from golang.org/x/sys/cpu flags.
