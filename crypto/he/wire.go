@@ -187,6 +187,21 @@ func (c *Codec) shape(key, what string, fresh func() object, visit polyVisit) (*
 	return s, nil
 }
 
+// decodeAs decodes b as the one shape of its kind (made once per codec
+// under key) and returns the object as its concrete type.
+func decodeAs[T object](c *Codec, b []byte, key, what string, fresh func() object, visit polyVisit) (T, error) {
+	var zero T
+	s, err := c.shape(key, what, fresh, visit)
+	if err != nil {
+		return zero, err
+	}
+	o, err := s.decode(b, visit)
+	if err != nil {
+		return zero, err
+	}
+	return o.(T), nil
+}
+
 func (c *Codec) moduliQ(level int) []uint64 { return c.params.Q()[:level+1] }
 
 func (c *Codec) checkLevel(what string, level int) error {
@@ -227,19 +242,11 @@ func (c *Codec) UnmarshalCiphertext(b []byte, level int, scale rlwe.Scale) (*rlw
 	what := fmt.Sprintf("ciphertext (level %d, degree 1, N=%d, scale 2^%.2f)", level, c.params.N(), logScale(scale))
 	moduli := c.moduliQ(level)
 	visit := func(o object, fn func(ring.Poly, []uint64)) { visitElement(o, fn, moduli) }
-	s, err := c.shape("ct/"+what+scale.Value.Text('g', 40), what, func() object {
+	return decodeAs[*rlwe.Ciphertext](c, b, "ct/"+what+scale.Value.Text('g', 40), what, func() object {
 		ct := rlwe.NewCiphertext(c.params, 1, level)
 		*ct.MetaData = c.Meta(scale)
 		return ct
 	}, visit)
-	if err != nil {
-		return nil, err
-	}
-	o, err := s.decode(b, visit)
-	if err != nil {
-		return nil, err
-	}
-	return o.(*rlwe.Ciphertext), nil
 }
 
 // CiphertextSize is the encoded size of a degree-1 ciphertext at level.
@@ -256,18 +263,10 @@ func (c *Codec) UnmarshalKeySwitchShare(b []byte, level int) (*mhe.PublicKeySwit
 	what := fmt.Sprintf("public-key-switch share (level %d, N=%d)", level, c.params.N())
 	moduli := c.moduliQ(level)
 	visit := func(o object, fn func(ring.Poly, []uint64)) { visitElement(o, fn, moduli) }
-	s, err := c.shape("pks/"+what, what, func() object {
+	return decodeAs[*mhe.PublicKeySwitchShare](c, b, "pks/"+what, what, func() object {
 		sh := mhe.PublicKeySwitchShare{Element: *rlwe.NewElement(c.params, 1, level)}
 		return &sh
 	}, visit)
-	if err != nil {
-		return nil, err
-	}
-	o, err := s.decode(b, visit)
-	if err != nil {
-		return nil, err
-	}
-	return o.(*mhe.PublicKeySwitchShare), nil
 }
 
 func visitQP(p ringqp.Poly, fn func(ring.Poly, []uint64), q, pm []uint64) {
@@ -285,18 +284,10 @@ func (c *Codec) UnmarshalPublicKeyShare(b []byte) (*mhe.PublicKeyGenShare, error
 	visit := func(o object, fn func(ring.Poly, []uint64)) {
 		visitQP(o.(*mhe.PublicKeyGenShare).Value, fn, q, pm)
 	}
-	s, err := c.shape("cpk", what, func() object {
+	return decodeAs[*mhe.PublicKeyGenShare](c, b, "cpk", what, func() object {
 		sh := mhe.NewPublicKeyGenProtocol(c.params).AllocateShare()
 		return &sh
 	}, visit)
-	if err != nil {
-		return nil, err
-	}
-	o, err := s.decode(b, visit)
-	if err != nil {
-		return nil, err
-	}
-	return o.(*mhe.PublicKeyGenShare), nil
 }
 
 // UnmarshalRelinShare decodes a peer's share of either round of the
@@ -309,19 +300,11 @@ func (c *Codec) UnmarshalRelinShare(b []byte) (*mhe.RelinearizationKeyGenShare, 
 	visit := func(o object, fn func(ring.Poly, []uint64)) {
 		visitGadget(&o.(*mhe.RelinearizationKeyGenShare).GadgetCiphertext, fn, c.params)
 	}
-	s, err := c.shape("rlk", what, func() object {
+	return decodeAs[*mhe.RelinearizationKeyGenShare](c, b, "rlk", what, func() object {
 		p := mhe.NewRelinearizationKeyGenProtocol(c.params)
 		_, r1, _ := p.AllocateShare()
 		return &r1
 	}, visit)
-	if err != nil {
-		return nil, err
-	}
-	o, err := s.decode(b, visit)
-	if err != nil {
-		return nil, err
-	}
-	return o.(*mhe.RelinearizationKeyGenShare), nil
 }
 
 func visitGadget(g *rlwe.GadgetCiphertext, fn func(ring.Poly, []uint64), params rlwe.Parameters) {
@@ -343,15 +326,7 @@ func (c *Codec) UnmarshalRelinKey(b []byte) (*rlwe.RelinearizationKey, error) {
 	visit := func(o object, fn func(ring.Poly, []uint64)) {
 		visitGadget(&o.(*rlwe.RelinearizationKey).GadgetCiphertext, fn, c.params)
 	}
-	s, err := c.shape("rlkfull", what, func() object { return rlwe.NewRelinearizationKey(c.params) }, visit)
-	if err != nil {
-		return nil, err
-	}
-	o, err := s.decode(b, visit)
-	if err != nil {
-		return nil, err
-	}
-	return o.(*rlwe.RelinearizationKey), nil
+	return decodeAs[*rlwe.RelinearizationKey](c, b, "rlkfull", what, func() object { return rlwe.NewRelinearizationKey(c.params) }, visit)
 }
 
 // UnmarshalShamirShare decodes a peer's Shamir share of its secret (t-of-N
@@ -362,18 +337,10 @@ func (c *Codec) UnmarshalShamirShare(b []byte) (*mhe.ShamirSecretShare, error) {
 	visit := func(o object, fn func(ring.Poly, []uint64)) {
 		visitQP(o.(*mhe.ShamirSecretShare).Poly, fn, q, pm)
 	}
-	s, err := c.shape("shamir", what, func() object {
+	return decodeAs[*mhe.ShamirSecretShare](c, b, "shamir", what, func() object {
 		sh := mhe.NewThresholdizer(c.params).AllocateThresholdSecretShare()
 		return &sh
 	}, visit)
-	if err != nil {
-		return nil, err
-	}
-	o, err := s.decode(b, visit)
-	if err != nil {
-		return nil, err
-	}
-	return o.(*mhe.ShamirSecretShare), nil
 }
 
 // unmarshalSecretKey decodes a secret key (from a sealed file).
@@ -383,15 +350,7 @@ func (c *Codec) unmarshalSecretKey(b []byte) (*rlwe.SecretKey, error) {
 	visit := func(o object, fn func(ring.Poly, []uint64)) {
 		visitQP(o.(*rlwe.SecretKey).Value, fn, q, pm)
 	}
-	s, err := c.shape("sk", what, func() object { return rlwe.NewSecretKey(c.params) }, visit)
-	if err != nil {
-		return nil, err
-	}
-	o, err := s.decode(b, visit)
-	if err != nil {
-		return nil, err
-	}
-	return o.(*rlwe.SecretKey), nil
+	return decodeAs[*rlwe.SecretKey](c, b, "sk", what, func() object { return rlwe.NewSecretKey(c.params) }, visit)
 }
 
 // UnmarshalPoly decodes one polynomial over Q at the given level (one part
@@ -403,18 +362,14 @@ func (c *Codec) UnmarshalPoly(b []byte, level int, what string) (ring.Poly, erro
 	what = fmt.Sprintf("%s (level %d, N=%d)", what, level, c.params.N())
 	q := c.moduliQ(level)
 	visit := func(o object, fn func(ring.Poly, []uint64)) { fn(*o.(*ring.Poly), q) }
-	s, err := c.shape("poly/"+what, what, func() object {
+	p, err := decodeAs[*ring.Poly](c, b, "poly/"+what, what, func() object {
 		p := c.params.RingQ().AtLevel(level).NewPoly()
 		return &p
 	}, visit)
 	if err != nil {
 		return ring.Poly{}, err
 	}
-	o, err := s.decode(b, visit)
-	if err != nil {
-		return ring.Poly{}, err
-	}
-	return *o.(*ring.Poly), nil
+	return *p, nil
 }
 
 // Marshal encodes an object this package decodes (a ciphertext, a
