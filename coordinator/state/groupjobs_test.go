@@ -5,6 +5,8 @@ import (
 	"strings"
 	"testing"
 
+	"google.golang.org/protobuf/proto"
+
 	mitaiv1 "github.com/mitai-dev/mitai/proto/mitai/v1"
 )
 
@@ -92,6 +94,20 @@ func TestScoreNeedsAlignmentAndKeySet(t *testing.T) {
 	succeed(t, s, l, "k1", &mitaiv1.TaskReport{KeySet: keySet, ResultDigest: keySet})
 	if ks := s.KeySets(); len(ks) != 1 || ks[0].Id != keySet || ks[0].JobId != "k1" {
 		t.Fatalf("published key sets: %v", ks)
+	}
+	// The index is derived: a state restored from the jobs and tasks alone
+	// (this test's statements carry no real certificates, so its ledger
+	// would not verify) finds the key set again.
+	snap, err := proto.Marshal(&mitaiv1.CoordinatorSnapshot{Jobs: s.Jobs(), Tasks: s.sortedTasks()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := Restore(snap)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ks := r.KeySets(); len(ks) != 1 || ks[0].Id != keySet {
+		t.Fatalf("key sets after a snapshot restore: %v", ks)
 	}
 	bad := scoreJob("s0", "a1", keySet)
 	bad.Spec.Receivers = []string{"bureau"}

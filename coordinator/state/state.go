@@ -37,6 +37,7 @@ type State struct {
 	// rebuilt on Restore; never snapshotted.
 	runnable map[string]struct{} // jobs whose next attempt may be scheduled
 	running  map[string]struct{} // tasks whose current attempt runs
+	keySets  map[string]string   // published key set id -> its keygen job
 }
 
 // New returns an empty state.
@@ -51,6 +52,7 @@ func New() *State {
 		requests: map[string]*mitaiv1.AppliedRequest{},
 		runnable: map[string]struct{}{},
 		running:  map[string]struct{}{},
+		keySets:  map[string]string{},
 	}
 }
 
@@ -383,9 +385,9 @@ func (s *State) PinnedNodes(spec *mitaiv1.JobSpec) (map[string]string, error) {
 
 // KeySets returns every published key set, oldest first.
 func (s *State) KeySets() []*mitaiv1.KeySetInfo {
-	var out []*mitaiv1.KeySetInfo
-	for _, j := range s.jobs {
-		if k, ok := s.KeySet(j.Id); ok {
+	out := make([]*mitaiv1.KeySetInfo, 0, len(s.keySets))
+	for _, job := range s.keySets {
+		if k, ok := s.KeySet(job); ok {
 			out = append(out, k)
 		}
 	}
@@ -398,24 +400,19 @@ func (s *State) KeySets() []*mitaiv1.KeySetInfo {
 // KeySet finds a published key set by its id (or by the id of the keygen
 // job that made it).
 func (s *State) KeySet(ref string) (*mitaiv1.KeySetInfo, bool) {
-	if ref == "" {
+	jobID, ok := s.keySets[ref]
+	if !ok {
+		jobID = ref
+	}
+	j, t := s.jobs[jobID], s.tasks[TaskID(jobID)]
+	id := t.GetReport().GetKeySet()
+	if j == nil || id == "" || s.keySets[id] != jobID {
 		return nil, false
 	}
-	for _, j := range s.jobs {
-		if j.Spec.Kind != "keygen" || j.State != mitaiv1.JobState_JOB_STATE_SUCCEEDED {
-			continue
-		}
-		t := s.tasks[TaskID(j.Id)]
-		id := t.GetReport().GetKeySet()
-		if id == "" || ref != id && ref != j.Id {
-			continue
-		}
-		return &mitaiv1.KeySetInfo{
-			Id: id, JobId: j.Id, Participants: j.Spec.Participants, Preset: j.Spec.Keygen.GetPreset(),
-			Threshold: j.Spec.Keygen.GetThreshold(), CreatedUnixMs: t.EndedUnixMs,
-		}, true
-	}
-	return nil, false
+	return &mitaiv1.KeySetInfo{
+		Id: id, JobId: j.Id, Participants: j.Spec.Participants, Preset: j.Spec.Keygen.GetPreset(),
+		Threshold: j.Spec.Keygen.GetThreshold(), CreatedUnixMs: t.EndedUnixMs,
+	}, true
 }
 
 func (s *State) approveJob(cmd *mitaiv1.Command, c *mitaiv1.ApproveJobCommand, data []byte) (Result, error) {

@@ -98,6 +98,9 @@ func (s *State) reindex(jobID string) {
 	} else if task != nil {
 		delete(s.running, task.Id)
 	}
+	if id := task.GetReport().GetKeySet(); id != "" && job.Spec.GetKind() == "keygen" && job.State == mitaiv1.JobState_JOB_STATE_SUCCEEDED {
+		s.keySets[id] = jobID
+	}
 }
 
 // Pending is a job whose next attempt the scheduler may start.
