@@ -124,48 +124,6 @@ func (n *creditNet) plainIntersection(t *testing.T) []string {
 	return out
 }
 
-// plainLogOdds computes the joint log-odds of the aligned keys in
-// plaintext from the CSV files and the model files, the way a single party
-// holding everything would.
-func (n *creditNet) plainLogOdds(t *testing.T, keys []string) []float64 {
-	t.Helper()
-	z := make([]float64, len(keys))
-	for _, p := range n.parties {
-		m, err := score.ReadModel(n.files.Models[p])
-		if err != nil {
-			t.Fatal(err)
-		}
-		f, err := os.Open(n.files.Tables[p])
-		if err != nil {
-			t.Fatal(err)
-		}
-		recs, err := csv.NewReader(f).ReadAll()
-		f.Close()
-		if err != nil {
-			t.Fatal(err)
-		}
-		header, rows := recs[0], map[string][]string{}
-		for _, r := range recs[1:] {
-			rows[r[0]] = r
-		}
-		for i, k := range keys {
-			z[i] += m.Intercept
-			for _, ft := range m.Features {
-				x, err := strconv.ParseFloat(rows[k][slices.Index(header, ft.Column)], 64)
-				if err != nil {
-					t.Fatal(err)
-				}
-				scale := ft.Scale
-				if scale == 0 {
-					scale = 1
-				}
-				z[i] += ft.Weight * (x - ft.Center) / scale
-			}
-		}
-	}
-	return z
-}
-
 // TestGroupJobsOverGRPC runs the three multi-party kinds one after the
 // other between three nodes, as the demo does through the coordinator:
 // the alignment, the collective key generation and the joint score, and
@@ -224,7 +182,11 @@ func TestGroupJobsOverGRPC(t *testing.T) {
 	if got := readColumn(t, rep.ResultPath, 0); !slices.Equal(got, want) {
 		t.Fatal("the score rows are not the aligned keys in order")
 	}
-	plain := n.plainLogOdds(t, want)
+	ps, err := n.files.PlainScores(n.parties, want)
+	if err != nil {
+		t.Fatal(err)
+	}
+	plain := ps.LogOdds
 	var worstP, worstPts float64
 	for i, s := range readColumn(t, rep.ResultPath, 3) {
 		p, _ := strconv.ParseFloat(s, 64)

@@ -1,6 +1,7 @@
 package datagen
 
 import (
+	"encoding/csv"
 	"encoding/json"
 	"fmt"
 	"math"
@@ -442,4 +443,79 @@ func (d *CreditData) Aligned() (blocks map[string]*score.Block, labels []int, ke
 		blocks[t.Party] = b
 	}
 	return blocks, labels, keys
+}
+
+// PlainScores is the plaintext joint score of some customers, computed from
+// the written files as one party holding every table and model would.
+type PlainScores struct {
+	// LogOdds is the joint log-odds of each key; First is the first
+	// party's (the bank's) part alone, intercept included.
+	LogOdds, First []float64
+	// Labels are the bank's labels of the keys.
+	Labels []int
+}
+
+// PlainScores reads the tables and models Write wrote and scores keys (each
+// must be at every party) in plaintext: the reference a joint score job's
+// result is checked against.
+func (f *CreditFiles) PlainScores(parties []string, keys []string) (*PlainScores, error) {
+	out := &PlainScores{LogOdds: make([]float64, len(keys)), First: make([]float64, len(keys)), Labels: make([]int, len(keys))}
+	for pi, p := range parties {
+		m, err := score.ReadModel(f.Models[p])
+		if err != nil {
+			return nil, err
+		}
+		tab, err := readCSVFile(f.Tables[p])
+		if err != nil {
+			return nil, err
+		}
+		if len(tab) == 0 {
+			return nil, fmt.Errorf("datagen: %s is empty", f.Tables[p])
+		}
+		rows := make(map[string][]string, len(tab))
+		for _, r := range tab[1:] {
+			rows[r[0]] = r
+		}
+		cols := make([]int, len(m.Features))
+		for j, ft := range m.Features {
+			if cols[j] = slices.Index(tab[0], ft.Column); cols[j] < 0 {
+				return nil, fmt.Errorf("datagen: %s has no column %s", f.Tables[p], ft.Column)
+			}
+		}
+		for i, k := range keys {
+			r, ok := rows[k]
+			if !ok {
+				return nil, fmt.Errorf("datagen: key %s is not in %s's table", k, p)
+			}
+			u := m.Intercept
+			for j, ft := range m.Features {
+				x, err := strconv.ParseFloat(r[cols[j]], 64)
+				if err != nil {
+					return nil, fmt.Errorf("datagen: %s, key %s: %w", f.Tables[p], k, err)
+				}
+				scale := ft.Scale
+				if scale == 0 {
+					scale = 1
+				}
+				u += ft.Weight * (x - ft.Center) / scale
+			}
+			out.LogOdds[i] += u
+			if pi == 0 {
+				out.First[i] = u
+				if out.Labels[i], err = strconv.Atoi(r[1]); err != nil {
+					return nil, fmt.Errorf("datagen: %s, key %s: label: %w", f.Tables[p], k, err)
+				}
+			}
+		}
+	}
+	return out, nil
+}
+
+func readCSVFile(path string) ([][]string, error) {
+	fh, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer fh.Close()
+	return csv.NewReader(fh).ReadAll()
 }

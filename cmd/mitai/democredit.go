@@ -327,53 +327,11 @@ func checkCreditScores(files *datagen.CreditFiles, resultPath string) (*creditAg
 	for _, r := range res[1:] {
 		keys = append(keys, r[0])
 	}
-	z := make([]float64, len(keys))
-	zBank := make([]float64, len(keys))
-	var labels []int
-	for _, p := range creditParties {
-		m, err := score.ReadModel(files.Models[p])
-		if err != nil {
-			return nil, err
-		}
-		tab, err := readCSV(files.Tables[p])
-		if err != nil {
-			return nil, err
-		}
-		rows := make(map[string][]string, len(tab))
-		for _, r := range tab[1:] {
-			rows[r[0]] = r
-		}
-		cols := make([]int, len(m.Features))
-		for j, f := range m.Features {
-			if cols[j] = slices.Index(tab[0], f.Column); cols[j] < 0 {
-				return nil, fmt.Errorf("%s has no column %s", files.Tables[p], f.Column)
-			}
-		}
-		for i, k := range keys {
-			r, ok := rows[k]
-			if !ok {
-				return nil, fmt.Errorf("scored key %s is not in %s's table", k, p)
-			}
-			u := m.Intercept
-			for j, f := range m.Features {
-				x, err := strconv.ParseFloat(r[cols[j]], 64)
-				if err != nil {
-					return nil, err
-				}
-				scale := f.Scale
-				if scale == 0 {
-					scale = 1
-				}
-				u += f.Weight * (x - f.Center) / scale
-			}
-			z[i] += u
-			if p == "bank" {
-				zBank[i] = u
-				l, _ := strconv.Atoi(r[1])
-				labels = append(labels, l)
-			}
-		}
+	plain, err := files.PlainScores(creditParties, keys)
+	if err != nil {
+		return nil, err
 	}
+	z, labels := plain.LogOdds, plain.Labels
 	a := &creditAgreement{rows: len(keys)}
 	prob := make([]float64, len(keys))
 	for i, r := range res[1:] {
@@ -392,7 +350,7 @@ func checkCreditScores(files *datagen.CreditFiles, resultPath string) (*creditAg
 	if a.aucPlain, err = logreg.AUC(z, labels); err != nil {
 		return nil, err
 	}
-	if a.aucBank, err = logreg.AUC(zBank, labels); err != nil {
+	if a.aucBank, err = logreg.AUC(plain.First, labels); err != nil {
 		return nil, err
 	}
 	if a.maxProb > 1e-3 || a.maxPoints > 0.5 {
