@@ -364,10 +364,11 @@ wait:
 	return e.executeGroup(ctx, s.spec, s.plan, s.info, conns)
 }
 
-// gone names a connected peer whose stream has ended, if any.
-func (s *session) gone(dialed map[string]protocol.Conn) string {
-	for p, c := range dialed {
-		if c.(*peerConn).ended() {
+// gone names a connected peer whose stream has ended, if any: one of the
+// streams we dialled (in conns) or one a peer opened.
+func (s *session) gone(conns map[string]protocol.Conn) string {
+	for p, c := range conns {
+		if pc, ok := c.(*peerConn); ok && pc.ended() {
 			return p
 		}
 	}
