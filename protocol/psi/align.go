@@ -360,6 +360,23 @@ func (l *alignLink) expect(ctx context.Context, want byte, maxLen int, wait bool
 
 // setWaiting marks whether the spoke now waits for the hub (keep-alives
 // flow). Taking mu puts a keep-alive in flight before the next frame.
+// exchangeHello sends our hello and returns the peer's, checked against it.
+func (l *alignLink) exchangeHello(ctx context.Context, mine alignHello) (alignHello, error) {
+	b, _ := json.Marshal(mine)
+	if err := l.send(ctx, kindAlignHello, b); err != nil {
+		return alignHello{}, err
+	}
+	p, err := l.expect(ctx, kindAlignHello, maxHelloBytes, false)
+	if err != nil {
+		return alignHello{}, err
+	}
+	theirs, err := decodeAlignHello(p)
+	if err != nil {
+		return alignHello{}, fmt.Errorf("psi: align: %s sent a %w", l.peer, err)
+	}
+	return theirs, checkAlignHello(theirs, mine)
+}
+
 func (l *alignLink) setWaiting(w bool) {
 	l.mu.Lock()
 	l.waiting = w
@@ -500,20 +517,8 @@ func (h *alignHub) hellos(ctx context.Context) error {
 	g, gctx := errgroup.WithContext(ctx)
 	for i, l := range h.links {
 		g.Go(func() error {
-			mine := h.o.hello(h.parties, h.self, l.peer, 0)
-			b, _ := json.Marshal(mine)
-			if err := l.send(gctx, kindAlignHello, b); err != nil {
-				return err
-			}
-			p, err := l.expect(gctx, kindAlignHello, maxHelloBytes, false)
+			theirs, err := l.exchangeHello(gctx, h.o.hello(h.parties, h.self, l.peer, 0))
 			if err != nil {
-				return err
-			}
-			theirs, err := decodeAlignHello(p)
-			if err != nil {
-				return fmt.Errorf("psi: align: %s sent a %w", l.peer, err)
-			}
-			if err := checkAlignHello(theirs, mine); err != nil {
 				return err
 			}
 			mins[i] = theirs.MinIntersection
@@ -905,20 +910,8 @@ func RunAlignSpoke(ctx context.Context, self string, hub protocol.Conn, table Ta
 		return nil
 	})
 	g.Go(func() error {
-		mine := o.hello(parties, self, o.Hub, o.MinIntersection)
-		b, _ := json.Marshal(mine)
-		if err := l.send(gctx, kindAlignHello, b); err != nil {
-			return err
-		}
-		p, err := l.expect(gctx, kindAlignHello, maxHelloBytes, false)
+		_, err := l.exchangeHello(gctx, o.hello(parties, self, o.Hub, o.MinIntersection))
 		if err != nil {
-			return err
-		}
-		theirs, err := decodeAlignHello(p)
-		if err != nil {
-			return fmt.Errorf("psi: align: %s sent a %w", l.peer, err)
-		}
-		if err := checkAlignHello(theirs, mine); err != nil {
 			return err
 		}
 		if pair, err = RunSender(gctx, psiConn{l}, table, o.pair(self, o.MinIntersection)); err != nil {
