@@ -17,13 +17,6 @@ import (
 // LattigoVariant names lattigo's own ring code in kernel benchmark results.
 const LattigoVariant = "lattigo"
 
-// KernelOps lists the operations RunKernels can time, in report order.
-var KernelOps = []string{
-	"NTT", "INTT",
-	"MulCoeffsMontgomery", "MulCoeffsMontgomeryLazy", "MulCoeffsMontgomeryThenAdd",
-	"MulCoeffsMontgomeryLazyThenAddLazy", "MulScalarMontgomeryThenAdd",
-	"Add", "Sub", "Neg", "Reduce",
-}
 
 // KernelOptions configure RunKernels. Zero values take the defaults.
 type KernelOptions struct {
@@ -34,7 +27,7 @@ type KernelOptions struct {
 	// ModulusBits are the sizes of the primes, 30..61 (default 30, 50, 61:
 	// the AVX2, IFMA and generic ranges).
 	ModulusBits []int
-	// Ops are the operations to time (default KernelOps).
+	// Ops are the operations to time (default kernel.Ops).
 	Ops []string
 	// Variants are the crypto/kernel variants to time beside lattigo
 	// (default kernel.Variants(): every one this CPU runs).
@@ -61,7 +54,7 @@ func (o KernelOptions) withDefaults() (KernelOptions, error) {
 		o.ModulusBits = []int{30, 50, 61}
 	}
 	if len(o.Ops) == 0 {
-		o.Ops = KernelOps
+		o.Ops = kernel.Ops
 	}
 	if len(o.Variants) == 0 {
 		o.Variants = kernel.Variants()
@@ -91,8 +84,8 @@ func (o KernelOptions) withDefaults() (KernelOptions, error) {
 		}
 	}
 	for _, op := range o.Ops {
-		if !slices.Contains(KernelOps, op) {
-			return o, fmt.Errorf("bench kernels: unknown op %q (known: %s)", op, strings.Join(KernelOps, ", "))
+		if !slices.Contains(kernel.Ops, op) {
+			return o, fmt.Errorf("bench kernels: unknown op %q (known: %s)", op, strings.Join(kernel.Ops, ", "))
 		}
 	}
 	for _, v := range o.Variants {

@@ -4,6 +4,8 @@ import (
 	"context"
 	"testing"
 	"time"
+
+	"github.com/mitai-dev/mitai/crypto/kernel"
 )
 
 func TestRunKernelsTiny(t *testing.T) {
@@ -13,7 +15,7 @@ func TestRunKernelsTiny(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if want := 2 * 2 * 2 * len(KernelOps) * len(rep.Variants); len(rep.Results) != want {
+	if want := 2 * 2 * 2 * len(kernel.Ops) * len(rep.Variants); len(rep.Results) != want {
 		t.Fatalf("%d results, want %d", len(rep.Results), want)
 	}
 	for _, r := range rep.Results {
