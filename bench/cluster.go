@@ -25,6 +25,7 @@ import (
 	"github.com/mitai-dev/mitai/bench/localnet"
 	"github.com/mitai-dev/mitai/coordinator"
 	"github.com/mitai-dev/mitai/internal/coordclient"
+	"github.com/mitai-dev/mitai/internal/tuning"
 	mitaiv1 "github.com/mitai-dev/mitai/proto/mitai/v1"
 	"github.com/mitai-dev/mitai/protocol/psi"
 )
@@ -241,7 +242,7 @@ func RunCluster(ctx context.Context, o ClusterOptions) (*ClusterReport, error) {
 	rep := &ClusterReport{
 		SubmitsPerSecond: map[string]float64{},
 		Goals:            map[string]Goal{},
-		Host:             Host{CPU: cpuModel(), Cores: runtime.NumCPU(), GoVersion: runtime.Version(), OS: runtime.GOOS + "/" + runtime.GOARCH},
+		Host:             Host{CPU: tuning.CPUModel(), Cores: runtime.NumCPU(), GoVersion: runtime.Version(), OS: runtime.GOOS + "/" + runtime.GOARCH},
 		FinalState:       map[string]float64{},
 	}
 	// The replicas' settings as they run, for the report.

@@ -17,6 +17,7 @@ import (
 
 	"github.com/mitai-dev/mitai/bench/datagen"
 	"github.com/mitai-dev/mitai/crypto/he"
+	"github.com/mitai-dev/mitai/internal/tuning"
 	"github.com/mitai-dev/mitai/protocol/keygen"
 	"github.com/mitai-dev/mitai/protocol/score"
 	"github.com/tuneinsight/lattigo/v5/mhe"
@@ -149,7 +150,7 @@ func generateHE(o HEOptions) (*heData, error) {
 func (d *heData) measure(ctx context.Context, o HEOptions) (*HEReport, error) {
 	data, blocks, progress := d.data, d.blocks, o.Progress
 	rep := &HEReport{Preset: o.Preset, Parties: o.Parties, ScoreRows: o.Rows, Features: len(data.Tables[0].Columns),
-		GenerateSeconds: d.generateSeconds, Cores: runtime.GOMAXPROCS(0), GoVersion: runtime.Version(), CPU: cpuModel()}
+		GenerateSeconds: d.generateSeconds, Cores: runtime.GOMAXPROCS(0), GoVersion: runtime.Version(), CPU: tuning.CPUModel()}
 
 	fmt.Fprintf(progress, "collective key generation, %d parties, %s\n", len(o.Parties), o.Preset)
 	seed := make([]byte, 32)

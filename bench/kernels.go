@@ -11,12 +11,12 @@ import (
 	"time"
 
 	"github.com/mitai-dev/mitai/crypto/kernel"
+	"github.com/mitai-dev/mitai/internal/tuning"
 	"github.com/tuneinsight/lattigo/v5/ring"
 )
 
 // LattigoVariant names lattigo's own ring code in kernel benchmark results.
 const LattigoVariant = "lattigo"
-
 
 // KernelOptions configure RunKernels. Zero values take the defaults.
 type KernelOptions struct {
@@ -142,7 +142,7 @@ func RunKernels(ctx context.Context, o KernelOptions) (*KernelReport, error) {
 	for i, v := range o.Variants {
 		impls[i], _ = kernel.Get(v)
 	}
-	rep := &KernelReport{CPU: cpuModel(), CPUFeatures: kernel.CPUFeatures(), GoVersion: runtime.Version(),
+	rep := &KernelReport{CPU: tuning.CPUModel(), CPUFeatures: kernel.CPUFeatures(), GoVersion: runtime.Version(),
 		Variants: append([]string{LattigoVariant}, o.Variants...), Rounds: o.Rounds}
 	rng := rand.New(rand.NewPCG(o.Seed, 0x6b65726e656c))
 	for _, logN := range o.LogN {

@@ -12,13 +12,13 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
-	"strings"
 	"sync"
 	"time"
 
 	"github.com/mitai-dev/mitai/bench/datagen"
 	"github.com/mitai-dev/mitai/bench/localnet"
 	"github.com/mitai-dev/mitai/crypto/group"
+	"github.com/mitai-dev/mitai/internal/tuning"
 	"github.com/mitai-dev/mitai/node"
 	mitaiv1 "github.com/mitai-dev/mitai/proto/mitai/v1"
 	"github.com/mitai-dev/mitai/protocol/psi"
@@ -93,7 +93,7 @@ func RunPSI(ctx context.Context, o PSIOptions) (*PSIReport, error) {
 		o.Dir = dir
 	}
 	rep := &PSIReport{Rows: o.Rows, Overlap: o.Overlap, Group: o.Group, Mode: psi.Intersection.String(),
-		Cores: runtime.GOMAXPROCS(0), GoVersion: runtime.Version(), CPU: cpuModel()}
+		Cores: runtime.GOMAXPROCS(0), GoVersion: runtime.Version(), CPU: tuning.CPUModel()}
 
 	start := time.Now()
 	files, err := datagen.PSIPair{Rows: o.Rows, Overlap: o.Overlap, Seed: o.Seed, KeysOnly: true}.Write(filepath.Join(o.Dir, "data"))
@@ -231,18 +231,4 @@ func CryptoFloor(ctx context.Context, g group.Group, n int) (total time.Duration
 		m += mulTime[w]
 	}
 	return total, float64(hm.Nanoseconds()) / float64(2*n), float64(m.Nanoseconds()) / float64(2*n), nil
-}
-
-// cpuModel reads the CPU model name on Linux.
-func cpuModel() string {
-	b, err := os.ReadFile("/proc/cpuinfo")
-	if err != nil {
-		return runtime.GOARCH
-	}
-	for _, line := range strings.Split(string(b), "\n") {
-		if k, v, ok := strings.Cut(line, ":"); ok && strings.TrimSpace(k) == "model name" {
-			return strings.TrimSpace(v)
-		}
-	}
-	return runtime.GOARCH
 }

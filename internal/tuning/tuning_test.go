@@ -1,0 +1,88 @@
+package tuning
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/mitai-dev/mitai/crypto/kernel"
+)
+
+func validProfile() *Profile {
+	best := kernel.Variants()[len(kernel.Variants())-1]
+	return &Profile{Version: Version, Host: ThisHost(),
+		Kernels:      map[string]string{"NTT": best, "Add": kernel.Generic},
+		ScoreWorkers: 2, PSIWorkers: 1, Preset: "affine-ci14",
+		Choices: []Choice{{Setting: "kernel NTT", On: "N=2^14", Unit: "ns", Chosen: best,
+			Candidates: []Candidate{{Name: best, Median: 1, Samples: []float64{1, 1, 2}}}}}}
+}
+
+func TestSaveLoadFind(t *testing.T) {
+	dir := t.TempDir()
+	p := validProfile()
+	path := filepath.Join(dir, FileName)
+	if err := p.Save(path); err != nil {
+		t.Fatal(err)
+	}
+	got, err := Load(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.Kernels["NTT"] != p.Kernels["NTT"] || got.ScoreWorkers != 2 || got.Host.CPU != p.Host.CPU || len(got.Choices) != 1 {
+		t.Fatalf("loaded %+v", got)
+	}
+	// Find: the explicit path, else the data folder's file, else none.
+	if _, found, err := Find(path, ""); err != nil || found != path {
+		t.Fatalf("Find(path) = %q, %v", found, err)
+	}
+	if _, found, err := Find("", dir); err != nil || found != path {
+		t.Fatalf("Find(dataDir) = %q, %v", found, err)
+	}
+	if p, found, err := Find("", t.TempDir()); err != nil || p != nil || found != "" {
+		t.Fatalf("Find(empty dir) = %v, %q, %v", p, found, err)
+	}
+	if _, _, err := Find(filepath.Join(dir, "missing.json"), ""); err == nil {
+		t.Fatal("an explicit missing profile was accepted")
+	}
+}
+
+func TestLoadRejects(t *testing.T) {
+	dir := t.TempDir()
+	write := func(s string) string {
+		path := filepath.Join(dir, "p.json")
+		if err := os.WriteFile(path, []byte(s), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return path
+	}
+	for _, tc := range []struct {
+		name, json, want string
+	}{
+		{"garbage", "{", "unexpected EOF"},
+		{"unknown field", `{"version":1,"kernels":{},"score_wokers":2}`, "unknown field"},
+		{"version", `{"version":9}`, "version 9"},
+		{"op", `{"version":1,"kernels":{"FFT":"generic"}}`, `operation "FFT"`},
+		{"variant", `{"version":1,"kernels":{"NTT":"sse9"}}`, "unknown variant"},
+		{"workers", `{"version":1,"score_workers":-1}`, "score_workers"},
+		{"preset", `{"version":1,"preset":"rsa-2048"}`, "unknown parameter preset"},
+		{"trailing", `{"version":1}{}`, "after the profile"},
+	} {
+		_, err := Load(write(tc.json))
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%s: error %v, want %q", tc.name, err, tc.want)
+		}
+	}
+}
+
+func TestApplyKernels(t *testing.T) {
+	prev := kernel.Active()
+	defer kernel.SetActive(prev)
+	p := validProfile()
+	if err := p.ApplyKernels(); err != nil {
+		t.Fatal(err)
+	}
+	if kernel.Active().Name() != "tuned" {
+		t.Fatalf("active variant %s after ApplyKernels", kernel.Active().Name())
+	}
+}
