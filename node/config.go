@@ -46,6 +46,10 @@ type Config struct {
 	Group string `yaml:"group"`
 	// LogLevel is debug, info, warn or error; default info.
 	LogLevel string `yaml:"log_level"`
+	// Tuning is the host profile `mitai bench tune` wrote (kernel variants,
+	// worker counts); empty means data_dir/tuning.json if it exists, else
+	// the kernels the CPU features choose.
+	Tuning string `yaml:"tuning"`
 }
 
 // TLSFiles are PEM files.
@@ -118,7 +122,7 @@ func DefaultConfig() Config {
 // relative to the file's folder. Unknown fields are an error.
 func LoadConfig(path string) (Config, error) {
 	cfg := DefaultConfig()
-	if err := yamlconfig.Load(path, &cfg, &cfg.DataDir, &cfg.TLS.CA, &cfg.TLS.Cert, &cfg.TLS.Key); err != nil {
+	if err := yamlconfig.Load(path, &cfg, &cfg.DataDir, &cfg.TLS.CA, &cfg.TLS.Cert, &cfg.TLS.Key, &cfg.Tuning); err != nil {
 		return cfg, fmt.Errorf("node: config: %w", err)
 	}
 	// Dataset paths too, once the decode has made the list.

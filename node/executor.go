@@ -35,6 +35,9 @@ type Executor struct {
 	metrics     *metrics
 	log         *slog.Logger
 	now         func() time.Time
+	// scoreWorkers and psiWorkers are the goroutines of score and PSI
+	// jobs, from the host profile (0: GOMAXPROCS).
+	scoreWorkers, psiWorkers int
 	// fence, when set, confirms with the coordinator that an offered
 	// scheduled attempt is current.
 	fence func(context.Context, *mitaiv1.TaskSpec) error
@@ -290,6 +293,7 @@ func (e *Executor) execute(ctx context.Context, spec *mitaiv1.TaskSpec, pl *plan
 		BothReceive:     pl.both,
 		MinIntersection: info.Policy.GetMinIntersection(),
 		IdleTimeout:     e.idleTimeout,
+		Workers:         e.psiWorkers,
 	}
 	var res *psi.Result
 	if pl.receiver {

@@ -140,7 +140,7 @@ func (e *Executor) runAlign(ctx context.Context, spec *mitaiv1.TaskSpec, pl *gro
 	}
 	opts := psi.AlignOptions{
 		JobID: spec.JobId + "/" + spec.TaskId, Group: g, Hub: pl.parties[0], Parties: pl.parties,
-		MinIntersection: info.Policy.GetMinIntersection(), IdleTimeout: e.idleTimeout,
+		MinIntersection: info.Policy.GetMinIntersection(), IdleTimeout: e.idleTimeout, Workers: e.psiWorkers,
 	}
 	var res *psi.AlignResult
 	if pl.self == 0 {
@@ -245,7 +245,7 @@ func (e *Executor) runScore(ctx context.Context, spec *mitaiv1.TaskSpec, pl *gro
 		JobID: spec.JobId, Receiver: pl.parties[0], Parties: pl.parties, KeySet: ks, Secret: share,
 		Model: model, Clamp: p.Clamp, Scorecard: score.Scorecard{PDO: p.Pdo, Base: p.Base, Odds: p.Odds},
 		Bands: p.Bands, Probability: prob, SigmoidBound: p.SigmoidBound, Policy: &policy,
-		NoiseKey: noiseKey[:], IdleTimeout: e.idleTimeout,
+		NoiseKey: noiseKey[:], IdleTimeout: e.idleTimeout, Workers: e.scoreWorkers,
 	}
 	report.LocalRows, report.Rows = uint64(table.Len()), uint64(len(keys))
 	inputs := e.now()

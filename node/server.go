@@ -71,6 +71,10 @@ func New(cfg Config, log *slog.Logger) (*Node, error) {
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		return nil, fmt.Errorf("node: data dir: %w", err)
 	}
+	prof, err := loadTuning(cfg, log)
+	if err != nil {
+		return nil, err
+	}
 	reg, err := OpenRegistry(cfg.DataDir)
 	if err != nil {
 		return nil, err
@@ -101,6 +105,7 @@ func New(cfg Config, log *slog.Logger) (*Node, error) {
 		dialer: &dialer{cert: cert, caPEM: caPEM}, group: cfg.Group,
 		taskTimeout: cfg.TaskTimeout, idleTimeout: cfg.PeerIdleTimeout,
 		slots: make(chan struct{}, cfg.MaxTasks), metrics: n.metrics, log: log, now: time.Now,
+		scoreWorkers: prof.ScoreWorkers, psiWorkers: prof.PSIWorkers,
 	}
 	if n.coord != nil {
 		n.agent = &agent{

@@ -9,7 +9,7 @@ import (
 )
 
 func nodeCmd() *cobra.Command {
-	var cfgPath string
+	var cfgPath, tuningPath string
 	cmd := &cobra.Command{
 		Use:   "node --config node.yaml",
 		Short: "Run a mitai node (peer and admin gRPC over mutual TLS, metrics)",
@@ -18,6 +18,9 @@ func nodeCmd() *cobra.Command {
 			cfg, err := node.LoadConfig(cfgPath)
 			if err != nil {
 				return err
+			}
+			if tuningPath != "" {
+				cfg.Tuning = tuningPath
 			}
 			log, err := newLogger(cfg.LogLevel)
 			if err != nil {
@@ -36,6 +39,7 @@ func nodeCmd() *cobra.Command {
 		},
 	}
 	cmd.Flags().StringVar(&cfgPath, "config", "", "node configuration file (YAML)")
+	cmd.Flags().StringVar(&tuningPath, "tuning", "", "host profile from `mitai bench tune` (overrides the config's tuning; default data_dir/tuning.json if present)")
 	_ = cmd.MarkFlagRequired("config")
 	return cmd
 }

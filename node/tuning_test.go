@@ -1,0 +1,54 @@
+package node
+
+import (
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/mitai-dev/mitai/crypto/kernel"
+	"github.com/mitai-dev/mitai/internal/tuning"
+)
+
+// TestNodeLoadsTuning: a profile in the data folder sets the kernels and the
+// worker counts; a profile that names a variant no CPU has stops the node
+// with an error naming the profile.
+func TestNodeLoadsTuning(t *testing.T) {
+	if os.Getenv(kernel.EnvVar) != "" {
+		t.Skip(kernel.EnvVar + " is set: the node ignores the profile's kernels")
+	}
+	prev := kernel.Active()
+	defer kernel.SetActive(prev)
+	c := newCluster(t)
+	dir := filepath.Join(c.dir, "bank")
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	p := &tuning.Profile{Version: tuning.Version, Host: tuning.ThisHost(),
+		Kernels: map[string]string{"NTT": kernel.Generic}, ScoreWorkers: 3, PSIWorkers: 1}
+	if err := p.Save(filepath.Join(dir, tuning.FileName)); err != nil {
+		t.Fatal(err)
+	}
+	n := c.start("bank", nil)
+	if got := kernel.Active().Name(); got != "tuned" {
+		t.Fatalf("active kernel %s, want the profile's composition", got)
+	}
+	if n.exec.scoreWorkers != 3 || n.exec.psiWorkers != 1 {
+		t.Fatalf("workers score=%d psi=%d, want 3 and 1", n.exec.scoreWorkers, n.exec.psiWorkers)
+	}
+
+	bad := filepath.Join(c.dir, "bad.json")
+	if err := os.WriteFile(bad, []byte(`{"version":1,"kernels":{"NTT":"avx1024"}}`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	certFile, keyFile := c.creds(c.ca, "telco", "telco-bad")
+	cfg := DefaultConfig()
+	cfg.Party, cfg.Listen, cfg.DataDir, cfg.Tuning = "telco", "127.0.0.1:0", filepath.Join(c.dir, "telco"), bad
+	cfg.TLS = TLSFiles{CA: c.caFile(), Cert: certFile, Key: keyFile}
+	_, err := New(cfg, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if err == nil || !strings.Contains(err.Error(), "avx1024") || !strings.Contains(err.Error(), "bad.json") {
+		t.Fatalf("New with a bad profile: %v", err)
+	}
+}
