@@ -46,7 +46,7 @@ func benchCmd() *cobra.Command {
 	f.StringVar(&o.Dir, "dir", "", "working folder (default: a temporary folder, removed after)")
 	f.BoolVar(&o.SkipFloor, "skip-floor", false, "do not measure the crypto floor")
 	f.BoolVar(&asJSON, "json", false, "print one JSON object")
-	cmd.AddCommand(psiCmd, benchClusterCmd(), benchHECmd(), benchKernelsCmd())
+	cmd.AddCommand(psiCmd, benchClusterCmd(), benchHECmd(), benchKernelsCmd(), benchTuneCmd())
 	return cmd
 }
 

@@ -12,6 +12,7 @@ import (
 func benchKernelsCmd() *cobra.Command {
 	var o bench.KernelOptions
 	var asJSON bool
+	var outDir string
 	cmd := &cobra.Command{
 		Use:   "kernels [--logn 12,...,16] [--limbs 4] [--bits 30,50,61] [--ops NTT,...] [--variants generic,...] [--rounds 5] [--json]",
 		Short: "Time the ring kernels of crypto/kernel (NTT, Montgomery products, add, sub, neg, reduce) against lattigo's on this CPU",
@@ -25,7 +26,11 @@ is reported with the speedup over lattigo measured in the same run.
 The text table goes to stdout with one progress line per case; with --json
 stdout has one JSON array of objects (op, n, limbs, modulus_bits, variant,
 ns_per_op, speedup, samples_ns; lattigo's code is variant "lattigo") and the
-progress and host go to stderr.`,
+progress and host go to stderr.
+
+With --out DIR it also writes kernels.md (the table), kernels.json (the
+whole report) and kernels-speedup.svg (speedup by operation and N, a panel
+per variant) to DIR.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if asJSON {
@@ -36,6 +41,13 @@ progress and host go to stderr.`,
 			rep, err := bench.RunKernels(cmd.Context(), o)
 			if err != nil {
 				return err
+			}
+			if outDir != "" {
+				paths, err := bench.WriteKernelReports(outDir, rep)
+				if err != nil {
+					return err
+				}
+				fmt.Fprintf(cmd.ErrOrStderr(), "wrote %v\n", paths)
 			}
 			if !asJSON {
 				fmt.Fprintln(cmd.OutOrStdout())
@@ -58,5 +70,6 @@ progress and host go to stderr.`,
 	f.DurationVar(&o.MinTime, "min-time", 0, "least duration of one timing (default 10ms)")
 	f.Uint64Var(&o.Seed, "seed", 1, "seed of the random inputs")
 	f.BoolVar(&asJSON, "json", false, "print a JSON array instead of the table")
+	f.StringVar(&outDir, "out", "", "folder to write kernels.md, kernels.json and kernels-speedup.svg to")
 	return cmd
 }

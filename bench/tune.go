@@ -1,0 +1,432 @@
+package bench
+
+import (
+	"context"
+	"crypto/rand"
+	"fmt"
+	"io"
+	"math"
+	mrand "math/rand/v2"
+	"runtime"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/mitai-dev/mitai/bench/datagen"
+	"github.com/mitai-dev/mitai/crypto/group"
+	"github.com/mitai-dev/mitai/crypto/he"
+	"github.com/mitai-dev/mitai/crypto/kernel"
+	"github.com/mitai-dev/mitai/internal/tuning"
+	"github.com/mitai-dev/mitai/protocol"
+	"github.com/mitai-dev/mitai/protocol/keygen"
+	"github.com/mitai-dev/mitai/protocol/psi"
+	"github.com/mitai-dev/mitai/protocol/score"
+	"github.com/tuneinsight/lattigo/v5/ring"
+)
+
+// TuneOptions configure RunTune. Zero values take the defaults.
+type TuneOptions struct {
+	// Presets are the score presets to choose from (default: every preset
+	// for the affine score circuit at N = 2^14).
+	Presets []string
+	// ScoreRows is the size of the score job timed for each candidate
+	// (default 131,072: eight ciphertexts a party at N = 2^14).
+	ScoreRows int
+	// PSIRows is the keys per party of the PSI job timed for each worker
+	// count (default 20,000).
+	PSIRows int
+	// Rounds is the number of timings of each candidate (default 5).
+	Rounds int
+	// ChartLogN are the ring degrees of the kernel sweep behind the speedup
+	// chart (default 12..16).
+	ChartLogN []int
+	Seed      uint64
+	// Progress receives one line per step; nil discards.
+	Progress io.Writer
+}
+
+func (o TuneOptions) withDefaults() (TuneOptions, error) {
+	if len(o.Presets) == 0 {
+		for _, p := range he.Presets() {
+			if p.LogN == 14 && !p.Relinearization {
+				o.Presets = append(o.Presets, p.Name)
+			}
+		}
+	}
+	for _, name := range o.Presets {
+		if _, err := he.PresetByName(name); err != nil {
+			return o, fmt.Errorf("bench tune: %w", err)
+		}
+	}
+	if o.ScoreRows == 0 {
+		o.ScoreRows = 8 << 14
+	}
+	if o.PSIRows == 0 {
+		o.PSIRows = 20_000
+	}
+	if o.Rounds == 0 {
+		o.Rounds = 5
+	}
+	if len(o.ChartLogN) == 0 {
+		o.ChartLogN = []int{12, 13, 14, 15, 16}
+	}
+	if o.Progress == nil {
+		o.Progress = io.Discard
+	}
+	if o.ScoreRows < 1 || o.PSIRows < 1 || o.Rounds < 1 {
+		return o, fmt.Errorf("bench tune: score rows %d, psi rows %d, rounds %d: each must be at least 1", o.ScoreRows, o.PSIRows, o.Rounds)
+	}
+	return o, nil
+}
+
+// TuneReport is the outcome of RunTune: the profile and the kernel sweep
+// behind the speedup chart.
+type TuneReport struct {
+	Profile *tuning.Profile `json:"profile"`
+	// Sweep times every operation at the chosen preset's prime size and
+	// limb count over ChartLogN, lattigo beside every variant.
+	Sweep *KernelReport `json:"kernel_sweep"`
+}
+
+// RunTune searches this host's choices and returns the fastest profile:
+//
+//  1. for each preset, every kernel operation with every variant the CPU
+//     runs, on the ring and limb count of the preset's score circuit: the
+//     fastest variant per operation;
+//  2. the score job on each preset with its kernels: the fastest preset;
+//  3. the score job with 1, GOMAXPROCS and 2·GOMAXPROCS workers;
+//  4. a PSI job (in process, over a pipe) with the same worker counts.
+//
+// Each candidate is timed Rounds times, the candidates interleaved (the
+// order rotating each round) so that the machine's load touches them alike;
+// the median decides. The process's kernel variant is restored afterwards.
+func RunTune(ctx context.Context, o TuneOptions) (*TuneReport, error) {
+	o, err := o.withDefaults()
+	if err != nil {
+		return nil, err
+	}
+	prev := kernel.Active()
+	defer kernel.SetActive(prev)
+	prof := &tuning.Profile{Version: tuning.Version, Created: time.Now().UTC(), Host: tuning.ThisHost()}
+	progress := o.Progress
+
+	// 1. Kernels per preset.
+	kernelsFor := map[string]map[string]string{}
+	choicesFor := map[string][]tuning.Choice{}
+	for _, name := range o.Presets {
+		p, _ := he.PresetByName(name)
+		r, err := presetRing(p)
+		if err != nil {
+			return nil, err
+		}
+		fmt.Fprintf(progress, "kernels on %s's ring: N=2^%d, %d limbs of %d bits\n", p.Name, p.LogN, len(r.SubRings), bitLen(r.SubRings[0].Modulus))
+		kernelsFor[name], choicesFor[name], err = tuneKernels(ctx, r, p, o)
+		if err != nil {
+			return nil, err
+		}
+	}
+
+	// 2. The preset, each with its kernels.
+	runner, err := newScoreRunner(ctx, o.Presets, o.ScoreRows, o.Seed, progress)
+	if err != nil {
+		return nil, err
+	}
+	var presetCands []tuneCandidate
+	for _, name := range o.Presets {
+		k, err := kernel.Compose("tuned", prev, kernelsFor[name])
+		if err != nil {
+			return nil, err
+		}
+		presetCands = append(presetCands, tuneCandidate{name: name, run: func() (float64, error) {
+			kernel.SetActive(k)
+			return runner.run(ctx, name, 0)
+		}})
+	}
+	choice, err := timeCandidates(fmt.Sprintf("score preset (%d rows, 3 parties, kernels tuned per preset)", o.ScoreRows), "score preset", "s", presetCands, o.Rounds, progress)
+	if err != nil {
+		return nil, err
+	}
+	prof.Preset = choice.Chosen
+	prof.Kernels = kernelsFor[prof.Preset]
+	prof.Choices = append(prof.Choices, choicesFor[prof.Preset]...)
+	prof.Choices = append(prof.Choices, choice)
+	tuned, err := prof.KernelImpl()
+	if err != nil {
+		return nil, err
+	}
+	kernel.SetActive(tuned)
+
+	// 3. Score workers.
+	var workerCands []tuneCandidate
+	for _, w := range workerCounts() {
+		workerCands = append(workerCands, tuneCandidate{name: strconv.Itoa(w), run: func() (float64, error) {
+			return runner.run(ctx, prof.Preset, w)
+		}})
+	}
+	choice, err = timeCandidates(fmt.Sprintf("score job, %s, %d rows, 3 parties in one process", prof.Preset, o.ScoreRows), "score workers", "s", workerCands, o.Rounds, progress)
+	if err != nil {
+		return nil, err
+	}
+	prof.ScoreWorkers, _ = strconv.Atoi(choice.Chosen)
+	prof.Choices = append(prof.Choices, choice)
+
+	// 4. PSI workers.
+	left, right := psiKeys(o.PSIRows, o.Seed)
+	workerCands = nil
+	for _, w := range workerCounts() {
+		workerCands = append(workerCands, tuneCandidate{name: strconv.Itoa(w), run: func() (float64, error) {
+			return runPSIPipe(ctx, left, right, w)
+		}})
+	}
+	choice, err = timeCandidates(fmt.Sprintf("psi intersection, %s, %d keys a side, both roles in one process", group.DefaultName, o.PSIRows), "psi workers", "s", workerCands, o.Rounds, progress)
+	if err != nil {
+		return nil, err
+	}
+	prof.PSIWorkers, _ = strconv.Atoi(choice.Chosen)
+	prof.Choices = append(prof.Choices, choice)
+
+	// The sweep behind the chart, at the chosen preset's prime size and limbs.
+	p, _ := he.PresetByName(prof.Preset)
+	fmt.Fprintf(progress, "kernel sweep for the chart: N=2^%v, %d limbs of %d bits\n", o.ChartLogN, p.AffineLevel+1, p.MaxPrimeBits())
+	sweep, err := RunKernels(ctx, KernelOptions{LogN: o.ChartLogN, Limbs: []int{p.AffineLevel + 1}, ModulusBits: []int{p.MaxPrimeBits()},
+		Rounds: o.Rounds, Seed: o.Seed, Progress: progress})
+	if err != nil {
+		return nil, err
+	}
+	return &TuneReport{Profile: prof, Sweep: sweep}, nil
+}
+
+// workerCounts are the candidate goroutine counts: 1, GOMAXPROCS and twice
+// that.
+func workerCounts() []int {
+	n := runtime.GOMAXPROCS(0)
+	ws := []int{1, n, 2 * n}
+	slices.Sort(ws)
+	return slices.Compact(ws)
+}
+
+// presetRing is the ring of a preset's score circuit: its ring type, degree
+// and the primes of the affine level.
+func presetRing(p *he.Preset) (*ring.Ring, error) {
+	params, err := p.Params()
+	if err != nil {
+		return nil, err
+	}
+	return ring.NewRingFromType(params.N(), p.Q[:p.AffineLevel+1], params.RingType())
+}
+
+// tuneKernels picks, for each operation, the variant with the lowest median
+// time on r.
+func tuneKernels(ctx context.Context, r *ring.Ring, p *he.Preset, o TuneOptions) (map[string]string, []tuning.Choice, error) {
+	var impls []*kernel.Impl
+	for _, v := range kernel.Variants() {
+		k, err := kernel.Get(v)
+		if err != nil {
+			return nil, nil, err
+		}
+		impls = append(impls, k)
+	}
+	in := newKernelInputs(r, mrand.New(mrand.NewPCG(o.Seed, 0x74756e65)))
+	on := fmt.Sprintf("%s ring: N=2^%d, %d limbs of %d bits, one call over all limbs", p.Name, p.LogN, len(r.SubRings), bitLen(r.SubRings[0].Modulus))
+	chosen := map[string]string{}
+	var choices []tuning.Choice
+	for _, op := range kernel.Ops {
+		if err := ctx.Err(); err != nil {
+			return nil, nil, err
+		}
+		res, err := timeKernelOp(op, r, in, impls, KernelOptions{Rounds: o.Rounds, MinTime: 10 * time.Millisecond})
+		if err != nil {
+			return nil, nil, err
+		}
+		c := tuning.Choice{Setting: "kernel " + op, On: on, Unit: "ns"}
+		for _, kr := range res {
+			if kr.Variant == LattigoVariant {
+				continue // a reference, not a choice: generic computes the same in Go
+			}
+			c.Candidates = append(c.Candidates, tuning.Candidate{Name: kr.Variant, Median: kr.NsPerOp, Samples: kr.SamplesNs})
+		}
+		decide(&c)
+		chosen[op] = c.Chosen
+		choices = append(choices, c)
+		fmt.Fprintf(o.Progress, "  %-36s %s\n", op, describe(c))
+	}
+	return chosen, choices, nil
+}
+
+// decide sets the choice's Chosen (lowest median) and Gain.
+func decide(c *tuning.Choice) {
+	best, worst := 0, 0
+	for i, cand := range c.Candidates {
+		if cand.Median < c.Candidates[best].Median {
+			best = i
+		}
+		if cand.Median > c.Candidates[worst].Median {
+			worst = i
+		}
+	}
+	c.Chosen = c.Candidates[best].Name
+	c.Gain = c.Candidates[worst].Median / c.Candidates[best].Median
+}
+
+func describe(c tuning.Choice) string {
+	var b strings.Builder
+	for i, cand := range c.Candidates {
+		if i > 0 {
+			b.WriteString(", ")
+		}
+		fmt.Fprintf(&b, "%s %.4g %s", cand.Name, cand.Median, c.Unit)
+	}
+	fmt.Fprintf(&b, " -> %s", c.Chosen)
+	return b.String()
+}
+
+// tuneCandidate is one option of a whole-job choice: run returns seconds.
+type tuneCandidate struct {
+	name string
+	run  func() (float64, error)
+}
+
+// timeCandidates times every candidate rounds times, interleaved (the order
+// rotating each round), after one untimed warm-up run each, and keeps the
+// lowest median.
+func timeCandidates(on, setting, unit string, cands []tuneCandidate, rounds int, progress io.Writer) (tuning.Choice, error) {
+	fmt.Fprintf(progress, "%s: %d candidates × %d rounds on %s\n", setting, len(cands), rounds, on)
+	samples := make([][]float64, len(cands))
+	for _, c := range cands {
+		if _, err := c.run(); err != nil {
+			return tuning.Choice{}, fmt.Errorf("bench tune: %s %s: %w", setting, c.name, err)
+		}
+	}
+	for round := range rounds {
+		for j := range cands {
+			i := (j + round) % len(cands)
+			s, err := cands[i].run()
+			if err != nil {
+				return tuning.Choice{}, fmt.Errorf("bench tune: %s %s: %w", setting, cands[i].name, err)
+			}
+			samples[i] = append(samples[i], s)
+		}
+	}
+	c := tuning.Choice{Setting: setting, On: on, Unit: unit}
+	for i, cand := range cands {
+		c.Candidates = append(c.Candidates, tuning.Candidate{Name: cand.name, Median: median(samples[i]), Samples: samples[i]})
+	}
+	decide(&c)
+	fmt.Fprintf(progress, "  %s\n", describe(c))
+	return c, nil
+}
+
+// scoreRunner holds generated credit data and a collective key set per
+// preset, to time score jobs on.
+type scoreRunner struct {
+	data   *datagen.CreditData
+	blocks map[string]*score.Block
+	keys   map[string]map[string]*keygen.Result // preset -> party -> keys
+	rows   int
+}
+
+func newScoreRunner(ctx context.Context, presets []string, rows int, seed uint64, progress io.Writer) (*scoreRunner, error) {
+	parties := []string{"bank", "bureau", "telco"}
+	fmt.Fprintf(progress, "generating %d aligned rows for %v\n", rows, parties)
+	data, err := datagen.Credit{Parties: parties, Rows: rows, Overlap: 1, Seed: seed}.Generate()
+	if err != nil {
+		return nil, err
+	}
+	blocks, _, _ := data.Aligned()
+	r := &scoreRunner{data: data, blocks: blocks, keys: map[string]map[string]*keygen.Result{}, rows: rows}
+	for _, p := range presets {
+		s := make([]byte, 32)
+		if _, err := rand.Read(s); err != nil {
+			return nil, err
+		}
+		keys, _, err := keygen.RunLocal(ctx, keygen.Options{JobID: "tune-keygen-" + p, Seed: s, Preset: p, Parties: parties})
+		if err != nil {
+			return nil, fmt.Errorf("bench tune: keys for %s: %w", p, err)
+		}
+		r.keys[p] = keys
+	}
+	return r, nil
+}
+
+// run scores the rows on the preset with workers goroutines a party (0:
+// GOMAXPROCS) and returns the job's wall seconds. It checks the scores
+// against plaintext, so that a fast wrong configuration is an error.
+func (r *scoreRunner) run(ctx context.Context, preset string, workers int) (float64, error) {
+	var parties []score.LocalParty
+	for _, t := range r.data.Tables {
+		k := r.keys[preset][t.Party]
+		parties = append(parties, score.LocalParty{Name: t.Party, Block: r.blocks[t.Party], Model: t.Model, KeySet: k.KeySet, Secret: k.Secret})
+	}
+	res, err := score.RunLocal(ctx, parties, score.Options{JobID: "tune-score", Receiver: parties[0].Name, Workers: workers})
+	if err != nil {
+		return 0, err
+	}
+	z := make([]float64, r.rows)
+	for i, t := range r.data.Tables {
+		u, err := t.Model.Partial(r.blocks[t.Party], i == 0, false)
+		if err != nil {
+			return 0, err
+		}
+		for j := range u {
+			z[j] += u[j]
+		}
+	}
+	for j, v := range z {
+		if d := math.Abs(res.Scores.LogOdds[j] - v); !(d < 1e-3) {
+			return 0, fmt.Errorf("score row %d: log-odds off by %g", j, d)
+		}
+	}
+	return res.Wall.Seconds(), nil
+}
+
+// keyTable is a psi.Table of keys in memory.
+type keyTable [][]byte
+
+func (t keyTable) Len() int                               { return len(t) }
+func (t keyTable) Key(i int) []byte                       { return t[i] }
+func (t keyTable) AppendPayload(dst []byte, _ int) []byte { return dst }
+
+// psiKeys returns two key lists of n keys with half of them in common.
+func psiKeys(n int, seed uint64) (left, right keyTable) {
+	rng := mrand.New(mrand.NewPCG(seed, 0x707369))
+	for i := range n {
+		left = append(left, []byte(fmt.Sprintf("c%016x", rng.Uint64())))
+		if i%2 == 0 {
+			right = append(right, left[i])
+		} else {
+			right = append(right, []byte(fmt.Sprintf("c%016x", rng.Uint64())))
+		}
+	}
+	return left, right
+}
+
+// runPSIPipe runs one intersection between the two tables over an
+// in-memory pipe, both roles with workers goroutines, and returns seconds.
+func runPSIPipe(ctx context.Context, left, right keyTable, workers int) (float64, error) {
+	g, err := group.ByName(group.DefaultName)
+	if err != nil {
+		return 0, err
+	}
+	a, b := protocol.Pipe()
+	defer a.Close()
+	defer b.Close()
+	opts := psi.Options{JobID: "tune-psi", Group: g, Mode: psi.Intersection, Workers: workers}
+	start := time.Now()
+	errc := make(chan error, 1)
+	go func() {
+		_, err := psi.RunSender(ctx, b, right, opts)
+		errc <- err
+	}()
+	res, err := psi.RunReceiver(ctx, a, left, opts)
+	if err != nil {
+		return 0, err
+	}
+	if err := <-errc; err != nil {
+		return 0, err
+	}
+	if want := (len(left) + 1) / 2; res.IntersectionSize != want {
+		return 0, fmt.Errorf("psi: intersection of %d, want %d", res.IntersectionSize, want)
+	}
+	return time.Since(start).Seconds(), nil
+}

@@ -1,0 +1,74 @@
+package main
+
+import (
+	"fmt"
+	"path/filepath"
+
+	"github.com/spf13/cobra"
+
+	"github.com/mitai-dev/mitai/bench"
+)
+
+func benchTuneCmd() *cobra.Command {
+	var o bench.TuneOptions
+	var out, reportDir string
+	cmd := &cobra.Command{
+		Use:   "tune --out tuning.json [--presets affine-ci14,...] [--rows 131072] [--psi-rows 20000] [--rounds 5]",
+		Short: "Find this host's fastest kernels, preset and worker counts, and write the profile nodes load",
+		Long: `Measures, on this host and at the sizes of real jobs:
+
+  1. every crypto/kernel operation with every variant this CPU runs, on the
+     ring of each score preset (its degree, limbs and prime sizes);
+  2. a 3-party score job on each preset, with that preset's fastest kernels;
+  3. the score job with 1, GOMAXPROCS and 2×GOMAXPROCS workers;
+  4. a PSI intersection with the same worker counts;
+
+and writes the fastest choices to --out, a profile that 'mitai node
+--tuning FILE' loads (or that a node finds as tuning.json in its data folder).
+Each candidate is timed --rounds times, interleaved with the others, and the
+median decides; the profile records the CPU model, its flags, the Go version
+and every timing behind each choice. A kernel sweep over N = 2^12..2^16 at the
+chosen preset's primes follows, for the report.
+
+Reports go to the folder of --out (or --report): tuning.md, tuning-report.json
+and tuning-speedup.svg. The preset is advice: all parties of a key generation
+job must use the same one, so nodes do not pick it alone.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			o.Progress = cmd.ErrOrStderr()
+			rep, err := bench.RunTune(cmd.Context(), o)
+			if err != nil {
+				return err
+			}
+			if err := rep.Profile.Save(out); err != nil {
+				return err
+			}
+			if reportDir == "" {
+				reportDir = filepath.Dir(out)
+			}
+			paths, err := bench.WriteTuneReports(reportDir, rep)
+			if err != nil {
+				return err
+			}
+			w := cmd.OutOrStdout()
+			p := rep.Profile
+			fmt.Fprintf(w, "profile written to %s (reports: %v)\n", out, paths)
+			fmt.Fprintf(w, "host: %s %v, %s\n", p.Host.CPU, p.Host.CPUFeatures, p.Host.GoVersion)
+			fmt.Fprintf(w, "preset advice: %s; score workers %d; psi workers %d\n", p.Preset, p.ScoreWorkers, p.PSIWorkers)
+			for _, c := range p.Choices {
+				fmt.Fprintf(w, "  %-42s %-10s gain %.2fx\n", c.Setting, c.Chosen, c.Gain)
+			}
+			return nil
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&out, "out", "tuning.json", "where to write the profile")
+	f.StringVar(&reportDir, "report", "", "folder for tuning.md, tuning-report.json and tuning-speedup.svg (default: the folder of --out)")
+	f.StringSliceVar(&o.Presets, "presets", nil, "score presets to choose from (default: every affine preset at N = 2^14)")
+	f.IntVar(&o.ScoreRows, "rows", 0, "rows of the score job timed per candidate (default 131072)")
+	f.IntVar(&o.PSIRows, "psi-rows", 0, "keys a side of the PSI job timed per worker count (default 20000)")
+	f.IntVar(&o.Rounds, "rounds", 5, "timings per candidate; the median decides")
+	f.IntSliceVar(&o.ChartLogN, "chart-logn", nil, "ring degrees (log2 N) of the kernel sweep for the report (default 12..16)")
+	f.Uint64Var(&o.Seed, "seed", 1, "seed of the generated data and inputs")
+	return cmd
+}
