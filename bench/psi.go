@@ -34,6 +34,10 @@ type PSIOptions struct {
 	Dir string
 	// Binary is the mitai binary for the nodes; empty means this executable.
 	Binary string
+	// Env is added to the nodes' environment; Tuning is the host profile
+	// they load (empty: none).
+	Env    []string
+	Tuning string
 	// SkipFloor skips the crypto floor measurement.
 	SkipFloor bool
 	// Progress receives one line per step; nil discards.
@@ -106,7 +110,7 @@ func RunPSI(ctx context.Context, o PSIOptions) (*PSIReport, error) {
 
 	start = time.Now()
 	net, err := localnet.Start(ctx, localnet.Options{
-		Dir: o.Dir, Binary: o.Binary, LogLevel: "warn",
+		Dir: o.Dir, Binary: o.Binary, LogLevel: "warn", Env: o.Env, Tuning: o.Tuning,
 		Parties: []localnet.Party{
 			{Name: "bank", Datasets: []node.DatasetConfig{{Name: "customers", Path: files.Left, Key: "id",
 				Policy: node.PolicyConfig{Partners: []string{"telco"}, Modes: []string{"intersection"}}}}},

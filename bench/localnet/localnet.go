@@ -51,6 +51,9 @@ type Options struct {
 	Cluster *Cluster
 	// HeartbeatInterval of the nodes (with a Cluster); 0 means the node default.
 	HeartbeatInterval time.Duration
+	// Tuning is the host profile every node loads (node config tuning:);
+	// empty means none.
+	Tuning string
 }
 
 // Net is a running local network.
@@ -145,6 +148,7 @@ func (n *Net) start(ctx context.Context, o Options, ca *pki.CA, pkiDir string, p
 	cfg.Datasets = p.Datasets
 	cfg.LogLevel = o.LogLevel
 	cfg.NodeName = nodeName
+	cfg.Tuning = o.Tuning
 	if o.Cluster != nil {
 		cfg.Coordinator = o.Cluster.APIs()
 		if o.HeartbeatInterval > 0 {

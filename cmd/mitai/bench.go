@@ -15,6 +15,7 @@ func benchCmd() *cobra.Command {
 	cmd := &cobra.Command{Use: "bench", Short: "Benchmarks: end-to-end jobs on real nodes, the coordinator cluster, joint scoring under HE, ring kernels"}
 	var o bench.PSIOptions
 	var asJSON bool
+	var cmpFlags compareFlags
 	psiCmd := &cobra.Command{
 		Use:   "psi [--rows N] [--overlap F] [--group NAME] [--json]",
 		Short: "Run a PSI intersection between two real nodes on loopback and report wall time, bytes, peak RSS and the crypto floor",
@@ -24,6 +25,17 @@ func benchCmd() *cobra.Command {
 				o.Progress = os.Stderr
 			} else {
 				o.Progress = cmd.OutOrStdout()
+			}
+			if cmpFlags.compare {
+				configs, err := cmpFlags.configs()
+				if err != nil {
+					return err
+				}
+				c, err := bench.RunPSICompare(cmd.Context(), o, configs, cmpFlags.runs)
+				if err != nil {
+					return err
+				}
+				return printComparison(cmd.OutOrStdout(), c, asJSON)
 			}
 			rep, err := bench.RunPSI(cmd.Context(), o)
 			if err != nil {
@@ -46,6 +58,7 @@ func benchCmd() *cobra.Command {
 	f.StringVar(&o.Dir, "dir", "", "working folder (default: a temporary folder, removed after)")
 	f.BoolVar(&o.SkipFloor, "skip-floor", false, "do not measure the crypto floor")
 	f.BoolVar(&asJSON, "json", false, "print one JSON object")
+	cmpFlags.register(f)
 	cmd.AddCommand(psiCmd, benchClusterCmd(), benchHECmd(), benchKernelsCmd(), benchTuneCmd())
 	return cmd
 }

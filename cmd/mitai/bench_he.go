@@ -16,6 +16,7 @@ func benchHECmd() *cobra.Command {
 	var o bench.HEOptions
 	var asJSON bool
 	var runs int
+	var cmpFlags compareFlags
 	cmd := &cobra.Command{
 		Use:   "he [--rows N] [--parties a,b,c] [--preset NAME] [--runs N] [--json]",
 		Short: "Run a collective key generation and a joint score under threshold CKKS in this process and report wall time, CPU by party and phase, bytes per row and errors",
@@ -29,7 +30,13 @@ compared with the plaintext computation.
 
 With --runs N the measurement is repeated N times (the same data, new keys)
 and the median score and key-generation wall times are reported with every
-run; the detailed report is that of the run of the median score.`,
+run; the detailed report is that of the run of the median score.
+
+With --compare the score job runs under two configurations, interleaved,
+--compare-runs times each: "generic" (the portable Go kernels, default
+workers and preset) and "tuned" (the profile named by --profile, or without
+one the kernels the CPU features choose), and the medians are reported side
+by side with the speedup.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if runs < 1 {
@@ -45,6 +52,17 @@ run; the detailed report is that of the run of the median score.`,
 				o.Progress = cmd.ErrOrStderr()
 			} else {
 				o.Progress = w
+			}
+			if cmpFlags.compare {
+				configs, err := cmpFlags.configs()
+				if err != nil {
+					return err
+				}
+				c, err := bench.RunHECompare(cmd.Context(), o, configs, cmpFlags.runs)
+				if err != nil {
+					return err
+				}
+				return printComparison(w, c, asJSON)
 			}
 			var out any
 			if runs == 1 {
@@ -85,6 +103,7 @@ run; the detailed report is that of the run of the median score.`,
 	f.IntVar(&o.Workers, "workers", 0, "goroutines per party for ciphertext work (0: GOMAXPROCS)")
 	f.IntVar(&runs, "runs", 1, "repeat the measurement N times and report the medians and every run")
 	f.BoolVar(&asJSON, "json", false, "print one JSON object (progress goes to stderr)")
+	cmpFlags.register(f)
 	return cmd
 }
 
