@@ -23,6 +23,10 @@ var avx512Impl = &Impl{
 		f.mulMont = mulMontAVX512
 		f.mulMontThenAdd = mulMontThenAddAVX512
 		f.mulScalarMontThenAdd = mulScalarMontThenAddAVX512
+		f.add = addAVX512
+		f.sub = subAVX512
+		f.neg = negAVX512
+		f.reduce = reduceAVX512
 		return f
 	}(),
 }
