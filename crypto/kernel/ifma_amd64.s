@@ -5,149 +5,339 @@
 #include "textflag.h"
 
 // func mulMontIFMA(p1 []uint64, p2 []uint64, p3 []uint64, q uint64, qInv uint64) int
-// Requires: AVX, AVX512F, AVX512IFMA
+// Requires: AVX, AVX512DQ, AVX512F, AVX512IFMA
 TEXT ·mulMontIFMA(SB), NOSPLIT, $0-96
 	MOVQ p1_base+0(FP), AX
 	MOVQ p1_len+8(FP), CX
 	MOVQ p2_base+24(FP), DX
 	MOVQ p3_base+48(FP), BX
 
-	// constants: q, 2q, qInv, 2^12-1
+	// constants: q, 2q, qInv, q^-1 mod 2^52, 2^12-1
 	MOVQ         q+72(FP), SI
-	VPBROADCASTQ SI, Z1
-	VPADDQ       Z1, Z1, Z2
+	VPBROADCASTQ SI, Z0
+	VPADDQ       Z0, Z0, Z1
 	MOVQ         qInv+80(FP), SI
+	VPBROADCASTQ SI, Z2
+	NEGQ         SI
 	VPBROADCASTQ SI, Z3
 	MOVQ         $0x00000fff, SI
 	VPBROADCASTQ SI, Z4
 	ANDQ         $-8, CX
-	XORQ         SI, SI
+	MOVQ         CX, SI
+	SUBQ         $+32, SI
+	XORQ         DI, DI
 
-mulMontIFMA_loop:
-	CMPQ      SI, CX
-	JAE       mulMontIFMA_done
-	VMOVDQU64 (AX)(SI*8), Z5
-	VMOVDQU64 (DX)(SI*8), Z0
-
-	// stop at a vector with an input of 2q or more
-	VPMAXUQ  Z0, Z5, Z6
-	VPCMPUQ  $0x05, Z2, Z6, K1
-	KORTESTW K1, K1
-	JNZ      mulMontIFMA_done
-
-	// x*y = hi*2^52 + lo
+	// 4 vectors per iteration, their inputs checked against 2q at once;
+	// a block that fails goes one vector at a time, to stop at the right one
+mulMontIFMA_loop4:
+	CMPQ        DI, SI
+	JG          mulMontIFMA_loop1
+	VMOVDQU64   (AX)(DI*8), Z5
+	VMOVDQU64   (DX)(DI*8), Z6
+	VMOVDQU64   64(AX)(DI*8), Z7
+	VMOVDQU64   64(DX)(DI*8), Z8
+	VMOVDQU64   128(AX)(DI*8), Z9
+	VMOVDQU64   128(DX)(DI*8), Z10
+	VMOVDQU64   192(AX)(DI*8), Z11
+	VMOVDQU64   192(DX)(DI*8), Z12
+	VPMAXUQ     Z7, Z5, Z13
+	VPMAXUQ     Z9, Z13, Z13
+	VPMAXUQ     Z11, Z13, Z13
+	VPMAXUQ     Z6, Z13, Z13
+	VPMAXUQ     Z8, Z13, Z13
+	VPMAXUQ     Z10, Z13, Z13
+	VPMAXUQ     Z12, Z13, Z13
+	VPCMPUQ     $0x05, Z1, Z13, K1
+	KORTESTW    K1, K1
+	JNZ         mulMontIFMA_loop1
+	VPXORQ      Z14, Z14, Z14
+	VPXORQ      Z15, Z15, Z15
+	VPMADD52LUQ Z6, Z5, Z14
+	VPMADD52HUQ Z6, Z5, Z15
+	VPXORQ      Z16, Z16, Z16
+	VPMADD52LUQ Z3, Z14, Z16
+	VPXORQ      Z5, Z5, Z5
+	VPMADD52HUQ Z0, Z16, Z5
+	VPSUBQ      Z5, Z15, Z15
+	VPXORQ      Z16, Z16, Z16
+	VPMADD52LUQ Z2, Z15, Z16
+	VPANDQ      Z4, Z16, Z16
+	VPMULLQ     Z0, Z16, Z16
+	VPADDQ      Z16, Z15, Z15
+	VPSRAQ      $0x0c, Z15, Z15
+	VPADDQ      Z0, Z15, Z5
+	VPMINUQ     Z5, Z15, Z15
+	VPXORQ      Z17, Z17, Z17
+	VPXORQ      Z18, Z18, Z18
+	VPMADD52LUQ Z8, Z7, Z17
+	VPMADD52HUQ Z8, Z7, Z18
+	VPXORQ      Z19, Z19, Z19
+	VPMADD52LUQ Z3, Z17, Z19
 	VPXORQ      Z7, Z7, Z7
-	VPXORQ      Z8, Z8, Z8
-	VPMADD52LUQ Z0, Z5, Z7
-	VPMADD52HUQ Z0, Z5, Z8
-
-	// m = lo*qInv mod 2^52; u = (x*y + m*q)/2^52
+	VPMADD52HUQ Z0, Z19, Z7
+	VPSUBQ      Z7, Z18, Z18
+	VPXORQ      Z19, Z19, Z19
+	VPMADD52LUQ Z2, Z18, Z19
+	VPANDQ      Z4, Z19, Z19
+	VPMULLQ     Z0, Z19, Z19
+	VPADDQ      Z19, Z18, Z18
+	VPSRAQ      $0x0c, Z18, Z18
+	VPADDQ      Z0, Z18, Z7
+	VPMINUQ     Z7, Z18, Z18
+	VPXORQ      Z20, Z20, Z20
+	VPXORQ      Z21, Z21, Z21
+	VPMADD52LUQ Z10, Z9, Z20
+	VPMADD52HUQ Z10, Z9, Z21
+	VPXORQ      Z22, Z22, Z22
+	VPMADD52LUQ Z3, Z20, Z22
 	VPXORQ      Z9, Z9, Z9
-	VPMADD52LUQ Z3, Z7, Z9
-	VPMADD52LUQ Z1, Z9, Z7
-	VPSRLQ      $0x34, Z7, Z7
-	VPADDQ      Z7, Z8, Z8
-	VPMADD52HUQ Z1, Z9, Z8
-
-	// m2 = u*qInv mod 2^12; v = (u + m2*q)/2^12
-	VPXORQ      Z10, Z10, Z10
-	VPMADD52LUQ Z3, Z8, Z10
-	VPANDQ      Z4, Z10, Z10
+	VPMADD52HUQ Z0, Z22, Z9
+	VPSUBQ      Z9, Z21, Z21
+	VPXORQ      Z22, Z22, Z22
+	VPMADD52LUQ Z2, Z21, Z22
+	VPANDQ      Z4, Z22, Z22
+	VPMULLQ     Z0, Z22, Z22
+	VPADDQ      Z22, Z21, Z21
+	VPSRAQ      $0x0c, Z21, Z21
+	VPADDQ      Z0, Z21, Z9
+	VPMINUQ     Z9, Z21, Z21
+	VPXORQ      Z23, Z23, Z23
+	VPXORQ      Z24, Z24, Z24
+	VPMADD52LUQ Z12, Z11, Z23
+	VPMADD52HUQ Z12, Z11, Z24
+	VPXORQ      Z25, Z25, Z25
+	VPMADD52LUQ Z3, Z23, Z25
 	VPXORQ      Z11, Z11, Z11
-	VPMADD52HUQ Z1, Z10, Z11
-	VPMADD52LUQ Z1, Z10, Z8
-	VPSRLQ      $0x0c, Z8, Z8
-	VPSLLQ      $0x28, Z11, Z11
-	VPADDQ      Z11, Z8, Z8
+	VPMADD52HUQ Z0, Z25, Z11
+	VPSUBQ      Z11, Z24, Z24
+	VPXORQ      Z25, Z25, Z25
+	VPMADD52LUQ Z2, Z24, Z25
+	VPANDQ      Z4, Z25, Z25
+	VPMULLQ     Z0, Z25, Z25
+	VPADDQ      Z25, Z24, Z24
+	VPSRAQ      $0x0c, Z24, Z24
+	VPADDQ      Z0, Z24, Z11
+	VPMINUQ     Z11, Z24, Z24
+	VMOVDQU64   Z15, (BX)(DI*8)
+	VMOVDQU64   Z18, 64(BX)(DI*8)
+	VMOVDQU64   Z21, 128(BX)(DI*8)
+	VMOVDQU64   Z24, 192(BX)(DI*8)
+	ADDQ        $+32, DI
+	JMP         mulMontIFMA_loop4
 
-	// r = v mod q: min(v, v-q) as unsigned words
-	VPSUBQ    Z1, Z8, Z0
-	VPMINUQ   Z0, Z8, Z8
-	VMOVDQU64 Z8, (BX)(SI*8)
-	ADDQ      $+8, SI
-	JMP       mulMontIFMA_loop
+mulMontIFMA_loop1:
+	CMPQ        DI, CX
+	JAE         mulMontIFMA_done
+	VMOVDQU64   (AX)(DI*8), Z5
+	VMOVDQU64   (DX)(DI*8), Z6
+	VPMAXUQ     Z6, Z5, Z7
+	VPCMPUQ     $0x05, Z1, Z7, K1
+	KORTESTW    K1, K1
+	JNZ         mulMontIFMA_done
+	VPXORQ      Z26, Z26, Z26
+	VPXORQ      Z27, Z27, Z27
+	VPMADD52LUQ Z6, Z5, Z26
+	VPMADD52HUQ Z6, Z5, Z27
+	VPXORQ      Z28, Z28, Z28
+	VPMADD52LUQ Z3, Z26, Z28
+	VPXORQ      Z5, Z5, Z5
+	VPMADD52HUQ Z0, Z28, Z5
+	VPSUBQ      Z5, Z27, Z27
+	VPXORQ      Z28, Z28, Z28
+	VPMADD52LUQ Z2, Z27, Z28
+	VPANDQ      Z4, Z28, Z28
+	VPMULLQ     Z0, Z28, Z28
+	VPADDQ      Z28, Z27, Z27
+	VPSRAQ      $0x0c, Z27, Z27
+	VPADDQ      Z0, Z27, Z5
+	VPMINUQ     Z5, Z27, Z27
+	VMOVDQU64   Z27, (BX)(DI*8)
+	ADDQ        $+8, DI
+	JMP         mulMontIFMA_loop4
 
 mulMontIFMA_done:
-	MOVQ SI, ret+88(FP)
+	MOVQ DI, ret+88(FP)
 	VZEROUPPER
 	RET
 
 // func mulMontThenAddIFMA(p1 []uint64, p2 []uint64, p3 []uint64, q uint64, qInv uint64) int
-// Requires: AVX, AVX512F, AVX512IFMA
+// Requires: AVX, AVX512DQ, AVX512F, AVX512IFMA
 TEXT ·mulMontThenAddIFMA(SB), NOSPLIT, $0-96
 	MOVQ p1_base+0(FP), AX
 	MOVQ p1_len+8(FP), CX
 	MOVQ p2_base+24(FP), DX
 	MOVQ p3_base+48(FP), BX
 
-	// constants: q, 2q, qInv, 2^12-1
+	// constants: q, 2q, qInv, q^-1 mod 2^52, 2^12-1
 	MOVQ         q+72(FP), SI
-	VPBROADCASTQ SI, Z1
-	VPADDQ       Z1, Z1, Z2
+	VPBROADCASTQ SI, Z0
+	VPADDQ       Z0, Z0, Z1
 	MOVQ         qInv+80(FP), SI
+	VPBROADCASTQ SI, Z2
+	NEGQ         SI
 	VPBROADCASTQ SI, Z3
 	MOVQ         $0x00000fff, SI
 	VPBROADCASTQ SI, Z4
 	ANDQ         $-8, CX
-	XORQ         SI, SI
+	MOVQ         CX, SI
+	SUBQ         $+32, SI
+	XORQ         DI, DI
 
-mulMontThenAddIFMA_loop:
-	CMPQ      SI, CX
-	JAE       mulMontThenAddIFMA_done
-	VMOVDQU64 (AX)(SI*8), Z5
-	VMOVDQU64 (DX)(SI*8), Z0
-
-	// stop at a vector with an input of 2q or more
-	VPMAXUQ  Z0, Z5, Z6
-	VPCMPUQ  $0x05, Z2, Z6, K1
-	KORTESTW K1, K1
-	JNZ      mulMontThenAddIFMA_done
-
-	// x*y = hi*2^52 + lo
+	// 4 vectors per iteration, their inputs checked against 2q at once;
+	// a block that fails goes one vector at a time, to stop at the right one
+mulMontThenAddIFMA_loop4:
+	CMPQ        DI, SI
+	JG          mulMontThenAddIFMA_loop1
+	VMOVDQU64   (AX)(DI*8), Z5
+	VMOVDQU64   (DX)(DI*8), Z6
+	VMOVDQU64   64(AX)(DI*8), Z7
+	VMOVDQU64   64(DX)(DI*8), Z8
+	VMOVDQU64   128(AX)(DI*8), Z9
+	VMOVDQU64   128(DX)(DI*8), Z10
+	VMOVDQU64   192(AX)(DI*8), Z11
+	VMOVDQU64   192(DX)(DI*8), Z12
+	VPMAXUQ     Z7, Z5, Z13
+	VPMAXUQ     Z9, Z13, Z13
+	VPMAXUQ     Z11, Z13, Z13
+	VPMAXUQ     Z6, Z13, Z13
+	VPMAXUQ     Z8, Z13, Z13
+	VPMAXUQ     Z10, Z13, Z13
+	VPMAXUQ     Z12, Z13, Z13
+	VPCMPUQ     $0x05, Z1, Z13, K1
+	KORTESTW    K1, K1
+	JNZ         mulMontThenAddIFMA_loop1
+	VPXORQ      Z14, Z14, Z14
+	VPXORQ      Z15, Z15, Z15
+	VPMADD52LUQ Z6, Z5, Z14
+	VPMADD52HUQ Z6, Z5, Z15
+	VPXORQ      Z16, Z16, Z16
+	VPMADD52LUQ Z3, Z14, Z16
+	VPXORQ      Z5, Z5, Z5
+	VPMADD52HUQ Z0, Z16, Z5
+	VPSUBQ      Z5, Z15, Z15
+	VPXORQ      Z16, Z16, Z16
+	VPMADD52LUQ Z2, Z15, Z16
+	VPANDQ      Z4, Z16, Z16
+	VPMULLQ     Z0, Z16, Z16
+	VPADDQ      Z16, Z15, Z15
+	VPSRAQ      $0x0c, Z15, Z15
+	VPADDQ      Z0, Z15, Z5
+	VPMINUQ     Z5, Z15, Z15
+	VPXORQ      Z17, Z17, Z17
+	VPXORQ      Z18, Z18, Z18
+	VPMADD52LUQ Z8, Z7, Z17
+	VPMADD52HUQ Z8, Z7, Z18
+	VPXORQ      Z19, Z19, Z19
+	VPMADD52LUQ Z3, Z17, Z19
 	VPXORQ      Z7, Z7, Z7
-	VPXORQ      Z8, Z8, Z8
-	VPMADD52LUQ Z0, Z5, Z7
-	VPMADD52HUQ Z0, Z5, Z8
-
-	// m = lo*qInv mod 2^52; u = (x*y + m*q)/2^52
+	VPMADD52HUQ Z0, Z19, Z7
+	VPSUBQ      Z7, Z18, Z18
+	VPXORQ      Z19, Z19, Z19
+	VPMADD52LUQ Z2, Z18, Z19
+	VPANDQ      Z4, Z19, Z19
+	VPMULLQ     Z0, Z19, Z19
+	VPADDQ      Z19, Z18, Z18
+	VPSRAQ      $0x0c, Z18, Z18
+	VPADDQ      Z0, Z18, Z7
+	VPMINUQ     Z7, Z18, Z18
+	VPXORQ      Z20, Z20, Z20
+	VPXORQ      Z21, Z21, Z21
+	VPMADD52LUQ Z10, Z9, Z20
+	VPMADD52HUQ Z10, Z9, Z21
+	VPXORQ      Z22, Z22, Z22
+	VPMADD52LUQ Z3, Z20, Z22
 	VPXORQ      Z9, Z9, Z9
-	VPMADD52LUQ Z3, Z7, Z9
-	VPMADD52LUQ Z1, Z9, Z7
-	VPSRLQ      $0x34, Z7, Z7
-	VPADDQ      Z7, Z8, Z8
-	VPMADD52HUQ Z1, Z9, Z8
-
-	// m2 = u*qInv mod 2^12; v = (u + m2*q)/2^12
-	VPXORQ      Z10, Z10, Z10
-	VPMADD52LUQ Z3, Z8, Z10
-	VPANDQ      Z4, Z10, Z10
+	VPMADD52HUQ Z0, Z22, Z9
+	VPSUBQ      Z9, Z21, Z21
+	VPXORQ      Z22, Z22, Z22
+	VPMADD52LUQ Z2, Z21, Z22
+	VPANDQ      Z4, Z22, Z22
+	VPMULLQ     Z0, Z22, Z22
+	VPADDQ      Z22, Z21, Z21
+	VPSRAQ      $0x0c, Z21, Z21
+	VPADDQ      Z0, Z21, Z9
+	VPMINUQ     Z9, Z21, Z21
+	VPXORQ      Z23, Z23, Z23
+	VPXORQ      Z24, Z24, Z24
+	VPMADD52LUQ Z12, Z11, Z23
+	VPMADD52HUQ Z12, Z11, Z24
+	VPXORQ      Z25, Z25, Z25
+	VPMADD52LUQ Z3, Z23, Z25
 	VPXORQ      Z11, Z11, Z11
-	VPMADD52HUQ Z1, Z10, Z11
-	VPMADD52LUQ Z1, Z10, Z8
-	VPSRLQ      $0x0c, Z8, Z8
-	VPSLLQ      $0x28, Z11, Z11
-	VPADDQ      Z11, Z8, Z8
+	VPMADD52HUQ Z0, Z25, Z11
+	VPSUBQ      Z11, Z24, Z24
+	VPXORQ      Z25, Z25, Z25
+	VPMADD52LUQ Z2, Z24, Z25
+	VPANDQ      Z4, Z25, Z25
+	VPMULLQ     Z0, Z25, Z25
+	VPADDQ      Z25, Z24, Z24
+	VPSRAQ      $0x0c, Z24, Z24
+	VPADDQ      Z0, Z24, Z11
+	VPMINUQ     Z11, Z24, Z24
+	VMOVDQU64   (BX)(DI*8), Z5
+	VPADDQ      Z15, Z5, Z5
+	VPSUBQ      Z0, Z5, Z6
+	VPMINUQ     Z6, Z5, Z15
+	VMOVDQU64   Z15, (BX)(DI*8)
+	VMOVDQU64   64(BX)(DI*8), Z5
+	VPADDQ      Z18, Z5, Z5
+	VPSUBQ      Z0, Z5, Z6
+	VPMINUQ     Z6, Z5, Z18
+	VMOVDQU64   Z18, 64(BX)(DI*8)
+	VMOVDQU64   128(BX)(DI*8), Z5
+	VPADDQ      Z21, Z5, Z5
+	VPSUBQ      Z0, Z5, Z6
+	VPMINUQ     Z6, Z5, Z21
+	VMOVDQU64   Z21, 128(BX)(DI*8)
+	VMOVDQU64   192(BX)(DI*8), Z5
+	VPADDQ      Z24, Z5, Z5
+	VPSUBQ      Z0, Z5, Z6
+	VPMINUQ     Z6, Z5, Z24
+	VMOVDQU64   Z24, 192(BX)(DI*8)
+	ADDQ        $+32, DI
+	JMP         mulMontThenAddIFMA_loop4
 
-	// r = v mod q: min(v, v-q) as unsigned words
-	VPSUBQ  Z1, Z8, Z0
-	VPMINUQ Z0, Z8, Z8
-
-	// z = z + r mod q, as lattigo's CRed
-	VMOVDQU64 (BX)(SI*8), Z5
-	VPADDQ    Z8, Z5, Z5
-	VPSUBQ    Z1, Z5, Z0
-	VPMINUQ   Z0, Z5, Z8
-	VMOVDQU64 Z8, (BX)(SI*8)
-	ADDQ      $+8, SI
-	JMP       mulMontThenAddIFMA_loop
+mulMontThenAddIFMA_loop1:
+	CMPQ        DI, CX
+	JAE         mulMontThenAddIFMA_done
+	VMOVDQU64   (AX)(DI*8), Z5
+	VMOVDQU64   (DX)(DI*8), Z6
+	VPMAXUQ     Z6, Z5, Z7
+	VPCMPUQ     $0x05, Z1, Z7, K1
+	KORTESTW    K1, K1
+	JNZ         mulMontThenAddIFMA_done
+	VPXORQ      Z26, Z26, Z26
+	VPXORQ      Z27, Z27, Z27
+	VPMADD52LUQ Z6, Z5, Z26
+	VPMADD52HUQ Z6, Z5, Z27
+	VPXORQ      Z28, Z28, Z28
+	VPMADD52LUQ Z3, Z26, Z28
+	VPXORQ      Z5, Z5, Z5
+	VPMADD52HUQ Z0, Z28, Z5
+	VPSUBQ      Z5, Z27, Z27
+	VPXORQ      Z28, Z28, Z28
+	VPMADD52LUQ Z2, Z27, Z28
+	VPANDQ      Z4, Z28, Z28
+	VPMULLQ     Z0, Z28, Z28
+	VPADDQ      Z28, Z27, Z27
+	VPSRAQ      $0x0c, Z27, Z27
+	VPADDQ      Z0, Z27, Z5
+	VPMINUQ     Z5, Z27, Z27
+	VMOVDQU64   (BX)(DI*8), Z5
+	VPADDQ      Z27, Z5, Z5
+	VPSUBQ      Z0, Z5, Z6
+	VPMINUQ     Z6, Z5, Z27
+	VMOVDQU64   Z27, (BX)(DI*8)
+	ADDQ        $+8, DI
+	JMP         mulMontThenAddIFMA_loop4
 
 mulMontThenAddIFMA_done:
-	MOVQ SI, ret+88(FP)
+	MOVQ DI, ret+88(FP)
 	VZEROUPPER
 	RET
 
 // func mulScalarMontThenAddIFMA(p1 []uint64, scalar uint64, p2 []uint64, q uint64, qInv uint64) int
-// Requires: AVX, AVX512F, AVX512IFMA
+// Requires: AVX, AVX512DQ, AVX512F, AVX512IFMA
 TEXT ·mulScalarMontThenAddIFMA(SB), NOSPLIT, $0-80
 	MOVQ         p1_base+0(FP), AX
 	MOVQ         p1_len+8(FP), CX
@@ -155,66 +345,160 @@ TEXT ·mulScalarMontThenAddIFMA(SB), NOSPLIT, $0-80
 	VPBROADCASTQ DX, Z0
 	MOVQ         p2_base+32(FP), DX
 
-	// constants: q, 2q, qInv, 2^12-1
+	// constants: q, 2q, qInv, q^-1 mod 2^52, 2^12-1
 	MOVQ         q+56(FP), BX
 	VPBROADCASTQ BX, Z1
 	VPADDQ       Z1, Z1, Z2
 	MOVQ         qInv+64(FP), BX
 	VPBROADCASTQ BX, Z3
-	MOVQ         $0x00000fff, BX
+	NEGQ         BX
 	VPBROADCASTQ BX, Z4
+	MOVQ         $0x00000fff, BX
+	VPBROADCASTQ BX, Z5
 	ANDQ         $-8, CX
-	XORQ         BX, BX
+	MOVQ         CX, BX
+	SUBQ         $+32, BX
+	XORQ         SI, SI
 
-mulScalarMontThenAddIFMA_loop:
-	CMPQ      BX, CX
-	JAE       mulScalarMontThenAddIFMA_done
-	VMOVDQU64 (AX)(BX*8), Z5
-
-	// stop at a vector with an input of 2q or more
-	VPCMPUQ  $0x05, Z2, Z5, K1
-	KORTESTW K1, K1
-	JNZ      mulScalarMontThenAddIFMA_done
-
-	// x*y = hi*2^52 + lo
+	// 4 vectors per iteration, their inputs checked against 2q at once;
+	// a block that fails goes one vector at a time, to stop at the right one
+mulScalarMontThenAddIFMA_loop4:
+	CMPQ        SI, BX
+	JG          mulScalarMontThenAddIFMA_loop1
+	VMOVDQU64   (AX)(SI*8), Z6
+	VMOVDQU64   64(AX)(SI*8), Z7
+	VMOVDQU64   128(AX)(SI*8), Z8
+	VMOVDQU64   192(AX)(SI*8), Z9
+	VPMAXUQ     Z7, Z6, Z10
+	VPMAXUQ     Z8, Z10, Z10
+	VPMAXUQ     Z9, Z10, Z10
+	VPCMPUQ     $0x05, Z2, Z10, K1
+	KORTESTW    K1, K1
+	JNZ         mulScalarMontThenAddIFMA_loop1
+	VPXORQ      Z11, Z11, Z11
+	VPXORQ      Z12, Z12, Z12
+	VPMADD52LUQ Z0, Z6, Z11
+	VPMADD52HUQ Z0, Z6, Z12
+	VPXORQ      Z13, Z13, Z13
+	VPMADD52LUQ Z4, Z11, Z13
 	VPXORQ      Z6, Z6, Z6
+	VPMADD52HUQ Z1, Z13, Z6
+	VPSUBQ      Z6, Z12, Z12
+	VPXORQ      Z13, Z13, Z13
+	VPMADD52LUQ Z3, Z12, Z13
+	VPANDQ      Z5, Z13, Z13
+	VPMULLQ     Z1, Z13, Z13
+	VPADDQ      Z13, Z12, Z12
+	VPSRAQ      $0x0c, Z12, Z12
+	VPADDQ      Z1, Z12, Z6
+	VPMINUQ     Z6, Z12, Z12
+	VPXORQ      Z14, Z14, Z14
+	VPXORQ      Z15, Z15, Z15
+	VPMADD52LUQ Z0, Z7, Z14
+	VPMADD52HUQ Z0, Z7, Z15
+	VPXORQ      Z16, Z16, Z16
+	VPMADD52LUQ Z4, Z14, Z16
 	VPXORQ      Z7, Z7, Z7
-	VPMADD52LUQ Z0, Z5, Z6
-	VPMADD52HUQ Z0, Z5, Z7
-
-	// m = lo*qInv mod 2^52; u = (x*y + m*q)/2^52
+	VPMADD52HUQ Z1, Z16, Z7
+	VPSUBQ      Z7, Z15, Z15
+	VPXORQ      Z16, Z16, Z16
+	VPMADD52LUQ Z3, Z15, Z16
+	VPANDQ      Z5, Z16, Z16
+	VPMULLQ     Z1, Z16, Z16
+	VPADDQ      Z16, Z15, Z15
+	VPSRAQ      $0x0c, Z15, Z15
+	VPADDQ      Z1, Z15, Z7
+	VPMINUQ     Z7, Z15, Z15
+	VPXORQ      Z17, Z17, Z17
+	VPXORQ      Z18, Z18, Z18
+	VPMADD52LUQ Z0, Z8, Z17
+	VPMADD52HUQ Z0, Z8, Z18
+	VPXORQ      Z19, Z19, Z19
+	VPMADD52LUQ Z4, Z17, Z19
 	VPXORQ      Z8, Z8, Z8
-	VPMADD52LUQ Z3, Z6, Z8
-	VPMADD52LUQ Z1, Z8, Z6
-	VPSRLQ      $0x34, Z6, Z6
-	VPADDQ      Z6, Z7, Z7
-	VPMADD52HUQ Z1, Z8, Z7
-
-	// m2 = u*qInv mod 2^12; v = (u + m2*q)/2^12
+	VPMADD52HUQ Z1, Z19, Z8
+	VPSUBQ      Z8, Z18, Z18
+	VPXORQ      Z19, Z19, Z19
+	VPMADD52LUQ Z3, Z18, Z19
+	VPANDQ      Z5, Z19, Z19
+	VPMULLQ     Z1, Z19, Z19
+	VPADDQ      Z19, Z18, Z18
+	VPSRAQ      $0x0c, Z18, Z18
+	VPADDQ      Z1, Z18, Z8
+	VPMINUQ     Z8, Z18, Z18
+	VPXORQ      Z20, Z20, Z20
+	VPXORQ      Z21, Z21, Z21
+	VPMADD52LUQ Z0, Z9, Z20
+	VPMADD52HUQ Z0, Z9, Z21
+	VPXORQ      Z22, Z22, Z22
+	VPMADD52LUQ Z4, Z20, Z22
 	VPXORQ      Z9, Z9, Z9
-	VPMADD52LUQ Z3, Z7, Z9
-	VPANDQ      Z4, Z9, Z9
-	VPXORQ      Z10, Z10, Z10
-	VPMADD52HUQ Z1, Z9, Z10
-	VPMADD52LUQ Z1, Z9, Z7
-	VPSRLQ      $0x0c, Z7, Z7
-	VPSLLQ      $0x28, Z10, Z10
-	VPADDQ      Z10, Z7, Z7
+	VPMADD52HUQ Z1, Z22, Z9
+	VPSUBQ      Z9, Z21, Z21
+	VPXORQ      Z22, Z22, Z22
+	VPMADD52LUQ Z3, Z21, Z22
+	VPANDQ      Z5, Z22, Z22
+	VPMULLQ     Z1, Z22, Z22
+	VPADDQ      Z22, Z21, Z21
+	VPSRAQ      $0x0c, Z21, Z21
+	VPADDQ      Z1, Z21, Z9
+	VPMINUQ     Z9, Z21, Z21
+	VMOVDQU64   (DX)(SI*8), Z6
+	VPADDQ      Z12, Z6, Z6
+	VPSUBQ      Z1, Z6, Z7
+	VPMINUQ     Z7, Z6, Z12
+	VMOVDQU64   Z12, (DX)(SI*8)
+	VMOVDQU64   64(DX)(SI*8), Z6
+	VPADDQ      Z15, Z6, Z6
+	VPSUBQ      Z1, Z6, Z7
+	VPMINUQ     Z7, Z6, Z15
+	VMOVDQU64   Z15, 64(DX)(SI*8)
+	VMOVDQU64   128(DX)(SI*8), Z6
+	VPADDQ      Z18, Z6, Z6
+	VPSUBQ      Z1, Z6, Z7
+	VPMINUQ     Z7, Z6, Z18
+	VMOVDQU64   Z18, 128(DX)(SI*8)
+	VMOVDQU64   192(DX)(SI*8), Z6
+	VPADDQ      Z21, Z6, Z6
+	VPSUBQ      Z1, Z6, Z7
+	VPMINUQ     Z7, Z6, Z21
+	VMOVDQU64   Z21, 192(DX)(SI*8)
+	ADDQ        $+32, SI
+	JMP         mulScalarMontThenAddIFMA_loop4
 
-	// r = v mod q: min(v, v-q) as unsigned words
-	VPSUBQ  Z1, Z7, Z5
-	VPMINUQ Z5, Z7, Z7
-
-	// z = z + r mod q, as lattigo's CRed
-	VMOVDQU64 (DX)(BX*8), Z11
-	VPADDQ    Z7, Z11, Z11
-	VPSUBQ    Z1, Z11, Z5
-	VPMINUQ   Z5, Z11, Z7
-	VMOVDQU64 Z7, (DX)(BX*8)
-	ADDQ      $+8, BX
-	JMP       mulScalarMontThenAddIFMA_loop
+mulScalarMontThenAddIFMA_loop1:
+	CMPQ        SI, CX
+	JAE         mulScalarMontThenAddIFMA_done
+	VMOVDQU64   (AX)(SI*8), Z6
+	VPCMPUQ     $0x05, Z2, Z6, K1
+	KORTESTW    K1, K1
+	JNZ         mulScalarMontThenAddIFMA_done
+	VPXORQ      Z23, Z23, Z23
+	VPXORQ      Z24, Z24, Z24
+	VPMADD52LUQ Z0, Z6, Z23
+	VPMADD52HUQ Z0, Z6, Z24
+	VPXORQ      Z25, Z25, Z25
+	VPMADD52LUQ Z4, Z23, Z25
+	VPXORQ      Z6, Z6, Z6
+	VPMADD52HUQ Z1, Z25, Z6
+	VPSUBQ      Z6, Z24, Z24
+	VPXORQ      Z25, Z25, Z25
+	VPMADD52LUQ Z3, Z24, Z25
+	VPANDQ      Z5, Z25, Z25
+	VPMULLQ     Z1, Z25, Z25
+	VPADDQ      Z25, Z24, Z24
+	VPSRAQ      $0x0c, Z24, Z24
+	VPADDQ      Z1, Z24, Z6
+	VPMINUQ     Z6, Z24, Z24
+	VMOVDQU64   (DX)(SI*8), Z6
+	VPADDQ      Z24, Z6, Z6
+	VPSUBQ      Z1, Z6, Z7
+	VPMINUQ     Z7, Z6, Z24
+	VMOVDQU64   Z24, (DX)(SI*8)
+	ADDQ        $+8, SI
+	JMP         mulScalarMontThenAddIFMA_loop4
 
 mulScalarMontThenAddIFMA_done:
-	MOVQ BX, ret+72(FP)
+	MOVQ SI, ret+72(FP)
 	VZEROUPPER
 	RET
