@@ -45,7 +45,9 @@ const (
 //
 // hi < q because x*y < 4q^2 < q*2^52; so r is fully reduced, the one word
 // lattigo's MRed returns. Six multiplies per vector, the bound on the loop's
-// speed: the low words cancel exactly, so no carry is needed. The loop runs
+// speed: the low words cancel exactly, so no carry is needed. With a scalar,
+// the loop takes it out of Montgomery form once (its product with 1) and
+// multiplies by it in Shoup form, three multiplies per vector. The loop runs
 // over the first len(p1)&^7 words and returns how many it did: it stops
 // early, before writing anything for that vector, at the first vector with an
 // input of 2q or more, which the Go side finishes with the generic code.
@@ -127,6 +129,44 @@ func mulMontIFMA(name string, mode int) {
 		VPMINUQ(t, hi, hi) // v + q is below v as unsigned words only when v < 0
 		return hi
 	}
+	mul := mont
+	if mode == modeScalarThenAdd {
+		Comment("Shoup form: s = scalar*2^-64 mod q (the product with 1), sh = floor(s*2^52/q)")
+		one := ZMM()
+		g := GP64()
+		MOVQ(U32(1), g)
+		VPBROADCASTQ(g, one)
+		sv := mont(scalar, one)
+		VMOVQ(sv.AsX(), g)
+		MOVQ(g, RDX)
+		SHRQ(U8(12), RDX)
+		MOVQ(g, RAX)
+		SHLQ(U8(52), RAX)
+		DIVQ(qg) // s < q, so the quotient fits
+		sh := ZMM()
+		VPBROADCASTQ(RAX, sh)
+		negQ := ZMM() // 2^52 - q: IFMA adds, and -q*qt = (2^52-q)*qt mod 2^52
+		MOVQ(U64(1<<52), g)
+		SUBQ(qg, g)
+		VPBROADCASTQ(g, negQ)
+		mask52 := ZMM()
+		MOVQ(U64(1<<52-1), g)
+		VPBROADCASTQ(g, mask52)
+		// x*s mod q in [0, q) for x < 2^52: x*s - qt*q is in [0, 2q) with
+		// qt = floor(x*sh/2^52), so its low 52 bits are all of it.
+		mul = func(x, _ VecVirtual) VecVirtual {
+			qt, r := ZMM(), ZMM()
+			VPXORQ(qt, qt, qt)
+			VPMADD52HUQ(sh, x, qt)
+			VPXORQ(r, r, r)
+			VPMADD52LUQ(sv, x, r)
+			VPMADD52LUQ(negQ, qt, r)
+			VPANDQ(mask52, r, r)
+			VPSUBQ(q, r, x)
+			VPMINUQ(x, r, r)
+			return r
+		}
+	}
 	// finish stores r, first adding it to the output word mod q (lattigo's
 	// CRed) in the ThenAdd modes.
 	finish := func(r VecVirtual, out Mem) {
@@ -173,7 +213,7 @@ func mulMontIFMA(name string, mode int) {
 	JNZ(LabelRef(name + "_loop1"))
 	var rs [4]VecVirtual
 	for u := range 4 {
-		rs[u] = mont(xs[u], ys[u])
+		rs[u] = mul(xs[u], ys[u])
 	}
 	for u := range 4 {
 		finish(rs[u], Mem{Base: zp, Index: i, Scale: 8, Disp: 64 * u})
@@ -193,7 +233,7 @@ func mulMontIFMA(name string, mode int) {
 	VPCMPUQ(U8(5), twoQ, big, K1)
 	KORTESTW(K1, K1)
 	JNZ(LabelRef(name + "_done"))
-	finish(mont(x, y), Mem{Base: zp, Index: i, Scale: 8})
+	finish(mul(x, y), Mem{Base: zp, Index: i, Scale: 8})
 	ADDQ(I8(8), i)
 	JMP(LabelRef(name + "_loop4"))
 
