@@ -39,13 +39,14 @@ const (
 //	x*y = hi*2^52 + lo                    (VPMADD52HUQ, VPMADD52LUQ)
 //	m   = lo*q^-1 mod 2^52                so m*q = t*2^52 + lo exactly
 //	u   = hi - t = (x*y - m*q)/2^52       in (-q, q): hi < q and t < q
-//	m2  = -u*q^-1 mod 2^12
-//	v   = (u + m2*q) >> 12 (arithmetic)   in (-q/2^12, q); m2*q < 2^62 (VPMULLQ)
+//	m2  = -u*q^-1 mod 2^12                (u*qInv*2^52 mod 2^64) >> 52, VPMULLQ
+//	v   = (u + m2*q) >> 12 (arithmetic)   in (-q/2^12, q); m2*q < 2^62, VPMULLQ
 //	r   = v + q if v < 0 else v           = x*y*2^-64 mod q in [0, q)
 //
 // hi < q because x*y < 4q^2 < q*2^52; so r is fully reduced, the one word
-// lattigo's MRed returns. Six multiplies per vector, the bound on the loop's
-// speed: the low words cancel exactly, so no carry is needed. With a scalar,
+// lattigo's MRed returns. Six multiplies per vector (IFMA and VPMULLQ share
+// the multiply pipes), the bound on the loop's speed once the data is in L2;
+// the low words cancel exactly, so no carry is needed. With a scalar,
 // the loop takes it out of Montgomery form once (its product with 1) and
 // multiplies by it in Shoup form, three multiplies per vector. The loop runs
 // over the first len(p1)&^7 words and returns how many it did: it stops
@@ -82,22 +83,21 @@ func mulMontIFMA(name string, mode int) {
 		zp = Load(Param("p3").Base(), GP64())
 	}
 
-	Comment("constants: q, 2q, qInv, q^-1 mod 2^52, 2^12-1")
+	Comment("constants: q, 2q, q^-1 mod 2^52, -q^-1 mod 2^12 in the top 12 bits")
 	qg := Load(Param("q"), GP64())
 	q := ZMM()
 	VPBROADCASTQ(qg, q)
 	twoQ := ZMM()
 	VPADDQ(q, q, twoQ)
 	qInvG := Load(Param("qInv"), GP64())
-	qInv := ZMM()
-	VPBROADCASTQ(qInvG, qInv)
+	qInvTop := ZMM() // VPMULLQ by it leaves (x*qInv mod 2^12) in the top bits
+	g := GP64()
+	MOVQ(qInvG, g)
+	SHLQ(U8(52), g)
+	VPBROADCASTQ(g, qInvTop)
 	NEGQ(qInvG) // IFMA reads the low 52 bits: q^-1 mod 2^52
 	qInvPos := ZMM()
 	VPBROADCASTQ(qInvG, qInvPos)
-	mask12 := ZMM()
-	m12 := GP64()
-	MOVQ(U32(1<<12-1), m12)
-	VPBROADCASTQ(m12, mask12)
 
 	ANDQ(I8(-8), n)
 	last := GP64() // the loop of 4 vectors runs while i <= n-32
@@ -119,9 +119,8 @@ func mulMontIFMA(name string, mode int) {
 		VPXORQ(t, t, t)
 		VPMADD52HUQ(q, m, t)
 		VPSUBQ(t, hi, hi) // u
-		VPXORQ(m, m, m)
-		VPMADD52LUQ(qInv, hi, m)
-		VPANDQ(mask12, m, m)
+		VPMULLQ(qInvTop, hi, m)
+		VPSRLQ(U8(52), m, m)
 		VPMULLQ(q, m, m)
 		VPADDQ(m, hi, hi)
 		VPSRAQ(U8(12), hi, hi) // v
@@ -133,7 +132,6 @@ func mulMontIFMA(name string, mode int) {
 	if mode == modeScalarThenAdd {
 		Comment("Shoup form: s = scalar*2^-64 mod q (the product with 1), sh = floor(s*2^52/q)")
 		one := ZMM()
-		g := GP64()
 		MOVQ(U32(1), g)
 		VPBROADCASTQ(g, one)
 		sv := mont(scalar, one)
