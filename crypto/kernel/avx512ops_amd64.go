@@ -2,11 +2,7 @@
 
 package kernel
 
-import (
-	"math"
-
-	"golang.org/x/sys/cpu"
-)
+import "math"
 
 // The AVX-512 Add, Sub, Neg and Reduce (avx512_amd64.s, generated from
 // _asm/avx512): the assembly does the vectors of 8 words, the generic code
@@ -37,11 +33,8 @@ func negAVX512(p1, p2 []uint64, q uint64) {
 // estimate in double precision may be off by more than one.
 const reduceMinModulus = 1 << 20
 
-// reduceAVX512 needs AVX512DQ (uint64 <-> float64 conversions, 64-bit low
-// multiply), which every IFMA CPU has; it checks anyway, since the variant
-// itself only requires F and IFMA.
 func reduceAVX512(p1, p2 []uint64, q, bredHi uint64) {
-	if q < reduceMinModulus || q >= 1<<62 || !cpu.X86.HasAVX512DQ {
+	if q < reduceMinModulus || q >= 1<<62 {
 		reduceGeneric(p1, p2, q, bredHi)
 		return
 	}
