@@ -30,7 +30,8 @@ func negAVX512(p1, p2 []uint64, q uint64) {
 }
 
 // reduceMinModulus is the least modulus of reduceZMM: below it the quotient
-// estimate in double precision may be off by more than one.
+// estimate in double precision may be off by more than one. Its largest is
+// 2^62, so that the remainder before the last subtraction, below 2q, fits.
 const reduceMinModulus = 1 << 20
 
 func reduceAVX512(p1, p2 []uint64, q, bredHi uint64) {
