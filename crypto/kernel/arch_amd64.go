@@ -17,12 +17,16 @@ func archImpls() []*Impl {
 // for moduli below 2^50; everything else is the generic code.
 var avx512Impl = &Impl{
 	name:      AVX512,
-	supported: func() bool { return cpu.X86.HasAVX512F && cpu.X86.HasAVX512IFMA },
+	supported: func() bool { return cpu.X86.HasAVX512F && cpu.X86.HasAVX512DQ && cpu.X86.HasAVX512IFMA },
 	f: func() funcs {
 		f := genericFuncs
 		f.mulMont = mulMontAVX512
 		f.mulMontThenAdd = mulMontThenAddAVX512
 		f.mulScalarMontThenAdd = mulScalarMontThenAddAVX512
+		f.add = addAVX512
+		f.sub = subAVX512
+		f.neg = negAVX512
+		f.reduce = reduceAVX512
 		return f
 	}(),
 }

@@ -31,8 +31,10 @@
 //
 //   - "generic": portable Go, always built and always tested;
 //   - "avx512": assembly on amd64, generated with avo from _asm/. It
-//     accelerates only some operations and only moduli below 2^50 (the IFMA
-//     path); for the rest it calls the generic code, so every variant
+//     accelerates the fully reduced Montgomery products only for moduli
+//     below 2^50 (the IFMA path), and Add, Sub, Neg and Reduce for every
+//     modulus (Reduce from 2^20, with a quotient estimated in double
+//     precision); for the rest it calls the generic code, so every variant
 //     computes every operation;
 //   - "avx2" (for 30-bit primes) is named but not built yet: forcing it
 //     falls back to generic with a warning.

@@ -5,216 +5,476 @@
 #include "textflag.h"
 
 // func mulMontIFMA(p1 []uint64, p2 []uint64, p3 []uint64, q uint64, qInv uint64) int
-// Requires: AVX, AVX512F, AVX512IFMA
+// Requires: AVX, AVX512DQ, AVX512F, AVX512IFMA
 TEXT ·mulMontIFMA(SB), NOSPLIT, $0-96
 	MOVQ p1_base+0(FP), AX
 	MOVQ p1_len+8(FP), CX
 	MOVQ p2_base+24(FP), DX
 	MOVQ p3_base+48(FP), BX
 
-	// constants: q, 2q, qInv, 2^12-1
+	// constants: q, 2q, q^-1 mod 2^52, -q^-1 mod 2^12 in the top 12 bits
 	MOVQ         q+72(FP), SI
-	VPBROADCASTQ SI, Z1
-	VPADDQ       Z1, Z1, Z2
+	VPBROADCASTQ SI, Z0
+	VPADDQ       Z0, Z0, Z1
 	MOVQ         qInv+80(FP), SI
+	MOVQ         SI, DI
+	SHLQ         $0x34, DI
+	VPBROADCASTQ DI, Z2
+	NEGQ         SI
 	VPBROADCASTQ SI, Z3
-	MOVQ         $0x00000fff, SI
-	VPBROADCASTQ SI, Z4
 	ANDQ         $-8, CX
-	XORQ         SI, SI
+	MOVQ         CX, SI
+	SUBQ         $+32, SI
+	XORQ         DI, DI
 
-mulMontIFMA_loop:
-	CMPQ      SI, CX
-	JAE       mulMontIFMA_done
-	VMOVDQU64 (AX)(SI*8), Z5
-	VMOVDQU64 (DX)(SI*8), Z0
-
-	// stop at a vector with an input of 2q or more
-	VPMAXUQ  Z0, Z5, Z6
-	VPCMPUQ  $0x05, Z2, Z6, K1
-	KORTESTW K1, K1
-	JNZ      mulMontIFMA_done
-
-	// x*y = hi*2^52 + lo
-	VPXORQ      Z7, Z7, Z7
+	// 4 vectors per iteration, their inputs checked against 2q at once;
+	// a block that fails goes one vector at a time, to stop at the right one
+mulMontIFMA_loop4:
+	CMPQ        DI, SI
+	JG          mulMontIFMA_loop1
+	VMOVDQU64   (AX)(DI*8), Z4
+	VMOVDQU64   (DX)(DI*8), Z5
+	VMOVDQU64   64(AX)(DI*8), Z6
+	VMOVDQU64   64(DX)(DI*8), Z7
+	VMOVDQU64   128(AX)(DI*8), Z8
+	VMOVDQU64   128(DX)(DI*8), Z9
+	VMOVDQU64   192(AX)(DI*8), Z10
+	VMOVDQU64   192(DX)(DI*8), Z11
+	VPMAXUQ     Z6, Z4, Z12
+	VPMAXUQ     Z8, Z12, Z12
+	VPMAXUQ     Z10, Z12, Z12
+	VPMAXUQ     Z5, Z12, Z12
+	VPMAXUQ     Z7, Z12, Z12
+	VPMAXUQ     Z9, Z12, Z12
+	VPMAXUQ     Z11, Z12, Z12
+	VPCMPUQ     $0x05, Z1, Z12, K1
+	KORTESTW    K1, K1
+	JNZ         mulMontIFMA_loop1
+	VPXORQ      Z13, Z13, Z13
+	VPXORQ      Z14, Z14, Z14
+	VPMADD52LUQ Z5, Z4, Z13
+	VPMADD52HUQ Z5, Z4, Z14
+	VPXORQ      Z15, Z15, Z15
+	VPMADD52LUQ Z3, Z13, Z15
+	VPXORQ      Z4, Z4, Z4
+	VPMADD52HUQ Z0, Z15, Z4
+	VPSUBQ      Z4, Z14, Z14
+	VPMULLQ     Z2, Z14, Z15
+	VPSRLQ      $0x34, Z15, Z15
+	VPMULLQ     Z0, Z15, Z15
+	VPADDQ      Z15, Z14, Z14
+	VPSRAQ      $0x0c, Z14, Z14
+	VPADDQ      Z0, Z14, Z4
+	VPMINUQ     Z4, Z14, Z14
+	VPXORQ      Z16, Z16, Z16
+	VPXORQ      Z17, Z17, Z17
+	VPMADD52LUQ Z7, Z6, Z16
+	VPMADD52HUQ Z7, Z6, Z17
+	VPXORQ      Z18, Z18, Z18
+	VPMADD52LUQ Z3, Z16, Z18
+	VPXORQ      Z6, Z6, Z6
+	VPMADD52HUQ Z0, Z18, Z6
+	VPSUBQ      Z6, Z17, Z17
+	VPMULLQ     Z2, Z17, Z18
+	VPSRLQ      $0x34, Z18, Z18
+	VPMULLQ     Z0, Z18, Z18
+	VPADDQ      Z18, Z17, Z17
+	VPSRAQ      $0x0c, Z17, Z17
+	VPADDQ      Z0, Z17, Z6
+	VPMINUQ     Z6, Z17, Z17
+	VPXORQ      Z19, Z19, Z19
+	VPXORQ      Z20, Z20, Z20
+	VPMADD52LUQ Z9, Z8, Z19
+	VPMADD52HUQ Z9, Z8, Z20
+	VPXORQ      Z21, Z21, Z21
+	VPMADD52LUQ Z3, Z19, Z21
 	VPXORQ      Z8, Z8, Z8
-	VPMADD52LUQ Z0, Z5, Z7
-	VPMADD52HUQ Z0, Z5, Z8
-
-	// m = lo*qInv mod 2^52; u = (x*y + m*q)/2^52
-	VPXORQ      Z9, Z9, Z9
-	VPMADD52LUQ Z3, Z7, Z9
-	VPMADD52LUQ Z1, Z9, Z7
-	VPSRLQ      $0x34, Z7, Z7
-	VPADDQ      Z7, Z8, Z8
-	VPMADD52HUQ Z1, Z9, Z8
-
-	// m2 = u*qInv mod 2^12; v = (u + m2*q)/2^12
+	VPMADD52HUQ Z0, Z21, Z8
+	VPSUBQ      Z8, Z20, Z20
+	VPMULLQ     Z2, Z20, Z21
+	VPSRLQ      $0x34, Z21, Z21
+	VPMULLQ     Z0, Z21, Z21
+	VPADDQ      Z21, Z20, Z20
+	VPSRAQ      $0x0c, Z20, Z20
+	VPADDQ      Z0, Z20, Z8
+	VPMINUQ     Z8, Z20, Z20
+	VPXORQ      Z22, Z22, Z22
+	VPXORQ      Z23, Z23, Z23
+	VPMADD52LUQ Z11, Z10, Z22
+	VPMADD52HUQ Z11, Z10, Z23
+	VPXORQ      Z24, Z24, Z24
+	VPMADD52LUQ Z3, Z22, Z24
 	VPXORQ      Z10, Z10, Z10
-	VPMADD52LUQ Z3, Z8, Z10
-	VPANDQ      Z4, Z10, Z10
-	VPXORQ      Z11, Z11, Z11
-	VPMADD52HUQ Z1, Z10, Z11
-	VPMADD52LUQ Z1, Z10, Z8
-	VPSRLQ      $0x0c, Z8, Z8
-	VPSLLQ      $0x28, Z11, Z11
-	VPADDQ      Z11, Z8, Z8
+	VPMADD52HUQ Z0, Z24, Z10
+	VPSUBQ      Z10, Z23, Z23
+	VPMULLQ     Z2, Z23, Z24
+	VPSRLQ      $0x34, Z24, Z24
+	VPMULLQ     Z0, Z24, Z24
+	VPADDQ      Z24, Z23, Z23
+	VPSRAQ      $0x0c, Z23, Z23
+	VPADDQ      Z0, Z23, Z10
+	VPMINUQ     Z10, Z23, Z23
+	VMOVDQU64   Z14, (BX)(DI*8)
+	VMOVDQU64   Z17, 64(BX)(DI*8)
+	VMOVDQU64   Z20, 128(BX)(DI*8)
+	VMOVDQU64   Z23, 192(BX)(DI*8)
+	ADDQ        $+32, DI
+	JMP         mulMontIFMA_loop4
 
-	// r = v mod q: min(v, v-q) as unsigned words
-	VPSUBQ    Z1, Z8, Z0
-	VPMINUQ   Z0, Z8, Z8
-	VMOVDQU64 Z8, (BX)(SI*8)
-	ADDQ      $+8, SI
-	JMP       mulMontIFMA_loop
+mulMontIFMA_loop1:
+	CMPQ        DI, CX
+	JAE         mulMontIFMA_done
+	VMOVDQU64   (AX)(DI*8), Z4
+	VMOVDQU64   (DX)(DI*8), Z5
+	VPMAXUQ     Z5, Z4, Z6
+	VPCMPUQ     $0x05, Z1, Z6, K1
+	KORTESTW    K1, K1
+	JNZ         mulMontIFMA_done
+	VPXORQ      Z25, Z25, Z25
+	VPXORQ      Z26, Z26, Z26
+	VPMADD52LUQ Z5, Z4, Z25
+	VPMADD52HUQ Z5, Z4, Z26
+	VPXORQ      Z27, Z27, Z27
+	VPMADD52LUQ Z3, Z25, Z27
+	VPXORQ      Z4, Z4, Z4
+	VPMADD52HUQ Z0, Z27, Z4
+	VPSUBQ      Z4, Z26, Z26
+	VPMULLQ     Z2, Z26, Z27
+	VPSRLQ      $0x34, Z27, Z27
+	VPMULLQ     Z0, Z27, Z27
+	VPADDQ      Z27, Z26, Z26
+	VPSRAQ      $0x0c, Z26, Z26
+	VPADDQ      Z0, Z26, Z4
+	VPMINUQ     Z4, Z26, Z26
+	VMOVDQU64   Z26, (BX)(DI*8)
+	ADDQ        $+8, DI
+	JMP         mulMontIFMA_loop4
 
 mulMontIFMA_done:
-	MOVQ SI, ret+88(FP)
+	MOVQ DI, ret+88(FP)
 	VZEROUPPER
 	RET
 
 // func mulMontThenAddIFMA(p1 []uint64, p2 []uint64, p3 []uint64, q uint64, qInv uint64) int
-// Requires: AVX, AVX512F, AVX512IFMA
+// Requires: AVX, AVX512DQ, AVX512F, AVX512IFMA
 TEXT ·mulMontThenAddIFMA(SB), NOSPLIT, $0-96
 	MOVQ p1_base+0(FP), AX
 	MOVQ p1_len+8(FP), CX
 	MOVQ p2_base+24(FP), DX
 	MOVQ p3_base+48(FP), BX
 
-	// constants: q, 2q, qInv, 2^12-1
+	// constants: q, 2q, q^-1 mod 2^52, -q^-1 mod 2^12 in the top 12 bits
 	MOVQ         q+72(FP), SI
-	VPBROADCASTQ SI, Z1
-	VPADDQ       Z1, Z1, Z2
+	VPBROADCASTQ SI, Z0
+	VPADDQ       Z0, Z0, Z1
 	MOVQ         qInv+80(FP), SI
+	MOVQ         SI, DI
+	SHLQ         $0x34, DI
+	VPBROADCASTQ DI, Z2
+	NEGQ         SI
 	VPBROADCASTQ SI, Z3
-	MOVQ         $0x00000fff, SI
-	VPBROADCASTQ SI, Z4
 	ANDQ         $-8, CX
-	XORQ         SI, SI
+	MOVQ         CX, SI
+	SUBQ         $+32, SI
+	XORQ         DI, DI
 
-mulMontThenAddIFMA_loop:
-	CMPQ      SI, CX
-	JAE       mulMontThenAddIFMA_done
-	VMOVDQU64 (AX)(SI*8), Z5
-	VMOVDQU64 (DX)(SI*8), Z0
-
-	// stop at a vector with an input of 2q or more
-	VPMAXUQ  Z0, Z5, Z6
-	VPCMPUQ  $0x05, Z2, Z6, K1
-	KORTESTW K1, K1
-	JNZ      mulMontThenAddIFMA_done
-
-	// x*y = hi*2^52 + lo
-	VPXORQ      Z7, Z7, Z7
+	// 4 vectors per iteration, their inputs checked against 2q at once;
+	// a block that fails goes one vector at a time, to stop at the right one
+mulMontThenAddIFMA_loop4:
+	CMPQ        DI, SI
+	JG          mulMontThenAddIFMA_loop1
+	VMOVDQU64   (AX)(DI*8), Z4
+	VMOVDQU64   (DX)(DI*8), Z5
+	VMOVDQU64   64(AX)(DI*8), Z6
+	VMOVDQU64   64(DX)(DI*8), Z7
+	VMOVDQU64   128(AX)(DI*8), Z8
+	VMOVDQU64   128(DX)(DI*8), Z9
+	VMOVDQU64   192(AX)(DI*8), Z10
+	VMOVDQU64   192(DX)(DI*8), Z11
+	VPMAXUQ     Z6, Z4, Z12
+	VPMAXUQ     Z8, Z12, Z12
+	VPMAXUQ     Z10, Z12, Z12
+	VPMAXUQ     Z5, Z12, Z12
+	VPMAXUQ     Z7, Z12, Z12
+	VPMAXUQ     Z9, Z12, Z12
+	VPMAXUQ     Z11, Z12, Z12
+	VPCMPUQ     $0x05, Z1, Z12, K1
+	KORTESTW    K1, K1
+	JNZ         mulMontThenAddIFMA_loop1
+	VPXORQ      Z13, Z13, Z13
+	VPXORQ      Z14, Z14, Z14
+	VPMADD52LUQ Z5, Z4, Z13
+	VPMADD52HUQ Z5, Z4, Z14
+	VPXORQ      Z15, Z15, Z15
+	VPMADD52LUQ Z3, Z13, Z15
+	VPXORQ      Z4, Z4, Z4
+	VPMADD52HUQ Z0, Z15, Z4
+	VPSUBQ      Z4, Z14, Z14
+	VPMULLQ     Z2, Z14, Z15
+	VPSRLQ      $0x34, Z15, Z15
+	VPMULLQ     Z0, Z15, Z15
+	VPADDQ      Z15, Z14, Z14
+	VPSRAQ      $0x0c, Z14, Z14
+	VPADDQ      Z0, Z14, Z4
+	VPMINUQ     Z4, Z14, Z14
+	VPXORQ      Z16, Z16, Z16
+	VPXORQ      Z17, Z17, Z17
+	VPMADD52LUQ Z7, Z6, Z16
+	VPMADD52HUQ Z7, Z6, Z17
+	VPXORQ      Z18, Z18, Z18
+	VPMADD52LUQ Z3, Z16, Z18
+	VPXORQ      Z6, Z6, Z6
+	VPMADD52HUQ Z0, Z18, Z6
+	VPSUBQ      Z6, Z17, Z17
+	VPMULLQ     Z2, Z17, Z18
+	VPSRLQ      $0x34, Z18, Z18
+	VPMULLQ     Z0, Z18, Z18
+	VPADDQ      Z18, Z17, Z17
+	VPSRAQ      $0x0c, Z17, Z17
+	VPADDQ      Z0, Z17, Z6
+	VPMINUQ     Z6, Z17, Z17
+	VPXORQ      Z19, Z19, Z19
+	VPXORQ      Z20, Z20, Z20
+	VPMADD52LUQ Z9, Z8, Z19
+	VPMADD52HUQ Z9, Z8, Z20
+	VPXORQ      Z21, Z21, Z21
+	VPMADD52LUQ Z3, Z19, Z21
 	VPXORQ      Z8, Z8, Z8
-	VPMADD52LUQ Z0, Z5, Z7
-	VPMADD52HUQ Z0, Z5, Z8
-
-	// m = lo*qInv mod 2^52; u = (x*y + m*q)/2^52
-	VPXORQ      Z9, Z9, Z9
-	VPMADD52LUQ Z3, Z7, Z9
-	VPMADD52LUQ Z1, Z9, Z7
-	VPSRLQ      $0x34, Z7, Z7
-	VPADDQ      Z7, Z8, Z8
-	VPMADD52HUQ Z1, Z9, Z8
-
-	// m2 = u*qInv mod 2^12; v = (u + m2*q)/2^12
+	VPMADD52HUQ Z0, Z21, Z8
+	VPSUBQ      Z8, Z20, Z20
+	VPMULLQ     Z2, Z20, Z21
+	VPSRLQ      $0x34, Z21, Z21
+	VPMULLQ     Z0, Z21, Z21
+	VPADDQ      Z21, Z20, Z20
+	VPSRAQ      $0x0c, Z20, Z20
+	VPADDQ      Z0, Z20, Z8
+	VPMINUQ     Z8, Z20, Z20
+	VPXORQ      Z22, Z22, Z22
+	VPXORQ      Z23, Z23, Z23
+	VPMADD52LUQ Z11, Z10, Z22
+	VPMADD52HUQ Z11, Z10, Z23
+	VPXORQ      Z24, Z24, Z24
+	VPMADD52LUQ Z3, Z22, Z24
 	VPXORQ      Z10, Z10, Z10
-	VPMADD52LUQ Z3, Z8, Z10
-	VPANDQ      Z4, Z10, Z10
-	VPXORQ      Z11, Z11, Z11
-	VPMADD52HUQ Z1, Z10, Z11
-	VPMADD52LUQ Z1, Z10, Z8
-	VPSRLQ      $0x0c, Z8, Z8
-	VPSLLQ      $0x28, Z11, Z11
-	VPADDQ      Z11, Z8, Z8
+	VPMADD52HUQ Z0, Z24, Z10
+	VPSUBQ      Z10, Z23, Z23
+	VPMULLQ     Z2, Z23, Z24
+	VPSRLQ      $0x34, Z24, Z24
+	VPMULLQ     Z0, Z24, Z24
+	VPADDQ      Z24, Z23, Z23
+	VPSRAQ      $0x0c, Z23, Z23
+	VPADDQ      Z0, Z23, Z10
+	VPMINUQ     Z10, Z23, Z23
+	VMOVDQU64   (BX)(DI*8), Z4
+	VPADDQ      Z14, Z4, Z4
+	VPSUBQ      Z0, Z4, Z5
+	VPMINUQ     Z5, Z4, Z14
+	VMOVDQU64   Z14, (BX)(DI*8)
+	VMOVDQU64   64(BX)(DI*8), Z4
+	VPADDQ      Z17, Z4, Z4
+	VPSUBQ      Z0, Z4, Z5
+	VPMINUQ     Z5, Z4, Z17
+	VMOVDQU64   Z17, 64(BX)(DI*8)
+	VMOVDQU64   128(BX)(DI*8), Z4
+	VPADDQ      Z20, Z4, Z4
+	VPSUBQ      Z0, Z4, Z5
+	VPMINUQ     Z5, Z4, Z20
+	VMOVDQU64   Z20, 128(BX)(DI*8)
+	VMOVDQU64   192(BX)(DI*8), Z4
+	VPADDQ      Z23, Z4, Z4
+	VPSUBQ      Z0, Z4, Z5
+	VPMINUQ     Z5, Z4, Z23
+	VMOVDQU64   Z23, 192(BX)(DI*8)
+	ADDQ        $+32, DI
+	JMP         mulMontThenAddIFMA_loop4
 
-	// r = v mod q: min(v, v-q) as unsigned words
-	VPSUBQ  Z1, Z8, Z0
-	VPMINUQ Z0, Z8, Z8
-
-	// z = z + r mod q, as lattigo's CRed
-	VMOVDQU64 (BX)(SI*8), Z5
-	VPADDQ    Z8, Z5, Z5
-	VPSUBQ    Z1, Z5, Z0
-	VPMINUQ   Z0, Z5, Z8
-	VMOVDQU64 Z8, (BX)(SI*8)
-	ADDQ      $+8, SI
-	JMP       mulMontThenAddIFMA_loop
+mulMontThenAddIFMA_loop1:
+	CMPQ        DI, CX
+	JAE         mulMontThenAddIFMA_done
+	VMOVDQU64   (AX)(DI*8), Z4
+	VMOVDQU64   (DX)(DI*8), Z5
+	VPMAXUQ     Z5, Z4, Z6
+	VPCMPUQ     $0x05, Z1, Z6, K1
+	KORTESTW    K1, K1
+	JNZ         mulMontThenAddIFMA_done
+	VPXORQ      Z25, Z25, Z25
+	VPXORQ      Z26, Z26, Z26
+	VPMADD52LUQ Z5, Z4, Z25
+	VPMADD52HUQ Z5, Z4, Z26
+	VPXORQ      Z27, Z27, Z27
+	VPMADD52LUQ Z3, Z25, Z27
+	VPXORQ      Z4, Z4, Z4
+	VPMADD52HUQ Z0, Z27, Z4
+	VPSUBQ      Z4, Z26, Z26
+	VPMULLQ     Z2, Z26, Z27
+	VPSRLQ      $0x34, Z27, Z27
+	VPMULLQ     Z0, Z27, Z27
+	VPADDQ      Z27, Z26, Z26
+	VPSRAQ      $0x0c, Z26, Z26
+	VPADDQ      Z0, Z26, Z4
+	VPMINUQ     Z4, Z26, Z26
+	VMOVDQU64   (BX)(DI*8), Z4
+	VPADDQ      Z26, Z4, Z4
+	VPSUBQ      Z0, Z4, Z5
+	VPMINUQ     Z5, Z4, Z26
+	VMOVDQU64   Z26, (BX)(DI*8)
+	ADDQ        $+8, DI
+	JMP         mulMontThenAddIFMA_loop4
 
 mulMontThenAddIFMA_done:
-	MOVQ SI, ret+88(FP)
+	MOVQ DI, ret+88(FP)
 	VZEROUPPER
 	RET
 
 // func mulScalarMontThenAddIFMA(p1 []uint64, scalar uint64, p2 []uint64, q uint64, qInv uint64) int
-// Requires: AVX, AVX512F, AVX512IFMA
+// Requires: AVX, AVX512DQ, AVX512F, AVX512IFMA
 TEXT ·mulScalarMontThenAddIFMA(SB), NOSPLIT, $0-80
-	MOVQ         p1_base+0(FP), AX
-	MOVQ         p1_len+8(FP), CX
-	MOVQ         scalar+24(FP), DX
-	VPBROADCASTQ DX, Z0
-	MOVQ         p2_base+32(FP), DX
+	MOVQ         p1_base+0(FP), CX
+	MOVQ         p1_len+8(FP), BX
+	MOVQ         scalar+24(FP), AX
+	VPBROADCASTQ AX, Z0
+	MOVQ         p2_base+32(FP), SI
 
-	// constants: q, 2q, qInv, 2^12-1
-	MOVQ         q+56(FP), BX
-	VPBROADCASTQ BX, Z1
+	// constants: q, 2q, q^-1 mod 2^52, -q^-1 mod 2^12 in the top 12 bits
+	MOVQ         q+56(FP), DI
+	VPBROADCASTQ DI, Z1
 	VPADDQ       Z1, Z1, Z2
-	MOVQ         qInv+64(FP), BX
-	VPBROADCASTQ BX, Z3
-	MOVQ         $0x00000fff, BX
-	VPBROADCASTQ BX, Z4
-	ANDQ         $-8, CX
-	XORQ         BX, BX
+	MOVQ         qInv+64(FP), DX
+	MOVQ         DX, AX
+	SHLQ         $0x34, AX
+	VPBROADCASTQ AX, Z3
+	NEGQ         DX
+	VPBROADCASTQ DX, Z4
+	ANDQ         $-8, BX
+	MOVQ         BX, R8
+	SUBQ         $+32, R8
+	XORQ         R9, R9
 
-mulScalarMontThenAddIFMA_loop:
-	CMPQ      BX, CX
-	JAE       mulScalarMontThenAddIFMA_done
-	VMOVDQU64 (AX)(BX*8), Z5
+	// Shoup form: s = scalar*2^-64 mod q (the product with 1), sh = floor(s*2^52/q)
+	MOVQ         $0x00000001, AX
+	VPBROADCASTQ AX, Z5
+	VPXORQ       Z6, Z6, Z6
+	VPXORQ       Z7, Z7, Z7
+	VPMADD52LUQ  Z5, Z0, Z6
+	VPMADD52HUQ  Z5, Z0, Z7
+	VPXORQ       Z8, Z8, Z8
+	VPMADD52LUQ  Z4, Z6, Z8
+	VPXORQ       Z0, Z0, Z0
+	VPMADD52HUQ  Z1, Z8, Z0
+	VPSUBQ       Z0, Z7, Z7
+	VPMULLQ      Z3, Z7, Z8
+	VPSRLQ       $0x34, Z8, Z8
+	VPMULLQ      Z1, Z8, Z8
+	VPADDQ       Z8, Z7, Z7
+	VPSRAQ       $0x0c, Z7, Z7
+	VPADDQ       Z1, Z7, Z0
+	VPMINUQ      Z0, Z7, Z7
+	VMOVQ        X7, AX
+	MOVQ         AX, DX
+	SHRQ         $0x0c, DX
+	SHLQ         $0x34, AX
+	DIVQ         DI
+	VPBROADCASTQ AX, Z0
+	MOVQ         $0x0010000000000000, AX
+	SUBQ         DI, AX
+	VPBROADCASTQ AX, Z3
+	MOVQ         $0x000fffffffffffff, AX
+	VPBROADCASTQ AX, Z4
 
-	// stop at a vector with an input of 2q or more
-	VPCMPUQ  $0x05, Z2, Z5, K1
-	KORTESTW K1, K1
-	JNZ      mulScalarMontThenAddIFMA_done
-
-	// x*y = hi*2^52 + lo
-	VPXORQ      Z6, Z6, Z6
-	VPXORQ      Z7, Z7, Z7
-	VPMADD52LUQ Z0, Z5, Z6
-	VPMADD52HUQ Z0, Z5, Z7
-
-	// m = lo*qInv mod 2^52; u = (x*y + m*q)/2^52
-	VPXORQ      Z8, Z8, Z8
-	VPMADD52LUQ Z3, Z6, Z8
-	VPMADD52LUQ Z1, Z8, Z6
-	VPSRLQ      $0x34, Z6, Z6
-	VPADDQ      Z6, Z7, Z7
-	VPMADD52HUQ Z1, Z8, Z7
-
-	// m2 = u*qInv mod 2^12; v = (u + m2*q)/2^12
+	// 4 vectors per iteration, their inputs checked against 2q at once;
+	// a block that fails goes one vector at a time, to stop at the right one
+mulScalarMontThenAddIFMA_loop4:
+	CMPQ        R9, R8
+	JG          mulScalarMontThenAddIFMA_loop1
+	VMOVDQU64   (CX)(R9*8), Z5
+	VMOVDQU64   64(CX)(R9*8), Z6
+	VMOVDQU64   128(CX)(R9*8), Z8
+	VMOVDQU64   192(CX)(R9*8), Z19
+	VPMAXUQ     Z6, Z5, Z20
+	VPMAXUQ     Z8, Z20, Z20
+	VPMAXUQ     Z19, Z20, Z20
+	VPCMPUQ     $0x05, Z2, Z20, K1
+	KORTESTW    K1, K1
+	JNZ         mulScalarMontThenAddIFMA_loop1
 	VPXORQ      Z9, Z9, Z9
-	VPMADD52LUQ Z3, Z7, Z9
-	VPANDQ      Z4, Z9, Z9
+	VPMADD52HUQ Z0, Z5, Z9
 	VPXORQ      Z10, Z10, Z10
-	VPMADD52HUQ Z1, Z9, Z10
-	VPMADD52LUQ Z1, Z9, Z7
-	VPSRLQ      $0x0c, Z7, Z7
-	VPSLLQ      $0x28, Z10, Z10
-	VPADDQ      Z10, Z7, Z7
+	VPMADD52LUQ Z7, Z5, Z10
+	VPMADD52LUQ Z3, Z9, Z10
+	VPANDQ      Z4, Z10, Z10
+	VPSUBQ      Z1, Z10, Z5
+	VPMINUQ     Z5, Z10, Z10
+	VPXORQ      Z11, Z11, Z11
+	VPMADD52HUQ Z0, Z6, Z11
+	VPXORQ      Z12, Z12, Z12
+	VPMADD52LUQ Z7, Z6, Z12
+	VPMADD52LUQ Z3, Z11, Z12
+	VPANDQ      Z4, Z12, Z12
+	VPSUBQ      Z1, Z12, Z6
+	VPMINUQ     Z6, Z12, Z12
+	VPXORQ      Z13, Z13, Z13
+	VPMADD52HUQ Z0, Z8, Z13
+	VPXORQ      Z14, Z14, Z14
+	VPMADD52LUQ Z7, Z8, Z14
+	VPMADD52LUQ Z3, Z13, Z14
+	VPANDQ      Z4, Z14, Z14
+	VPSUBQ      Z1, Z14, Z8
+	VPMINUQ     Z8, Z14, Z14
+	VPXORQ      Z15, Z15, Z15
+	VPMADD52HUQ Z0, Z19, Z15
+	VPXORQ      Z16, Z16, Z16
+	VPMADD52LUQ Z7, Z19, Z16
+	VPMADD52LUQ Z3, Z15, Z16
+	VPANDQ      Z4, Z16, Z16
+	VPSUBQ      Z1, Z16, Z19
+	VPMINUQ     Z19, Z16, Z16
+	VMOVDQU64   (SI)(R9*8), Z5
+	VPADDQ      Z10, Z5, Z5
+	VPSUBQ      Z1, Z5, Z6
+	VPMINUQ     Z6, Z5, Z10
+	VMOVDQU64   Z10, (SI)(R9*8)
+	VMOVDQU64   64(SI)(R9*8), Z5
+	VPADDQ      Z12, Z5, Z5
+	VPSUBQ      Z1, Z5, Z6
+	VPMINUQ     Z6, Z5, Z12
+	VMOVDQU64   Z12, 64(SI)(R9*8)
+	VMOVDQU64   128(SI)(R9*8), Z5
+	VPADDQ      Z14, Z5, Z5
+	VPSUBQ      Z1, Z5, Z6
+	VPMINUQ     Z6, Z5, Z14
+	VMOVDQU64   Z14, 128(SI)(R9*8)
+	VMOVDQU64   192(SI)(R9*8), Z5
+	VPADDQ      Z16, Z5, Z5
+	VPSUBQ      Z1, Z5, Z6
+	VPMINUQ     Z6, Z5, Z16
+	VMOVDQU64   Z16, 192(SI)(R9*8)
+	ADDQ        $+32, R9
+	JMP         mulScalarMontThenAddIFMA_loop4
 
-	// r = v mod q: min(v, v-q) as unsigned words
-	VPSUBQ  Z1, Z7, Z5
-	VPMINUQ Z5, Z7, Z7
-
-	// z = z + r mod q, as lattigo's CRed
-	VMOVDQU64 (DX)(BX*8), Z11
-	VPADDQ    Z7, Z11, Z11
-	VPSUBQ    Z1, Z11, Z5
-	VPMINUQ   Z5, Z11, Z7
-	VMOVDQU64 Z7, (DX)(BX*8)
-	ADDQ      $+8, BX
-	JMP       mulScalarMontThenAddIFMA_loop
+mulScalarMontThenAddIFMA_loop1:
+	CMPQ        R9, BX
+	JAE         mulScalarMontThenAddIFMA_done
+	VMOVDQU64   (CX)(R9*8), Z5
+	VPCMPUQ     $0x05, Z2, Z5, K1
+	KORTESTW    K1, K1
+	JNZ         mulScalarMontThenAddIFMA_done
+	VPXORQ      Z17, Z17, Z17
+	VPMADD52HUQ Z0, Z5, Z17
+	VPXORQ      Z18, Z18, Z18
+	VPMADD52LUQ Z7, Z5, Z18
+	VPMADD52LUQ Z3, Z17, Z18
+	VPANDQ      Z4, Z18, Z18
+	VPSUBQ      Z1, Z18, Z5
+	VPMINUQ     Z5, Z18, Z18
+	VMOVDQU64   (SI)(R9*8), Z5
+	VPADDQ      Z18, Z5, Z5
+	VPSUBQ      Z1, Z5, Z6
+	VPMINUQ     Z6, Z5, Z18
+	VMOVDQU64   Z18, (SI)(R9*8)
+	ADDQ        $+8, R9
+	JMP         mulScalarMontThenAddIFMA_loop4
 
 mulScalarMontThenAddIFMA_done:
-	MOVQ BX, ret+72(FP)
+	MOVQ R9, ret+72(FP)
 	VZEROUPPER
 	RET

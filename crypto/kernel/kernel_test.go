@@ -84,7 +84,9 @@ func (d domain) edges(q uint64) []uint64 {
 	case dAccum:
 		return []uint64{0, q - 1, 2*q - 1, 1<<62 - 1}
 	default:
-		return []uint64{0, 1, q - 1, q, 2*q - 1, 4*q - 1, 8*q - 1, math.MaxUint64}
+		top := math.MaxUint64 / q * q // the largest multiple of q in 64 bits
+		return []uint64{0, 1, q - 1, q, 2*q - 1, 4*q - 1, 8*q - 1, math.MaxUint64,
+			top - 1, top, top + 1, 1<<52 - 1, 1 << 52, 1 << 63}
 	}
 }
 
