@@ -23,6 +23,8 @@ var avx512Impl = &Impl{
 		f.mulMont = mulMontAVX512
 		f.mulMontThenAdd = mulMontThenAddAVX512
 		f.mulScalarMontThenAdd = mulScalarMontThenAddAVX512
+		f.ntt, f.intt = nttAVX512, inttAVX512
+		f.nttCI, f.inttCI = nttCIAVX512, inttCIAVX512
 		return f
 	}(),
 }
