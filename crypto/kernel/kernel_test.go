@@ -514,3 +514,38 @@ func TestForcedVariant(t *testing.T) {
 		t.Fatalf("%s=%s, but the active variant is %s", EnvVar, want, got)
 	}
 }
+
+// BenchmarkNTT times NTT and INTT of every variant on one 50-bit limb (the
+// IFMA range) of both ring types, and reports ns per butterfly (N/2 log2 N
+// per transform).
+func BenchmarkNTT(b *testing.B) {
+	for _, typ := range ringTypes {
+		for _, logN := range []int{12, 14, 16} {
+			s := testRingOf(b, typ, logN, []int{50}).SubRings[0]
+			rng := rand.New(rand.NewPCG(5, 6))
+			a := make([]uint64, s.N)
+			fill(rng, a, dReduced, s.Modulus, 1)
+			out := make([]uint64, s.N)
+			butterflies := float64(s.N / 2 * logN)
+			for _, k := range allImpls(b) {
+				for _, inverse := range []bool{false, true} {
+					name := "NTT"
+					if inverse {
+						name = "INTT"
+					}
+					b.Run(fmt.Sprintf("%s/%s/N=2^%d/%s", name, typ, logN, k.Name()), func(b *testing.B) {
+						b.SetBytes(int64(8 * s.N))
+						for b.Loop() {
+							if inverse {
+								k.INTT(s, a, out)
+							} else {
+								k.NTT(s, a, out)
+							}
+						}
+						b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/butterflies, "ns/butterfly")
+					})
+				}
+			}
+		}
+	}
+}
