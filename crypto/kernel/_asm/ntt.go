@@ -122,11 +122,11 @@ func load(m Mem) VecVirtual {
 	return z
 }
 
-// permute2 returns the words of (a, b) picked by the index vector in m
+// permute2 returns the words of (a, b) picked by the index vector idx
 // (indices 8..15 pick b).
-func permute2(m Mem, a, b VecVirtual) VecVirtual {
+func permute2(idx, a, b VecVirtual) VecVirtual {
 	z := ZMM()
-	VMOVDQU64(m, z)
+	VMOVDQA64(idx, z)
 	VPERMI2Q(b, a, z)
 	return z
 }
@@ -296,6 +296,7 @@ func nttLast3() {
 	w1 := Load(Param("w1").Base(), GP64())
 	wp1 := Load(Param("wp1").Base(), GP64())
 	spread4, spread2 := load(nttIdx.spread4), load(nttIdx.spread2)
+	lo, hi, outLo, outHi := load(nttIdx.lo), load(nttIdx.hi), load(nttIdx.outLo), load(nttIdx.outHi)
 
 	Label("last3_loop")
 	a, b := load(Mem{Base: p}), load(Mem{Base: p, Disp: 64})
@@ -308,7 +309,7 @@ func nttLast3() {
 	VPERMQ(Mem{Base: wp4}, spread4, wp)
 	c.ct(u, v, w, wp)
 	// t = 2: u = words 0,1,4,5,8,9,12,13; v = the others.
-	u2, v2 := permute2(nttIdx.lo, u, v), permute2(nttIdx.hi, u, v)
+	u2, v2 := permute2(lo, u, v), permute2(hi, u, v)
 	w, wp = ZMM(), ZMM()
 	VPERMQ(Mem{Base: w2}, spread2, w)
 	VPERMQ(Mem{Base: wp2}, spread2, wp)
@@ -322,8 +323,8 @@ func nttLast3() {
 	sub(u1, c.q)
 	sub(v1, c.twoQ)
 	sub(v1, c.q)
-	VMOVDQU64(permute2(nttIdx.outLo, u1, v1), Mem{Base: p})
-	VMOVDQU64(permute2(nttIdx.outHi, u1, v1), Mem{Base: p, Disp: 64})
+	VMOVDQU64(permute2(outLo, u1, v1), Mem{Base: p})
+	VMOVDQU64(permute2(outHi, u1, v1), Mem{Base: p, Disp: 64})
 	ADDQ(U8(16), w4)
 	ADDQ(U8(16), wp4)
 	ADDQ(U8(32), w2)
@@ -360,11 +361,12 @@ func inttFirst3() {
 	w4 := Load(Param("w4").Base(), GP64())
 	wp4 := Load(Param("wp4").Base(), GP64())
 	spread4, spread2 := load(nttIdx.spread4), load(nttIdx.spread2)
+	lo, hi, even, odd := load(nttIdx.lo), load(nttIdx.hi), load(nttIdx.even), load(nttIdx.odd)
 
 	Label("first3_loop")
 	a, b := load(Mem{Base: s}), load(Mem{Base: s, Disp: 64})
 	// t = 1: u = even words, v = odd words.
-	u1, v1 := permute2(nttIdx.even, a, b), permute2(nttIdx.odd, a, b)
+	u1, v1 := permute2(even, a, b), permute2(odd, a, b)
 	c.gs(u1, v1, load(Mem{Base: w1}), load(Mem{Base: wp1}))
 	// t = 2: u = words 0,1,4,5,8,9,12,13; v = the others.
 	u2, v2 := ZMM(), ZMM()
@@ -375,7 +377,7 @@ func inttFirst3() {
 	VPERMQ(Mem{Base: wp2}, spread2, wp)
 	c.gs(u2, v2, w, wp)
 	// t = 4: u = words 0-3, 8-11; v = 4-7, 12-15.
-	u, v := permute2(nttIdx.lo, u2, v2), permute2(nttIdx.hi, u2, v2)
+	u, v := permute2(lo, u2, v2), permute2(hi, u2, v2)
 	w, wp = ZMM(), ZMM()
 	VPERMQ(Mem{Base: w4}, spread4, w)
 	VPERMQ(Mem{Base: wp4}, spread4, wp)
