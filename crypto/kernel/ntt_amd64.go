@@ -4,7 +4,9 @@ package kernel
 
 import (
 	"math/bits"
+	"runtime"
 	"sync"
+	"weak"
 )
 
 // The IFMA NTT (q < 2^50, N >= 16) drives the assembly passes of
@@ -23,18 +25,19 @@ type shoupTables struct {
 }
 
 type shoupKey struct {
-	roots *uint64
+	roots weak.Pointer[uint64]
 	q     uint64
 	n     int
 }
 
-// shoupCache holds the tables of every root slice seen, keyed by the slice's
-// first word, q and N: a SubRing never changes its tables, so neither does
-// the entry, and a process has few SubRings.
+// shoupCache holds the tables of the root slices in use, keyed by the slice's
+// first word (weakly), q and N: a SubRing never changes its tables, so
+// neither does the entry. The entry goes when the SubRing's table does, so a
+// process that builds rings again and again does not pile them up.
 var shoupCache sync.Map
 
 func shoupTablesOf(roots []uint64, q, mrc uint64, n int) *shoupTables {
-	key := shoupKey{&roots[0], q, n}
+	key := shoupKey{weak.Make(&roots[0]), q, n}
 	if t, ok := shoupCache.Load(key); ok {
 		return t.(*shoupTables)
 	}
@@ -43,7 +46,10 @@ func shoupTablesOf(roots []uint64, q, mrc uint64, n int) *shoupTables {
 		t.w[i] = mred(r, 1, q, mrc)
 		t.wp[i] = shoup(t.w[i], q)
 	}
-	v, _ := shoupCache.LoadOrStore(key, t)
+	v, loaded := shoupCache.LoadOrStore(key, t)
+	if !loaded {
+		runtime.AddCleanup(&roots[0], func(k shoupKey) { shoupCache.Delete(k) }, key)
+	}
 	return v.(*shoupTables)
 }
 
