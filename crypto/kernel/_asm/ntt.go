@@ -46,14 +46,20 @@ func loadNTTConsts() nttConsts {
 
 // mulShoup returns v*w mod q in [0, 2q) for v < 2^52.
 func (c nttConsts) mulShoup(v, w, wp VecVirtual) VecVirtual {
-	qh, r := ZMM(), ZMM()
+	r := ZMM()
+	c.mulShoupTo(r, v, w, wp)
+	return r
+}
+
+// mulShoupTo sets r to v*w mod q in [0, 2q) for v < 2^52; r may not be v.
+func (c nttConsts) mulShoupTo(r, v, w, wp VecVirtual) {
+	qh := ZMM()
 	VPXORQ(qh, qh, qh)
 	VPMADD52HUQ(wp, v, qh)
 	VPXORQ(r, r, r)
 	VPMADD52LUQ(w, v, r)
 	VPMADD52LUQ(c.negQ, qh, r)
 	VPANDQ(c.mask52, r, r)
-	return r
 }
 
 // sub reduces x in place: x - m if x >= m (unsigned min of x and x-m).
@@ -81,8 +87,7 @@ func (c nttConsts) gs(u, v, w, wp VecVirtual) {
 	VPSUBQ(v, d, d)
 	VPADDQ(v, u, u)
 	sub(u, c.twoQ)
-	t := c.mulShoup(d, w, wp)
-	VMOVDQA64(t, v)
+	c.mulShoupTo(v, d, w, wp)
 }
 
 // idx is a vector of 8 permutation indices in read-only data.
