@@ -18,6 +18,13 @@ import (
 // LattigoVariant names lattigo's own ring code in kernel benchmark results.
 const LattigoVariant = "lattigo"
 
+// Ring types of KernelOptions.Rings: lattigo's ring.Standard (NthRoot 2N)
+// and ring.ConjugateInvariant (NthRoot 4N, the CKKS presets' ring).
+const (
+	RingStandard           = "standard"
+	RingConjugateInvariant = "ci"
+)
+
 // KernelOptions configure RunKernels. Zero values take the defaults.
 type KernelOptions struct {
 	// LogN are the ring degrees as log2 N (default 12..16; at least 3).
@@ -27,6 +34,10 @@ type KernelOptions struct {
 	// ModulusBits are the sizes of the primes, 30..61 (default 30, 50, 61:
 	// the AVX2, IFMA and generic ranges).
 	ModulusBits []int
+	// Rings are the ring types, RingStandard or RingConjugateInvariant
+	// (default RingStandard). Only the NTTs differ between them; lattigo is
+	// timed on the same ring.
+	Rings []string
 	// Ops are the operations to time (default kernel.Ops).
 	Ops []string
 	// Variants are the crypto/kernel variants to time beside lattigo
@@ -56,6 +67,9 @@ func (o KernelOptions) withDefaults() (KernelOptions, error) {
 	if len(o.Ops) == 0 {
 		o.Ops = kernel.Ops
 	}
+	if len(o.Rings) == 0 {
+		o.Rings = []string{RingStandard}
+	}
 	if len(o.Variants) == 0 {
 		o.Variants = kernel.Variants()
 	}
@@ -83,6 +97,11 @@ func (o KernelOptions) withDefaults() (KernelOptions, error) {
 			return o, fmt.Errorf("bench kernels: %d-bit moduli: want 30..61 (lattigo's NTT needs q < 2^61)", b)
 		}
 	}
+	for _, r := range o.Rings {
+		if r != RingStandard && r != RingConjugateInvariant {
+			return o, fmt.Errorf("bench kernels: unknown ring type %q (known: %s, %s)", r, RingStandard, RingConjugateInvariant)
+		}
+	}
 	for _, op := range o.Ops {
 		if !slices.Contains(kernel.Ops, op) {
 			return o, fmt.Errorf("bench kernels: unknown op %q (known: %s)", op, strings.Join(kernel.Ops, ", "))
@@ -106,6 +125,8 @@ type KernelResult struct {
 	N           int    `json:"n"`
 	Limbs       int    `json:"limbs"`
 	ModulusBits int    `json:"modulus_bits"`
+	// Ring is the ring type, RingStandard or RingConjugateInvariant.
+	Ring string `json:"ring"`
 	// Variant is a crypto/kernel variant or LattigoVariant.
 	Variant string `json:"variant"`
 	// NsPerOp is the median of the rounds' ns per call.
@@ -127,8 +148,8 @@ type KernelReport struct {
 	Results     []KernelResult `json:"results"`
 }
 
-// RunKernels times each operation of crypto/kernel for every ring degree,
-// limb count and modulus size of o, with lattigo's ring code and with each
+// RunKernels times each operation of crypto/kernel for every ring type, ring
+// degree, limb count and modulus size of o, with lattigo's ring code and with each
 // variant. Before timing it checks that every variant's output equals
 // lattigo's on the benchmark inputs. Each candidate is timed o.Rounds times,
 // the candidates interleaved (the order rotates each round) so that a change
@@ -145,24 +166,29 @@ func RunKernels(ctx context.Context, o KernelOptions) (*KernelReport, error) {
 	rep := &KernelReport{CPU: tuning.CPUModel(), CPUFeatures: kernel.CPUFeatures(), GoVersion: runtime.Version(),
 		Variants: append([]string{LattigoVariant}, o.Variants...), Rounds: o.Rounds}
 	rng := rand.New(rand.NewPCG(o.Seed, 0x6b65726e656c))
-	for _, logN := range o.LogN {
-		for _, bitSize := range o.ModulusBits {
-			for _, limbs := range o.Limbs {
-				r, err := kernelRing(logN, bitSize, limbs)
-				if err != nil {
-					return nil, err
-				}
-				in := newKernelInputs(r, rng)
-				for _, op := range o.Ops {
-					if err := ctx.Err(); err != nil {
-						return nil, err
-					}
-					res, err := timeKernelOp(op, r, in, impls, o)
+	for _, typ := range o.Rings {
+		for _, logN := range o.LogN {
+			for _, bitSize := range o.ModulusBits {
+				for _, limbs := range o.Limbs {
+					r, err := kernelRing(typ, logN, bitSize, limbs)
 					if err != nil {
 						return nil, err
 					}
-					rep.Results = append(rep.Results, res...)
-					fmt.Fprintf(o.Progress, "%-36s N=2^%d limbs=%d %d-bit: %s\n", op, logN, limbs, bitSize, summary(res))
+					in := newKernelInputs(r, rng)
+					for _, op := range o.Ops {
+						if err := ctx.Err(); err != nil {
+							return nil, err
+						}
+						res, err := timeKernelOp(op, r, in, impls, o)
+						if err != nil {
+							return nil, err
+						}
+						for i := range res {
+							res[i].Ring = typ
+						}
+						rep.Results = append(rep.Results, res...)
+						fmt.Fprintf(o.Progress, "%-36s %s N=2^%d limbs=%d %d-bit: %s\n", op, typ, logN, limbs, bitSize, summary(res))
+					}
 				}
 			}
 		}
@@ -181,18 +207,23 @@ func summary(res []KernelResult) string {
 	return b.String()
 }
 
-// kernelRing builds a ring of degree 2^logN with limbs NTT-friendly primes of
-// bitSize bits (lattigo's generator, downwards from 2^bitSize).
-func kernelRing(logN, bitSize, limbs int) (*ring.Ring, error) {
+// kernelRing builds a ring of type typ and degree 2^logN with limbs
+// NTT-friendly primes of bitSize bits (lattigo's generator, downwards from
+// 2^bitSize; 1 mod 4N for a conjugate-invariant ring).
+func kernelRing(typ string, logN, bitSize, limbs int) (*ring.Ring, error) {
 	N := 1 << logN
-	g := ring.NewNTTFriendlyPrimesGenerator(uint64(bitSize), uint64(2*N))
+	rt, nthRoot := ring.Standard, 2*N
+	if typ == RingConjugateInvariant {
+		rt, nthRoot = ring.ConjugateInvariant, 4*N
+	}
+	g := ring.NewNTTFriendlyPrimesGenerator(uint64(bitSize), uint64(nthRoot))
 	moduli, err := g.NextDownstreamPrimes(limbs)
 	if err != nil {
-		return nil, fmt.Errorf("bench kernels: %d primes of %d bits for N=2^%d: %w", limbs, bitSize, logN, err)
+		return nil, fmt.Errorf("bench kernels: %d primes of %d bits for a %s ring of N=2^%d: %w", limbs, bitSize, typ, logN, err)
 	}
-	r, err := ring.NewRing(N, moduli)
+	r, err := ring.NewRingFromType(N, moduli, rt)
 	if err != nil {
-		return nil, fmt.Errorf("bench kernels: ring N=2^%d: %w", logN, err)
+		return nil, fmt.Errorf("bench kernels: %s ring N=2^%d: %w", typ, logN, err)
 	}
 	return r, nil
 }
@@ -404,7 +435,7 @@ func bitLen(q uint64) int {
 func WriteKernelTable(w io.Writer, rep *KernelReport) {
 	fmt.Fprintf(w, "kernels on %s (%s), %s; median of %d interleaved timings; ns per call over all limbs\n",
 		rep.CPU, strings.Join(rep.CPUFeatures, " "), rep.GoVersion, rep.Rounds)
-	fmt.Fprintf(w, "%-36s %7s %5s %4s", "op", "N", "limbs", "bits")
+	fmt.Fprintf(w, "%-36s %-8s %7s %5s %4s", "op", "ring", "N", "limbs", "bits")
 	for _, v := range rep.Variants {
 		if v == LattigoVariant {
 			fmt.Fprintf(w, " %12s", v)
@@ -415,7 +446,7 @@ func WriteKernelTable(w io.Writer, rep *KernelReport) {
 	fmt.Fprintln(w)
 	for i := 0; i < len(rep.Results); {
 		r0 := rep.Results[i]
-		fmt.Fprintf(w, "%-36s %7d %5d %4d", r0.Op, r0.N, r0.Limbs, r0.ModulusBits)
+		fmt.Fprintf(w, "%-36s %-8s %7d %5d %4d", r0.Op, r0.Ring, r0.N, r0.Limbs, r0.ModulusBits)
 		for ; i < len(rep.Results) && sameCase(rep.Results[i], r0); i++ {
 			r := rep.Results[i]
 			if r.Variant == LattigoVariant {
@@ -429,5 +460,5 @@ func WriteKernelTable(w io.Writer, rep *KernelReport) {
 }
 
 func sameCase(a, b KernelResult) bool {
-	return a.Op == b.Op && a.N == b.N && a.Limbs == b.Limbs && a.ModulusBits == b.ModulusBits
+	return a.Op == b.Op && a.Ring == b.Ring && a.N == b.N && a.Limbs == b.Limbs && a.ModulusBits == b.ModulusBits
 }

@@ -28,6 +28,22 @@ func TestRunKernelsTiny(t *testing.T) {
 	}
 }
 
+func TestRunKernelsBothRings(t *testing.T) {
+	t.Parallel()
+	rep, err := RunKernels(context.Background(), KernelOptions{LogN: []int{4}, Limbs: []int{2}, ModulusBits: []int{50},
+		Rings: []string{RingStandard, RingConjugateInvariant}, Ops: []string{"NTT", "INTT"}, Rounds: 1, MinTime: 100 * time.Microsecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rings := map[string]int{}
+	for _, r := range rep.Results {
+		rings[r.Ring]++
+	}
+	if n := 2 * len(rep.Variants); rings[RingStandard] != n || rings[RingConjugateInvariant] != n {
+		t.Fatalf("results per ring type %v, want %d of each", rings, n)
+	}
+}
+
 func TestMedian(t *testing.T) {
 	for _, tc := range []struct {
 		in   []float64

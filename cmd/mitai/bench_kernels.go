@@ -14,17 +14,19 @@ func benchKernelsCmd() *cobra.Command {
 	var asJSON bool
 	var outDir string
 	cmd := &cobra.Command{
-		Use:   "kernels [--logn 12,...,16] [--limbs 4] [--bits 30,50,61] [--ops NTT,...] [--variants generic,...] [--rounds 5] [--json]",
+		Use:   "kernels [--ring standard,ci] [--logn 12,...,16] [--limbs 4] [--bits 30,50,61] [--ops NTT,...] [--variants generic,...] [--rounds 5] [--json]",
 		Short: "Time the ring kernels of crypto/kernel (NTT, Montgomery products, add, sub, neg, reduce) against lattigo's on this CPU",
-		Long: `For every ring degree, limb count and modulus size asked for, times each
+		Long: `For every ring type, ring degree, limb count and modulus size asked for, times each
 operation with lattigo's ring code and with every crypto/kernel variant this
 CPU runs (or those named with --variants), after checking that each variant's
 output equals lattigo's. A call is the operation over every limb of one
 polynomial. Each candidate is timed --rounds times, interleaved, and the median
-is reported with the speedup over lattigo measured in the same run.
+is reported with the speedup over lattigo measured in the same run. The ring
+types are lattigo's standard ring and the conjugate-invariant one ("ci") of
+mitai's CKKS presets; only their NTTs differ, and lattigo runs on the same one.
 
 The text table goes to stdout with one progress line per case; with --json
-stdout has one JSON array of objects (op, n, limbs, modulus_bits, variant,
+stdout has one JSON array of objects (op, ring, n, limbs, modulus_bits, variant,
 ns_per_op, speedup, samples_ns; lattigo's code is variant "lattigo") and the
 progress and host go to stderr.
 
@@ -61,6 +63,7 @@ per variant) to DIR.`,
 		},
 	}
 	f := cmd.Flags()
+	f.StringSliceVar(&o.Rings, "ring", nil, "ring types: standard, ci (conjugate-invariant) (default standard)")
 	f.IntSliceVar(&o.LogN, "logn", nil, "ring degrees as log2 N (default 12,13,14,15,16)")
 	f.IntSliceVar(&o.Limbs, "limbs", nil, "RNS limbs per polynomial (default 4)")
 	f.IntSliceVar(&o.ModulusBits, "bits", nil, "prime sizes in bits, 30..61 (default 30,50,61)")

@@ -74,7 +74,7 @@ func TestBenchKernels(t *testing.T) {
 	})
 	t.Run("bad flags", func(t *testing.T) {
 		t.Parallel()
-		for _, args := range [][]string{{"--bits", "62"}, {"--ops", "FFT"}, {"--variants", "sse9"}, {"--logn", "2"}, {"--rounds", "-1"}} {
+		for _, args := range [][]string{{"--bits", "62"}, {"--ops", "FFT"}, {"--variants", "sse9"}, {"--logn", "2"}, {"--rounds", "-1"}, {"--ring", "negacyclic"}} {
 			cmd := benchCmd()
 			var out bytes.Buffer
 			cmd.SetOut(&out)

@@ -12,9 +12,11 @@ func archImpls() []*Impl {
 }
 
 // avx512Impl is the AVX-512 variant. It accelerates, with IFMA (52-bit
-// multiply-add), the Montgomery products whose result is fully reduced
-// (MulCoeffsMontgomery, MulCoeffsMontgomeryThenAdd, MulScalarMontgomeryThenAdd)
-// for moduli below 2^50; everything else is the generic code.
+// multiply-add) and for moduli below 2^50, the NTT and INTT of both ring types
+// for N >= 16 (ntt_amd64.go) and the Montgomery products whose result is fully
+// reduced (MulCoeffsMontgomery, MulCoeffsMontgomeryThenAdd,
+// MulScalarMontgomeryThenAdd); with AVX-512F/DQ, Add, Sub, Neg and Reduce for
+// every modulus (avx512ops_amd64.go); everything else is the generic code.
 var avx512Impl = &Impl{
 	name:      AVX512,
 	supported: func() bool { return cpu.X86.HasAVX512F && cpu.X86.HasAVX512DQ && cpu.X86.HasAVX512IFMA },
@@ -27,6 +29,8 @@ var avx512Impl = &Impl{
 		f.sub = subAVX512
 		f.neg = negAVX512
 		f.reduce = reduceAVX512
+		f.ntt, f.intt = nttAVX512, inttAVX512
+		f.nttCI, f.inttCI = nttCIAVX512, inttCIAVX512
 		return f
 	}(),
 }

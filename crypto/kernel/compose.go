@@ -19,9 +19,9 @@ var Ops = []string{
 func takeOp(op string, dst *funcs, src funcs) bool {
 	switch op {
 	case "NTT":
-		dst.ntt = src.ntt
+		dst.ntt, dst.nttCI = src.ntt, src.nttCI
 	case "INTT":
-		dst.intt = src.intt
+		dst.intt, dst.inttCI = src.intt, src.inttCI
 	case "MulCoeffsMontgomery":
 		dst.mulMont = src.mulMont
 	case "MulCoeffsMontgomeryLazy":

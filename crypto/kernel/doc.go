@@ -10,8 +10,10 @@
 // and NTT tables (RootsForward, RootsBackward, NInv) it reads and never
 // changes. The operations are
 //
-//   - NTT and INTT: the standard negacyclic transform of Z_q[X]/(X^N+1), equal to
-//     SubRing.NTT and SubRing.INTT bit for bit (output in [0, q));
+//   - NTT and INTT: the standard negacyclic transform of Z_q[X]/(X^N+1), or
+//     the conjugate-invariant one of Z_q[X+X^-1]/(X^2N+1) for a SubRing of a
+//     ring.ConjugateInvariant ring (NthRoot 4N), equal to SubRing.NTT and
+//     SubRing.INTT bit for bit (output in [0, q));
 //   - MulCoeffsMontgomery, MulCoeffsMontgomeryLazy, MulCoeffsMontgomeryThenAdd,
 //     MulCoeffsMontgomeryLazyThenAddLazy and MulScalarMontgomeryThenAdd: pointwise
 //     products with Montgomery reduction by 2^64, lattigo's representation;
@@ -22,20 +24,24 @@
 // those ranges the result equals what the SubRing method of the same name
 // returns, bit for bit, for every variant; the tests check this against lattigo
 // itself. The package does not check its inputs' ranges (that would cost as much
-// as the operation), does not implement the conjugate-invariant ring, and
-// allocates nothing.
+// as the operation) and allocates nothing, except that the avx512 variant
+// computes, once per SubRing and modulus, its own copy of the NTT roots.
 //
 // # Variants and dispatch
 //
 // A variant is one implementation of every operation:
 //
 //   - "generic": portable Go, always built and always tested;
-//   - "avx512": assembly on amd64, generated with avo from _asm/. It
-//     accelerates the fully reduced Montgomery products only for moduli
-//     below 2^50 (the IFMA path), and Add, Sub, Neg and Reduce for every
-//     modulus (Reduce from 2^20, with a quotient estimated in double
-//     precision); for the rest it calls the generic code, so every variant
-//     computes every operation;
+//   - "avx512": assembly on amd64, generated with avo from _asm/. With
+//     AVX-512 IFMA (52-bit multiply-add), for moduli below 2^50 only, it
+//     accelerates NTT and INTT of both ring types for N >= 16 (Shoup
+//     butterflies, two stages per pass over memory, the last three stages in
+//     registers) and the fully reduced Montgomery products
+//     (MulCoeffsMontgomery, MulCoeffsMontgomeryThenAdd,
+//     MulScalarMontgomeryThenAdd); with AVX-512F/DQ it accelerates Add, Sub,
+//     Neg and Reduce for every modulus (Reduce from 2^20, with a quotient
+//     estimated in double precision); for the rest it calls the generic
+//     code, so every variant computes every operation;
 //   - "avx2" (for 30-bit primes) is named but not built yet: forcing it
 //     falls back to generic with a warning.
 //

@@ -4,11 +4,14 @@ import (
 	"encoding/binary"
 	"math/rand/v2"
 	"testing"
+
+	"github.com/tuneinsight/lattigo/v5/ring"
 )
 
 // FuzzKernels runs one operation on one limb with lattigo and with every
 // variant this machine can run, and requires the same words. The fuzzer picks
-// the operation, the degree (2^3..2^10), the modulus size (30..61 bits) and
+// the operation, the degree (2^3..2^10; logN's top bit picks a
+// conjugate-invariant ring), the modulus size (30..61 bits) and
 // the coefficients: data gives them 8 bytes each, folded into the operation's
 // accepted input range (so 0xff.. bytes reach q-1, 2q-1 and the like), and
 // seed fills what data does not cover. The seed corpus is in
@@ -18,12 +21,18 @@ import (
 func FuzzKernels(f *testing.F) {
 	f.Add(uint8(0), uint8(7), uint8(20), uint64(1), []byte{})
 	f.Add(uint8(3), uint8(3), uint8(31), uint64(2), []byte{0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff})
+	f.Add(uint8(0), uint8(0x80+4), uint8(19), uint64(3), []byte{0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff})
+	f.Add(uint8(2), uint8(0x80+7), uint8(20), uint64(4), []byte{})
 	impls := allImpls(f)
 	f.Fuzz(func(t *testing.T, opIndex, logN, qBits uint8, seed uint64, data []byte) {
 		o := ops[int(opIndex)%len(ops)]
 		ln := 3 + int(logN)%8
 		bitSize := 30 + int(qBits)%32
-		r := testRing(t, ln, []int{bitSize})
+		typ := ring.Standard
+		if logN&0x80 != 0 {
+			typ = ring.ConjugateInvariant
+		}
+		r := testRingOf(t, typ, ln, []int{bitSize})
 		s := r.SubRings[0]
 		q := s.Modulus
 		rng := rand.New(rand.NewPCG(seed, uint64(opIndex)))

@@ -9,6 +9,8 @@ import "math/bits"
 var genericFuncs = funcs{
 	ntt:                    nttGeneric,
 	intt:                   inttGeneric,
+	nttCI:                  nttCIGeneric,
+	inttCI:                 inttCIGeneric,
 	mulMont:                mulMontGeneric,
 	mulMontLazy:            mulMontLazyGeneric,
 	mulMontThenAdd:         mulMontThenAddGeneric,
@@ -265,8 +267,34 @@ func reduceGeneric(p1, p2 []uint64, q, bredHi uint64) {
 // nttGeneric is lattigo's NTTStandard: the lazy Cooley-Tukey transform, then a
 // Barrett reduction into [0, q).
 func nttGeneric(p1, p2 []uint64, n int, q, mrc, bredHi uint64, roots []uint64) {
-	nttLazyGeneric(p1, p2, n, q, mrc, roots)
+	nttLazyGeneric(p1, p2, n, q, mrc, roots, 0)
 	reduceGeneric(p2[:n], p2[:n], q, bredHi)
+}
+
+// nttCIGeneric is lattigo's NTTConjugateInvariant: the folding first stage
+// (ciFold), the Cooley-Tukey stages over the 2N-long root table, then a
+// Barrett reduction into [0, q). Its conditional subtractions follow the
+// standard transform's schedule, not lattigo's; the lazy values stay below
+// 8q < 2^64, so the reduced output is the same.
+func nttCIGeneric(p1, p2 []uint64, n int, q, mrc, bredHi uint64, roots []uint64) {
+	ciFold(p1, p2, n, q, mrc, roots[1])
+	nttLazyGeneric(p2, p2, n, q, mrc, roots, 1)
+	reduceGeneric(p2[:n], p2[:n], q, bredHi)
+}
+
+// ciFold is the first stage of lattigo's conjugate-invariant NTT and the last
+// of its INTT: (x_j, x_k) -> (x_j + 2q - w*x_k, x_k + 2q - w*x_j) for
+// 1 <= j <= n/2, k = n-j, w*x lazy Montgomery products; x_0 is copied.
+// Inputs below 2q give outputs below 4q.
+func ciFold(p1, p2 []uint64, n int, q, mrc, w uint64) {
+	twoQ := 2 * q
+	for j, k := 1, n-1; j < k; j, k = j+1, k-1 {
+		x, y := p1[j], p1[k]
+		p2[j], p2[k] = x+twoQ-mredLazy(y, w, q, mrc), y+twoQ-mredLazy(x, w, q, mrc)
+	}
+	h := n >> 1
+	p2[h] = p1[h] + twoQ - mredLazy(p1[h], w, q, mrc)
+	p2[0] = p1[0]
 }
 
 // nttLazyGeneric computes the forward transform with outputs below 8q (lattigo's
@@ -281,16 +309,19 @@ func nttGeneric(p1, p2 []uint64, n int, q, mrc, bredHi uint64, roots []uint64) {
 //     whose bit length is odd (m = 4, 16, 64, ...); the first stage (m = 1)
 //     reads p1 unreduced;
 //   - for n < 16 every stage reduces u that way.
-func nttLazyGeneric(p1, p2 []uint64, n int, q, mrc uint64, roots []uint64) {
+//
+// The stage of m blocks takes its roots from roots[m<<shift:]: shift is 0 for
+// the standard transform and 1 for the conjugate-invariant one.
+func nttLazyGeneric(p1, p2 []uint64, n int, q, mrc uint64, roots []uint64, shift uint) {
 	if n < 16 {
-		nttLazySmall(p1, p2, n, q, mrc, roots)
+		nttLazySmall(p1, p2, n, q, mrc, roots, shift)
 		return
 	}
 	twoQ, fourQ := 2*q, 4*q
 	t := n >> 1
 
 	// First stage (m = 1), from p1 to p2, u not reduced.
-	w := roots[1]
+	w := roots[1<<shift]
 	for j := 0; j < t; j += 8 {
 		x, y := (*[8]uint64)(p1[j:j+8]), (*[8]uint64)(p1[j+t:j+t+8])
 		ox, oy := (*[8]uint64)(p2[j:j+8]), (*[8]uint64)(p2[j+t:j+t+8])
@@ -307,9 +338,10 @@ func nttLazyGeneric(p1, p2 []uint64, n int, q, mrc uint64, roots []uint64) {
 	for m := 2; m < n; m <<= 1 {
 		t >>= 1
 		reduce := t == 1 || bits.Len(uint(m))&1 == 1
+		roots := roots[m<<shift : m<<shift+m]
 		switch {
 		case t >= 8:
-			for i, w := range roots[m : 2*m] {
+			for i, w := range roots {
 				j1 := 2 * i * t
 				for j := j1; j < j1+t; j += 8 {
 					x, y := (*[8]uint64)(p2[j:j+8]), (*[8]uint64)(p2[j+t:j+t+8])
@@ -335,7 +367,7 @@ func nttLazyGeneric(p1, p2 []uint64, n int, q, mrc uint64, roots []uint64) {
 				}
 			}
 		case t == 4:
-			for i, w := range roots[m : 2*m] {
+			for i, w := range roots {
 				x := (*[8]uint64)(p2[8*i : 8*i+8])
 				u0, u1, u2, u3 := x[0], x[1], x[2], x[3]
 				if reduce {
@@ -347,7 +379,7 @@ func nttLazyGeneric(p1, p2 []uint64, n int, q, mrc uint64, roots []uint64) {
 				x[3], x[7] = ctButterfly(u3, x[7], w, q, mrc, twoQ)
 			}
 		case t == 2:
-			for i, w := range roots[m : 2*m] {
+			for i, w := range roots {
 				x := (*[4]uint64)(p2[4*i : 4*i+4])
 				u0, u1 := x[0], x[1]
 				if reduce {
@@ -357,7 +389,7 @@ func nttLazyGeneric(p1, p2 []uint64, n int, q, mrc uint64, roots []uint64) {
 				x[1], x[3] = ctButterfly(u1, x[3], w, q, mrc, twoQ)
 			}
 		default: // t == 1, the last stage: always reduced
-			for i, w := range roots[m : 2*m] {
+			for i, w := range roots {
 				x := (*[2]uint64)(p2[2*i : 2*i+2])
 				x[0], x[1] = ctButterfly(reduce4Q(x[0], fourQ), x[1], w, q, mrc, twoQ)
 			}
@@ -366,14 +398,14 @@ func nttLazyGeneric(p1, p2 []uint64, n int, q, mrc uint64, roots []uint64) {
 }
 
 // nttLazySmall is lattigo's nttLazy for n < 16: every butterfly reduces u.
-func nttLazySmall(p1, p2 []uint64, n int, q, mrc uint64, roots []uint64) {
+func nttLazySmall(p1, p2 []uint64, n int, q, mrc uint64, roots []uint64, shift uint) {
 	twoQ, fourQ := 2*q, 4*q
 	copy(p2[:n], p1[:n])
 	t := n
 	for m := 1; m < n; m <<= 1 {
 		t >>= 1
 		for i := 0; i < m; i++ {
-			w := roots[m+i]
+			w := roots[m<<shift+i]
 			j1 := 2 * i * t
 			for j := j1; j < j1+t; j++ {
 				p2[j], p2[j+t] = ctButterfly(reduce4Q(p2[j], fourQ), p2[j+t], w, q, mrc, twoQ)
@@ -399,33 +431,46 @@ func reduce4Q(u, fourQ uint64) uint64 {
 // inttGeneric is lattigo's INTTStandard: the lazy Gentleman-Sande transform
 // with outputs in [0, 2q), then a Montgomery multiplication by N^-1 into [0, q).
 func inttGeneric(p1, p2 []uint64, n int, q, mrc, nInv uint64, roots []uint64) {
-	inttLazyGeneric(p1, p2, n, q, mrc, roots)
+	inttLazyGeneric(p1, p2, n, q, mrc, roots, 0)
+	mulScalarMontGeneric(p2[:n], nInv, p2[:n], q, mrc)
+}
+
+// inttCIGeneric is lattigo's INTTConjugateInvariant: the Gentleman-Sande
+// stages over the 2N-long root table, the folding stage (ciFold, with x_0
+// doubled), then a Montgomery multiplication by nInv = (2N)^-1 into [0, q).
+func inttCIGeneric(p1, p2 []uint64, n int, q, mrc, nInv uint64, roots []uint64) {
+	inttLazyGeneric(p1, p2, n, q, mrc, roots, 1)
+	ciFold(p2, p2, n, q, mrc, roots[1])
+	p2[0] = cred(p2[0]<<1, q)
 	mulScalarMontGeneric(p2[:n], nInv, p2[:n], q, mrc)
 }
 
 // inttLazyGeneric is lattigo's inttCoreLazy: every butterfly is
 // (u, v) -> (u + v reduced by 2q if at least 2q, (u + 4q - v)*w lazily).
-func inttLazyGeneric(p1, p2 []uint64, n int, q, mrc uint64, roots []uint64) {
+// The stage of h blocks takes its roots from roots[h<<shift:], as in
+// nttLazyGeneric.
+func inttLazyGeneric(p1, p2 []uint64, n int, q, mrc uint64, roots []uint64, shift uint) {
 	twoQ, fourQ := 2*q, 4*q
 
-	// First stage (t = 1), from p1 to p2, roots[n/2 : n].
+	// First stage (t = 1), from p1 to p2.
 	h := n >> 1
-	for i, w := range roots[h : 2*h] {
+	for i, w := range roots[h<<shift : h<<shift+h] {
 		x, o := (*[2]uint64)(p1[2*i:2*i+2]), (*[2]uint64)(p2[2*i:2*i+2])
 		o[0], o[1] = gsButterfly(x[0], x[1], w, q, mrc, twoQ, fourQ)
 	}
 
 	for t := 2; t < n; t <<= 1 {
 		h >>= 1
+		roots := roots[h<<shift : h<<shift+h]
 		switch {
 		case t == 2:
-			for i, w := range roots[h : 2*h] {
+			for i, w := range roots {
 				x := (*[4]uint64)(p2[4*i : 4*i+4])
 				x[0], x[2] = gsButterfly(x[0], x[2], w, q, mrc, twoQ, fourQ)
 				x[1], x[3] = gsButterfly(x[1], x[3], w, q, mrc, twoQ, fourQ)
 			}
 		case t == 4:
-			for i, w := range roots[h : 2*h] {
+			for i, w := range roots {
 				x := (*[8]uint64)(p2[8*i : 8*i+8])
 				x[0], x[4] = gsButterfly(x[0], x[4], w, q, mrc, twoQ, fourQ)
 				x[1], x[5] = gsButterfly(x[1], x[5], w, q, mrc, twoQ, fourQ)
@@ -433,7 +478,7 @@ func inttLazyGeneric(p1, p2 []uint64, n int, q, mrc uint64, roots []uint64) {
 				x[3], x[7] = gsButterfly(x[3], x[7], w, q, mrc, twoQ, fourQ)
 			}
 		default:
-			for i, w := range roots[h : 2*h] {
+			for i, w := range roots {
 				j1 := 2 * i * t
 				for j := j1; j < j1+t; j += 8 {
 					x, y := (*[8]uint64)(p2[j:j+8]), (*[8]uint64)(p2[j+t:j+t+8])

@@ -478,3 +478,799 @@ mulScalarMontThenAddIFMA_done:
 	MOVQ R9, ret+72(FP)
 	VZEROUPPER
 	RET
+
+DATA ntt_spread4<>+0(SB)/8, $0x0000000000000000
+DATA ntt_spread4<>+8(SB)/8, $0x0000000000000000
+DATA ntt_spread4<>+16(SB)/8, $0x0000000000000000
+DATA ntt_spread4<>+24(SB)/8, $0x0000000000000000
+DATA ntt_spread4<>+32(SB)/8, $0x0000000000000001
+DATA ntt_spread4<>+40(SB)/8, $0x0000000000000001
+DATA ntt_spread4<>+48(SB)/8, $0x0000000000000001
+DATA ntt_spread4<>+56(SB)/8, $0x0000000000000001
+GLOBL ntt_spread4<>(SB), RODATA|NOPTR, $64
+
+DATA ntt_spread2<>+0(SB)/8, $0x0000000000000000
+DATA ntt_spread2<>+8(SB)/8, $0x0000000000000000
+DATA ntt_spread2<>+16(SB)/8, $0x0000000000000001
+DATA ntt_spread2<>+24(SB)/8, $0x0000000000000001
+DATA ntt_spread2<>+32(SB)/8, $0x0000000000000002
+DATA ntt_spread2<>+40(SB)/8, $0x0000000000000002
+DATA ntt_spread2<>+48(SB)/8, $0x0000000000000003
+DATA ntt_spread2<>+56(SB)/8, $0x0000000000000003
+GLOBL ntt_spread2<>(SB), RODATA|NOPTR, $64
+
+DATA ntt_rev<>+0(SB)/8, $0x0000000000000007
+DATA ntt_rev<>+8(SB)/8, $0x0000000000000006
+DATA ntt_rev<>+16(SB)/8, $0x0000000000000005
+DATA ntt_rev<>+24(SB)/8, $0x0000000000000004
+DATA ntt_rev<>+32(SB)/8, $0x0000000000000003
+DATA ntt_rev<>+40(SB)/8, $0x0000000000000002
+DATA ntt_rev<>+48(SB)/8, $0x0000000000000001
+DATA ntt_rev<>+56(SB)/8, $0x0000000000000000
+GLOBL ntt_rev<>(SB), RODATA|NOPTR, $64
+
+DATA ntt_lo<>+0(SB)/8, $0x0000000000000000
+DATA ntt_lo<>+8(SB)/8, $0x0000000000000001
+DATA ntt_lo<>+16(SB)/8, $0x0000000000000008
+DATA ntt_lo<>+24(SB)/8, $0x0000000000000009
+DATA ntt_lo<>+32(SB)/8, $0x0000000000000004
+DATA ntt_lo<>+40(SB)/8, $0x0000000000000005
+DATA ntt_lo<>+48(SB)/8, $0x000000000000000c
+DATA ntt_lo<>+56(SB)/8, $0x000000000000000d
+GLOBL ntt_lo<>(SB), RODATA|NOPTR, $64
+
+DATA ntt_hi<>+0(SB)/8, $0x0000000000000002
+DATA ntt_hi<>+8(SB)/8, $0x0000000000000003
+DATA ntt_hi<>+16(SB)/8, $0x000000000000000a
+DATA ntt_hi<>+24(SB)/8, $0x000000000000000b
+DATA ntt_hi<>+32(SB)/8, $0x0000000000000006
+DATA ntt_hi<>+40(SB)/8, $0x0000000000000007
+DATA ntt_hi<>+48(SB)/8, $0x000000000000000e
+DATA ntt_hi<>+56(SB)/8, $0x000000000000000f
+GLOBL ntt_hi<>(SB), RODATA|NOPTR, $64
+
+DATA ntt_even<>+0(SB)/8, $0x0000000000000000
+DATA ntt_even<>+8(SB)/8, $0x0000000000000002
+DATA ntt_even<>+16(SB)/8, $0x0000000000000004
+DATA ntt_even<>+24(SB)/8, $0x0000000000000006
+DATA ntt_even<>+32(SB)/8, $0x0000000000000008
+DATA ntt_even<>+40(SB)/8, $0x000000000000000a
+DATA ntt_even<>+48(SB)/8, $0x000000000000000c
+DATA ntt_even<>+56(SB)/8, $0x000000000000000e
+GLOBL ntt_even<>(SB), RODATA|NOPTR, $64
+
+DATA ntt_odd<>+0(SB)/8, $0x0000000000000001
+DATA ntt_odd<>+8(SB)/8, $0x0000000000000003
+DATA ntt_odd<>+16(SB)/8, $0x0000000000000005
+DATA ntt_odd<>+24(SB)/8, $0x0000000000000007
+DATA ntt_odd<>+32(SB)/8, $0x0000000000000009
+DATA ntt_odd<>+40(SB)/8, $0x000000000000000b
+DATA ntt_odd<>+48(SB)/8, $0x000000000000000d
+DATA ntt_odd<>+56(SB)/8, $0x000000000000000f
+GLOBL ntt_odd<>(SB), RODATA|NOPTR, $64
+
+DATA ntt_outlo<>+0(SB)/8, $0x0000000000000000
+DATA ntt_outlo<>+8(SB)/8, $0x0000000000000008
+DATA ntt_outlo<>+16(SB)/8, $0x0000000000000001
+DATA ntt_outlo<>+24(SB)/8, $0x0000000000000009
+DATA ntt_outlo<>+32(SB)/8, $0x0000000000000002
+DATA ntt_outlo<>+40(SB)/8, $0x000000000000000a
+DATA ntt_outlo<>+48(SB)/8, $0x0000000000000003
+DATA ntt_outlo<>+56(SB)/8, $0x000000000000000b
+GLOBL ntt_outlo<>(SB), RODATA|NOPTR, $64
+
+DATA ntt_outhi<>+0(SB)/8, $0x0000000000000004
+DATA ntt_outhi<>+8(SB)/8, $0x000000000000000c
+DATA ntt_outhi<>+16(SB)/8, $0x0000000000000005
+DATA ntt_outhi<>+24(SB)/8, $0x000000000000000d
+DATA ntt_outhi<>+32(SB)/8, $0x0000000000000006
+DATA ntt_outhi<>+40(SB)/8, $0x000000000000000e
+DATA ntt_outhi<>+48(SB)/8, $0x0000000000000007
+DATA ntt_outhi<>+56(SB)/8, $0x000000000000000f
+GLOBL ntt_outhi<>(SB), RODATA|NOPTR, $64
+
+// func nttR2IFMA(src []uint64, dst []uint64, t int, w []uint64, wp []uint64, q uint64)
+// Requires: AVX, AVX512F, AVX512IFMA
+TEXT ·nttR2IFMA(SB), NOSPLIT, $0-112
+	MOVQ         q+104(FP), AX
+	VPBROADCASTQ AX, Z0
+	VPADDQ       Z0, Z0, Z1
+	MOVQ         $0x000fffffffffffff, AX
+	VPBROADCASTQ AX, Z2
+	VPSUBQ       Z0, Z2, Z0
+	MOVQ         $0x0000000000000001, AX
+	VPBROADCASTQ AX, Z5
+	VPADDQ       Z5, Z0, Z0
+	MOVQ         src_base+0(FP), AX
+	MOVQ         dst_base+24(FP), CX
+	MOVQ         src_len+8(FP), DX
+	MOVQ         t+48(FP), BX
+	SHLQ         $0x03, BX
+	SHLQ         $0x03, DX
+	ADDQ         AX, DX
+	MOVQ         w_base+56(FP), SI
+	MOVQ         wp_base+80(FP), DI
+
+nttR2IFMA_block:
+	VPBROADCASTQ (SI), Z5
+	VPBROADCASTQ (DI), Z6
+	ADDQ         $0x08, SI
+	ADDQ         $0x08, DI
+	MOVQ         AX, R8
+	ADDQ         BX, R8
+
+nttR2IFMA_inner:
+	VMOVDQU64   (AX), Z7
+	VMOVDQU64   (AX)(BX*1), Z8
+	VPSUBQ      Z1, Z7, Z9
+	VPMINUQ     Z9, Z7, Z7
+	VPXORQ      Z4, Z4, Z4
+	VPMADD52HUQ Z6, Z8, Z4
+	VPXORQ      Z3, Z3, Z3
+	VPMADD52LUQ Z5, Z8, Z3
+	VPMADD52LUQ Z0, Z4, Z3
+	VPANDQ      Z2, Z3, Z3
+	VPADDQ      Z1, Z7, Z8
+	VPSUBQ      Z3, Z8, Z8
+	VPADDQ      Z3, Z7, Z7
+	VMOVDQU64   Z7, (CX)
+	VMOVDQU64   Z8, (CX)(BX*1)
+	ADDQ        $0x40, AX
+	ADDQ        $0x40, CX
+	CMPQ        AX, R8
+	JB          nttR2IFMA_inner
+	ADDQ        BX, AX
+	ADDQ        BX, CX
+	CMPQ        AX, DX
+	JB          nttR2IFMA_block
+	VZEROUPPER
+	RET
+
+// func inttR2IFMA(src []uint64, dst []uint64, t int, w []uint64, wp []uint64, q uint64)
+// Requires: AVX, AVX512F, AVX512IFMA
+TEXT ·inttR2IFMA(SB), NOSPLIT, $0-112
+	MOVQ         q+104(FP), AX
+	VPBROADCASTQ AX, Z0
+	VPADDQ       Z0, Z0, Z1
+	MOVQ         $0x000fffffffffffff, AX
+	VPBROADCASTQ AX, Z2
+	VPSUBQ       Z0, Z2, Z0
+	MOVQ         $0x0000000000000001, AX
+	VPBROADCASTQ AX, Z4
+	VPADDQ       Z4, Z0, Z0
+	MOVQ         src_base+0(FP), AX
+	MOVQ         dst_base+24(FP), CX
+	MOVQ         src_len+8(FP), DX
+	MOVQ         t+48(FP), BX
+	SHLQ         $0x03, BX
+	SHLQ         $0x03, DX
+	ADDQ         AX, DX
+	MOVQ         w_base+56(FP), SI
+	MOVQ         wp_base+80(FP), DI
+
+inttR2IFMA_block:
+	VPBROADCASTQ (SI), Z4
+	VPBROADCASTQ (DI), Z5
+	ADDQ         $0x08, SI
+	ADDQ         $0x08, DI
+	MOVQ         AX, R8
+	ADDQ         BX, R8
+
+inttR2IFMA_inner:
+	VMOVDQU64   (AX), Z6
+	VMOVDQU64   (AX)(BX*1), Z7
+	VPADDQ      Z1, Z6, Z8
+	VPSUBQ      Z7, Z8, Z8
+	VPADDQ      Z7, Z6, Z6
+	VPSUBQ      Z1, Z6, Z9
+	VPMINUQ     Z9, Z6, Z6
+	VPXORQ      Z3, Z3, Z3
+	VPMADD52HUQ Z5, Z8, Z3
+	VPXORQ      Z7, Z7, Z7
+	VPMADD52LUQ Z4, Z8, Z7
+	VPMADD52LUQ Z0, Z3, Z7
+	VPANDQ      Z2, Z7, Z7
+	VMOVDQU64   Z6, (CX)
+	VMOVDQU64   Z7, (CX)(BX*1)
+	ADDQ        $0x40, AX
+	ADDQ        $0x40, CX
+	CMPQ        AX, R8
+	JB          inttR2IFMA_inner
+	ADDQ        BX, AX
+	ADDQ        BX, CX
+	CMPQ        AX, DX
+	JB          inttR2IFMA_block
+	VZEROUPPER
+	RET
+
+// func nttR4IFMA(src []uint64, dst []uint64, h int, w1 []uint64, wp1 []uint64, w2 []uint64, wp2 []uint64, q uint64)
+// Requires: AVX, AVX512F, AVX512IFMA
+TEXT ·nttR4IFMA(SB), NOSPLIT, $0-160
+	MOVQ         q+152(FP), AX
+	VPBROADCASTQ AX, Z0
+	VPADDQ       Z0, Z0, Z1
+	MOVQ         $0x000fffffffffffff, AX
+	VPBROADCASTQ AX, Z2
+	VPSUBQ       Z0, Z2, Z0
+	MOVQ         $0x0000000000000001, AX
+	VPBROADCASTQ AX, Z11
+	VPADDQ       Z11, Z0, Z0
+	MOVQ         src_base+0(FP), AX
+	MOVQ         dst_base+24(FP), CX
+	MOVQ         src_len+8(FP), DX
+	MOVQ         h+48(FP), BX
+	SHLQ         $0x03, BX
+	SHLQ         $0x03, DX
+	ADDQ         AX, DX
+	LEAQ         (BX)(BX*2), SI
+	MOVQ         w1_base+56(FP), DI
+	MOVQ         wp1_base+80(FP), R8
+	MOVQ         w2_base+104(FP), R9
+	MOVQ         wp2_base+128(FP), R10
+
+nttR4IFMA_block:
+	VPBROADCASTQ (DI), Z11
+	VPBROADCASTQ (R8), Z12
+	VPBROADCASTQ (R9), Z13
+	VPBROADCASTQ (R10), Z14
+	VPBROADCASTQ 8(R9), Z15
+	VPBROADCASTQ 8(R10), Z16
+	ADDQ         $0x08, DI
+	ADDQ         $0x08, R8
+	ADDQ         $0x10, R9
+	ADDQ         $0x10, R10
+	MOVQ         AX, R11
+	ADDQ         BX, R11
+
+nttR4IFMA_inner:
+	VMOVDQU64   (AX), Z17
+	VMOVDQU64   (AX)(BX*1), Z18
+	VMOVDQU64   (AX)(BX*2), Z19
+	VMOVDQU64   (AX)(SI*1), Z20
+	VPSUBQ      Z1, Z17, Z21
+	VPMINUQ     Z21, Z17, Z17
+	VPXORQ      Z4, Z4, Z4
+	VPMADD52HUQ Z12, Z19, Z4
+	VPXORQ      Z3, Z3, Z3
+	VPMADD52LUQ Z11, Z19, Z3
+	VPMADD52LUQ Z0, Z4, Z3
+	VPANDQ      Z2, Z3, Z3
+	VPADDQ      Z1, Z17, Z19
+	VPSUBQ      Z3, Z19, Z19
+	VPADDQ      Z3, Z17, Z17
+	VPSUBQ      Z1, Z18, Z21
+	VPMINUQ     Z21, Z18, Z18
+	VPXORQ      Z6, Z6, Z6
+	VPMADD52HUQ Z12, Z20, Z6
+	VPXORQ      Z5, Z5, Z5
+	VPMADD52LUQ Z11, Z20, Z5
+	VPMADD52LUQ Z0, Z6, Z5
+	VPANDQ      Z2, Z5, Z5
+	VPADDQ      Z1, Z18, Z20
+	VPSUBQ      Z5, Z20, Z20
+	VPADDQ      Z5, Z18, Z18
+	VPSUBQ      Z1, Z17, Z21
+	VPMINUQ     Z21, Z17, Z17
+	VPXORQ      Z8, Z8, Z8
+	VPMADD52HUQ Z14, Z18, Z8
+	VPXORQ      Z7, Z7, Z7
+	VPMADD52LUQ Z13, Z18, Z7
+	VPMADD52LUQ Z0, Z8, Z7
+	VPANDQ      Z2, Z7, Z7
+	VPADDQ      Z1, Z17, Z18
+	VPSUBQ      Z7, Z18, Z18
+	VPADDQ      Z7, Z17, Z17
+	VPSUBQ      Z1, Z19, Z21
+	VPMINUQ     Z21, Z19, Z19
+	VPXORQ      Z10, Z10, Z10
+	VPMADD52HUQ Z16, Z20, Z10
+	VPXORQ      Z9, Z9, Z9
+	VPMADD52LUQ Z15, Z20, Z9
+	VPMADD52LUQ Z0, Z10, Z9
+	VPANDQ      Z2, Z9, Z9
+	VPADDQ      Z1, Z19, Z20
+	VPSUBQ      Z9, Z20, Z20
+	VPADDQ      Z9, Z19, Z19
+	VMOVDQU64   Z17, (CX)
+	VMOVDQU64   Z18, (CX)(BX*1)
+	VMOVDQU64   Z19, (CX)(BX*2)
+	VMOVDQU64   Z20, (CX)(SI*1)
+	ADDQ        $0x40, AX
+	ADDQ        $0x40, CX
+	CMPQ        AX, R11
+	JB          nttR4IFMA_inner
+	ADDQ        SI, AX
+	ADDQ        SI, CX
+	CMPQ        AX, DX
+	JB          nttR4IFMA_block
+	VZEROUPPER
+	RET
+
+// func inttR4IFMA(src []uint64, dst []uint64, h int, w1 []uint64, wp1 []uint64, w2 []uint64, wp2 []uint64, q uint64)
+// Requires: AVX, AVX512F, AVX512IFMA
+TEXT ·inttR4IFMA(SB), NOSPLIT, $0-160
+	MOVQ         q+152(FP), AX
+	VPBROADCASTQ AX, Z0
+	VPADDQ       Z0, Z0, Z1
+	MOVQ         $0x000fffffffffffff, AX
+	VPBROADCASTQ AX, Z2
+	VPSUBQ       Z0, Z2, Z0
+	MOVQ         $0x0000000000000001, AX
+	VPBROADCASTQ AX, Z7
+	VPADDQ       Z7, Z0, Z0
+	MOVQ         src_base+0(FP), AX
+	MOVQ         dst_base+24(FP), CX
+	MOVQ         src_len+8(FP), DX
+	MOVQ         h+48(FP), BX
+	SHLQ         $0x03, BX
+	SHLQ         $0x03, DX
+	ADDQ         AX, DX
+	LEAQ         (BX)(BX*2), SI
+	MOVQ         w1_base+56(FP), DI
+	MOVQ         wp1_base+80(FP), R8
+	MOVQ         w2_base+104(FP), R9
+	MOVQ         wp2_base+128(FP), R10
+
+inttR4IFMA_block:
+	VPBROADCASTQ (DI), Z7
+	VPBROADCASTQ (R8), Z8
+	VPBROADCASTQ 8(DI), Z9
+	VPBROADCASTQ 8(R8), Z10
+	VPBROADCASTQ (R9), Z11
+	VPBROADCASTQ (R10), Z12
+	ADDQ         $0x10, DI
+	ADDQ         $0x10, R8
+	ADDQ         $0x08, R9
+	ADDQ         $0x08, R10
+	MOVQ         AX, R11
+	ADDQ         BX, R11
+
+inttR4IFMA_inner:
+	VMOVDQU64   (AX), Z13
+	VMOVDQU64   (AX)(BX*1), Z14
+	VMOVDQU64   (AX)(BX*2), Z15
+	VMOVDQU64   (AX)(SI*1), Z16
+	VPADDQ      Z1, Z13, Z17
+	VPSUBQ      Z14, Z17, Z17
+	VPADDQ      Z14, Z13, Z13
+	VPSUBQ      Z1, Z13, Z18
+	VPMINUQ     Z18, Z13, Z13
+	VPXORQ      Z3, Z3, Z3
+	VPMADD52HUQ Z8, Z17, Z3
+	VPXORQ      Z14, Z14, Z14
+	VPMADD52LUQ Z7, Z17, Z14
+	VPMADD52LUQ Z0, Z3, Z14
+	VPANDQ      Z2, Z14, Z14
+	VPADDQ      Z1, Z15, Z17
+	VPSUBQ      Z16, Z17, Z17
+	VPADDQ      Z16, Z15, Z15
+	VPSUBQ      Z1, Z15, Z18
+	VPMINUQ     Z18, Z15, Z15
+	VPXORQ      Z4, Z4, Z4
+	VPMADD52HUQ Z10, Z17, Z4
+	VPXORQ      Z16, Z16, Z16
+	VPMADD52LUQ Z9, Z17, Z16
+	VPMADD52LUQ Z0, Z4, Z16
+	VPANDQ      Z2, Z16, Z16
+	VPADDQ      Z1, Z13, Z17
+	VPSUBQ      Z15, Z17, Z17
+	VPADDQ      Z15, Z13, Z13
+	VPSUBQ      Z1, Z13, Z18
+	VPMINUQ     Z18, Z13, Z13
+	VPXORQ      Z5, Z5, Z5
+	VPMADD52HUQ Z12, Z17, Z5
+	VPXORQ      Z15, Z15, Z15
+	VPMADD52LUQ Z11, Z17, Z15
+	VPMADD52LUQ Z0, Z5, Z15
+	VPANDQ      Z2, Z15, Z15
+	VPADDQ      Z1, Z14, Z17
+	VPSUBQ      Z16, Z17, Z17
+	VPADDQ      Z16, Z14, Z14
+	VPSUBQ      Z1, Z14, Z18
+	VPMINUQ     Z18, Z14, Z14
+	VPXORQ      Z6, Z6, Z6
+	VPMADD52HUQ Z12, Z17, Z6
+	VPXORQ      Z16, Z16, Z16
+	VPMADD52LUQ Z11, Z17, Z16
+	VPMADD52LUQ Z0, Z6, Z16
+	VPANDQ      Z2, Z16, Z16
+	VMOVDQU64   Z13, (CX)
+	VMOVDQU64   Z14, (CX)(BX*1)
+	VMOVDQU64   Z15, (CX)(BX*2)
+	VMOVDQU64   Z16, (CX)(SI*1)
+	ADDQ        $0x40, AX
+	ADDQ        $0x40, CX
+	CMPQ        AX, R11
+	JB          inttR4IFMA_inner
+	ADDQ        SI, AX
+	ADDQ        SI, CX
+	CMPQ        AX, DX
+	JB          inttR4IFMA_block
+	VZEROUPPER
+	RET
+
+// func nttLast3IFMA(p []uint64, w4 []uint64, wp4 []uint64, w2 []uint64, wp2 []uint64, w1 []uint64, wp1 []uint64, q uint64)
+// Requires: AVX, AVX512F, AVX512IFMA
+TEXT ·nttLast3IFMA(SB), NOSPLIT, $0-176
+	MOVQ         q+168(FP), AX
+	VPBROADCASTQ AX, Z0
+	VPADDQ       Z0, Z0, Z1
+	MOVQ         $0x000fffffffffffff, AX
+	VPBROADCASTQ AX, Z2
+	VPSUBQ       Z0, Z2, Z3
+	MOVQ         $0x0000000000000001, AX
+	VPBROADCASTQ AX, Z4
+	VPADDQ       Z4, Z3, Z3
+	MOVQ         p_base+0(FP), AX
+	MOVQ         p_len+8(FP), CX
+	SHLQ         $0x03, CX
+	ADDQ         AX, CX
+	MOVQ         w4_base+24(FP), DX
+	MOVQ         wp4_base+48(FP), BX
+	MOVQ         w2_base+72(FP), SI
+	MOVQ         wp2_base+96(FP), DI
+	MOVQ         w1_base+120(FP), R8
+	MOVQ         wp1_base+144(FP), R9
+	VMOVDQU64    ntt_spread4<>+0(SB), Z4
+	VMOVDQU64    ntt_spread2<>+0(SB), Z11
+	VMOVDQU64    ntt_lo<>+0(SB), Z12
+	VMOVDQU64    ntt_hi<>+0(SB), Z13
+	VMOVDQU64    ntt_outlo<>+0(SB), Z14
+	VMOVDQU64    ntt_outhi<>+0(SB), Z15
+
+last3_loop:
+	VMOVDQU64   (AX), Z16
+	VMOVDQU64   64(AX), Z17
+	VSHUFI64X2  $0x44, Z17, Z16, Z18
+	VSHUFI64X2  $0xee, Z17, Z16, Z16
+	VPERMQ      (DX), Z4, Z17
+	VPERMQ      (BX), Z4, Z19
+	VPSUBQ      Z1, Z18, Z20
+	VPMINUQ     Z20, Z18, Z18
+	VPXORQ      Z6, Z6, Z6
+	VPMADD52HUQ Z19, Z16, Z6
+	VPXORQ      Z5, Z5, Z5
+	VPMADD52LUQ Z17, Z16, Z5
+	VPMADD52LUQ Z3, Z6, Z5
+	VPANDQ      Z2, Z5, Z5
+	VPADDQ      Z1, Z18, Z16
+	VPSUBQ      Z5, Z16, Z16
+	VPADDQ      Z5, Z18, Z18
+	VMOVDQA64   Z12, Z17
+	VPERMI2Q    Z16, Z18, Z17
+	VMOVDQA64   Z13, Z19
+	VPERMI2Q    Z16, Z18, Z19
+	VPERMQ      (SI), Z11, Z16
+	VPERMQ      (DI), Z11, Z18
+	VPSUBQ      Z1, Z17, Z20
+	VPMINUQ     Z20, Z17, Z17
+	VPXORQ      Z8, Z8, Z8
+	VPMADD52HUQ Z18, Z19, Z8
+	VPXORQ      Z7, Z7, Z7
+	VPMADD52LUQ Z16, Z19, Z7
+	VPMADD52LUQ Z3, Z8, Z7
+	VPANDQ      Z2, Z7, Z7
+	VPADDQ      Z1, Z17, Z19
+	VPSUBQ      Z7, Z19, Z19
+	VPADDQ      Z7, Z17, Z17
+	VPUNPCKLQDQ Z19, Z17, Z16
+	VPUNPCKHQDQ Z19, Z17, Z17
+	VMOVDQU64   (R8), Z18
+	VMOVDQU64   (R9), Z19
+	VPSUBQ      Z1, Z16, Z20
+	VPMINUQ     Z20, Z16, Z16
+	VPXORQ      Z10, Z10, Z10
+	VPMADD52HUQ Z19, Z17, Z10
+	VPXORQ      Z9, Z9, Z9
+	VPMADD52LUQ Z18, Z17, Z9
+	VPMADD52LUQ Z3, Z10, Z9
+	VPANDQ      Z2, Z9, Z9
+	VPADDQ      Z1, Z16, Z17
+	VPSUBQ      Z9, Z17, Z17
+	VPADDQ      Z9, Z16, Z16
+	VPSUBQ      Z1, Z16, Z18
+	VPMINUQ     Z18, Z16, Z16
+	VPSUBQ      Z0, Z16, Z18
+	VPMINUQ     Z18, Z16, Z16
+	VPSUBQ      Z1, Z17, Z18
+	VPMINUQ     Z18, Z17, Z17
+	VPSUBQ      Z0, Z17, Z18
+	VPMINUQ     Z18, Z17, Z17
+	VMOVDQA64   Z14, Z18
+	VPERMI2Q    Z17, Z16, Z18
+	VMOVDQU64   Z18, (AX)
+	VMOVDQA64   Z15, Z18
+	VPERMI2Q    Z17, Z16, Z18
+	VMOVDQU64   Z18, 64(AX)
+	ADDQ        $0x10, DX
+	ADDQ        $0x10, BX
+	ADDQ        $0x20, SI
+	ADDQ        $0x20, DI
+	ADDQ        $0x40, R8
+	ADDQ        $0x40, R9
+	ADDQ        $0x80, AX
+	CMPQ        AX, CX
+	JB          last3_loop
+	VZEROUPPER
+	RET
+
+// func inttFirst3IFMA(src []uint64, dst []uint64, w1 []uint64, wp1 []uint64, w2 []uint64, wp2 []uint64, w4 []uint64, wp4 []uint64, q uint64)
+// Requires: AVX, AVX512F, AVX512IFMA
+TEXT ·inttFirst3IFMA(SB), NOSPLIT, $0-200
+	MOVQ         q+192(FP), AX
+	VPBROADCASTQ AX, Z0
+	VPADDQ       Z0, Z0, Z1
+	MOVQ         $0x000fffffffffffff, AX
+	VPBROADCASTQ AX, Z2
+	VPSUBQ       Z0, Z2, Z0
+	MOVQ         $0x0000000000000001, AX
+	VPBROADCASTQ AX, Z6
+	VPADDQ       Z6, Z0, Z0
+	MOVQ         src_base+0(FP), AX
+	MOVQ         dst_base+24(FP), CX
+	MOVQ         src_len+8(FP), DX
+	SHLQ         $0x03, DX
+	ADDQ         AX, DX
+	MOVQ         w1_base+48(FP), BX
+	MOVQ         wp1_base+72(FP), SI
+	MOVQ         w2_base+96(FP), DI
+	MOVQ         wp2_base+120(FP), R8
+	MOVQ         w4_base+144(FP), R9
+	MOVQ         wp4_base+168(FP), R10
+	VMOVDQU64    ntt_spread4<>+0(SB), Z6
+	VMOVDQU64    ntt_spread2<>+0(SB), Z7
+	VMOVDQU64    ntt_lo<>+0(SB), Z8
+	VMOVDQU64    ntt_hi<>+0(SB), Z9
+	VMOVDQU64    ntt_even<>+0(SB), Z10
+	VMOVDQU64    ntt_odd<>+0(SB), Z11
+
+first3_loop:
+	VMOVDQU64   (AX), Z12
+	VMOVDQU64   64(AX), Z13
+	VMOVDQA64   Z10, Z14
+	VPERMI2Q    Z13, Z12, Z14
+	VMOVDQA64   Z11, Z15
+	VPERMI2Q    Z13, Z12, Z15
+	VMOVDQU64   (BX), Z12
+	VMOVDQU64   (SI), Z13
+	VPADDQ      Z1, Z14, Z16
+	VPSUBQ      Z15, Z16, Z16
+	VPADDQ      Z15, Z14, Z14
+	VPSUBQ      Z1, Z14, Z17
+	VPMINUQ     Z17, Z14, Z14
+	VPXORQ      Z3, Z3, Z3
+	VPMADD52HUQ Z13, Z16, Z3
+	VPXORQ      Z15, Z15, Z15
+	VPMADD52LUQ Z12, Z16, Z15
+	VPMADD52LUQ Z0, Z3, Z15
+	VPANDQ      Z2, Z15, Z15
+	VPUNPCKLQDQ Z15, Z14, Z12
+	VPUNPCKHQDQ Z15, Z14, Z13
+	VPERMQ      (DI), Z7, Z14
+	VPERMQ      (R8), Z7, Z15
+	VPADDQ      Z1, Z12, Z16
+	VPSUBQ      Z13, Z16, Z16
+	VPADDQ      Z13, Z12, Z12
+	VPSUBQ      Z1, Z12, Z17
+	VPMINUQ     Z17, Z12, Z12
+	VPXORQ      Z4, Z4, Z4
+	VPMADD52HUQ Z15, Z16, Z4
+	VPXORQ      Z13, Z13, Z13
+	VPMADD52LUQ Z14, Z16, Z13
+	VPMADD52LUQ Z0, Z4, Z13
+	VPANDQ      Z2, Z13, Z13
+	VMOVDQA64   Z8, Z14
+	VPERMI2Q    Z13, Z12, Z14
+	VMOVDQA64   Z9, Z15
+	VPERMI2Q    Z13, Z12, Z15
+	VPERMQ      (R9), Z6, Z12
+	VPERMQ      (R10), Z6, Z13
+	VPADDQ      Z1, Z14, Z16
+	VPSUBQ      Z15, Z16, Z16
+	VPADDQ      Z15, Z14, Z14
+	VPSUBQ      Z1, Z14, Z17
+	VPMINUQ     Z17, Z14, Z14
+	VPXORQ      Z5, Z5, Z5
+	VPMADD52HUQ Z13, Z16, Z5
+	VPXORQ      Z15, Z15, Z15
+	VPMADD52LUQ Z12, Z16, Z15
+	VPMADD52LUQ Z0, Z5, Z15
+	VPANDQ      Z2, Z15, Z15
+	VSHUFI64X2  $0x44, Z15, Z14, Z12
+	VSHUFI64X2  $0xee, Z15, Z14, Z13
+	VMOVDQU64   Z12, (CX)
+	VMOVDQU64   Z13, 64(CX)
+	ADDQ        $0x40, BX
+	ADDQ        $0x40, SI
+	ADDQ        $0x20, DI
+	ADDQ        $0x20, R8
+	ADDQ        $0x10, R9
+	ADDQ        $0x10, R10
+	ADDQ        $0x80, AX
+	ADDQ        $0x80, CX
+	CMPQ        AX, DX
+	JB          first3_loop
+	VZEROUPPER
+	RET
+
+// func inttLastIFMA(p []uint64, s uint64, sp uint64, ws uint64, wsp uint64, q uint64)
+// Requires: AVX, AVX512F, AVX512IFMA
+TEXT ·inttLastIFMA(SB), NOSPLIT, $0-64
+	MOVQ         q+56(FP), AX
+	VPBROADCASTQ AX, Z0
+	VPADDQ       Z0, Z0, Z1
+	MOVQ         $0x000fffffffffffff, AX
+	VPBROADCASTQ AX, Z2
+	VPSUBQ       Z0, Z2, Z3
+	MOVQ         $0x0000000000000001, AX
+	VPBROADCASTQ AX, Z4
+	VPADDQ       Z4, Z3, Z3
+	MOVQ         p_base+0(FP), AX
+	MOVQ         p_len+8(FP), CX
+	SHLQ         $0x02, CX
+	MOVQ         s+24(FP), DX
+	VPBROADCASTQ DX, Z4
+	MOVQ         sp+32(FP), DX
+	VPBROADCASTQ DX, Z9
+	MOVQ         ws+40(FP), DX
+	VPBROADCASTQ DX, Z10
+	MOVQ         wsp+48(FP), DX
+	VPBROADCASTQ DX, Z11
+	MOVQ         AX, DX
+	ADDQ         CX, DX
+
+last_loop:
+	VMOVDQU64   (AX), Z12
+	VMOVDQU64   (AX)(CX*1), Z13
+	VPADDQ      Z13, Z12, Z14
+	VPADDQ      Z1, Z12, Z12
+	VPSUBQ      Z13, Z12, Z12
+	VPXORQ      Z6, Z6, Z6
+	VPMADD52HUQ Z9, Z14, Z6
+	VPXORQ      Z5, Z5, Z5
+	VPMADD52LUQ Z4, Z14, Z5
+	VPMADD52LUQ Z3, Z6, Z5
+	VPANDQ      Z2, Z5, Z5
+	VPXORQ      Z8, Z8, Z8
+	VPMADD52HUQ Z11, Z12, Z8
+	VPXORQ      Z7, Z7, Z7
+	VPMADD52LUQ Z10, Z12, Z7
+	VPMADD52LUQ Z3, Z8, Z7
+	VPANDQ      Z2, Z7, Z7
+	VPSUBQ      Z0, Z5, Z12
+	VPMINUQ     Z12, Z5, Z5
+	VPSUBQ      Z0, Z7, Z12
+	VPMINUQ     Z12, Z7, Z7
+	VMOVDQU64   Z5, (AX)
+	VMOVDQU64   Z7, (AX)(CX*1)
+	ADDQ        $0x40, AX
+	CMPQ        AX, DX
+	JB          last_loop
+	VZEROUPPER
+	RET
+
+// func nttFoldIFMA(src []uint64, dst []uint64, w uint64, wp uint64, q uint64)
+// Requires: AVX, AVX512F, AVX512IFMA
+TEXT ·nttFoldIFMA(SB), NOSPLIT, $0-72
+	MOVQ         q+64(FP), AX
+	VPBROADCASTQ AX, Z0
+	VPADDQ       Z0, Z0, Z1
+	MOVQ         $0x000fffffffffffff, AX
+	VPBROADCASTQ AX, Z2
+	VPSUBQ       Z0, Z2, Z0
+	MOVQ         $0x0000000000000001, AX
+	VPBROADCASTQ AX, Z7
+	VPADDQ       Z7, Z0, Z0
+	MOVQ         src_base+0(FP), AX
+	MOVQ         dst_base+24(FP), CX
+	MOVQ         src_len+8(FP), DX
+	LEAQ         -64(AX)(DX*8), BX
+	LEAQ         -64(CX)(DX*8), SI
+	SHRQ         $0x04, DX
+	MOVQ         w+48(FP), DI
+	VPBROADCASTQ DI, Z7
+	MOVQ         wp+56(FP), DI
+	VPBROADCASTQ DI, Z8
+	VMOVDQU64    ntt_rev<>+0(SB), Z9
+
+nttFoldIFMA_loop:
+	VMOVDQU64   8(AX), Z10
+	VPERMQ      (BX), Z9, Z11
+	VPXORQ      Z4, Z4, Z4
+	VPMADD52HUQ Z8, Z10, Z4
+	VPXORQ      Z3, Z3, Z3
+	VPMADD52LUQ Z7, Z10, Z3
+	VPMADD52LUQ Z0, Z4, Z3
+	VPANDQ      Z2, Z3, Z3
+	VPXORQ      Z6, Z6, Z6
+	VPMADD52HUQ Z8, Z11, Z6
+	VPXORQ      Z5, Z5, Z5
+	VPMADD52LUQ Z7, Z11, Z5
+	VPMADD52LUQ Z0, Z6, Z5
+	VPANDQ      Z2, Z5, Z5
+	VPADDQ      Z1, Z10, Z10
+	VPSUBQ      Z5, Z10, Z10
+	VPADDQ      Z1, Z11, Z11
+	VPSUBQ      Z3, Z11, Z11
+	VPERMQ      Z11, Z9, Z11
+	VMOVDQU64   Z10, 8(CX)
+	VMOVDQU64   Z11, (SI)
+	ADDQ        $0x40, AX
+	SUBQ        $0x40, BX
+	ADDQ        $0x40, CX
+	SUBQ        $0x40, SI
+	DECQ        DX
+	JNZ         nttFoldIFMA_loop
+	VZEROUPPER
+	RET
+
+// func inttFoldIFMA(p []uint64, w uint64, wp uint64, s uint64, sp uint64, q uint64)
+// Requires: AVX, AVX512F, AVX512IFMA
+TEXT ·inttFoldIFMA(SB), NOSPLIT, $0-64
+	MOVQ         q+56(FP), AX
+	VPBROADCASTQ AX, Z0
+	VPADDQ       Z0, Z0, Z1
+	MOVQ         $0x000fffffffffffff, AX
+	VPBROADCASTQ AX, Z2
+	VPSUBQ       Z0, Z2, Z3
+	MOVQ         $0x0000000000000001, AX
+	VPBROADCASTQ AX, Z4
+	VPADDQ       Z4, Z3, Z3
+	MOVQ         p_base+0(FP), AX
+	MOVQ         p_len+8(FP), CX
+	LEAQ         -64(AX)(CX*8), DX
+	SHRQ         $0x04, CX
+	MOVQ         w+24(FP), BX
+	VPBROADCASTQ BX, Z4
+	MOVQ         wp+32(FP), BX
+	VPBROADCASTQ BX, Z13
+	MOVQ         s+40(FP), BX
+	VPBROADCASTQ BX, Z14
+	MOVQ         sp+48(FP), BX
+	VPBROADCASTQ BX, Z15
+	VMOVDQU64    ntt_rev<>+0(SB), Z16
+
+inttFoldIFMA_loop:
+	VMOVDQU64   8(AX), Z17
+	VPERMQ      (DX), Z16, Z18
+	VPXORQ      Z6, Z6, Z6
+	VPMADD52HUQ Z13, Z17, Z6
+	VPXORQ      Z5, Z5, Z5
+	VPMADD52LUQ Z4, Z17, Z5
+	VPMADD52LUQ Z3, Z6, Z5
+	VPANDQ      Z2, Z5, Z5
+	VPXORQ      Z8, Z8, Z8
+	VPMADD52HUQ Z13, Z18, Z8
+	VPXORQ      Z7, Z7, Z7
+	VPMADD52LUQ Z4, Z18, Z7
+	VPMADD52LUQ Z3, Z8, Z7
+	VPANDQ      Z2, Z7, Z7
+	VPADDQ      Z1, Z17, Z17
+	VPSUBQ      Z7, Z17, Z17
+	VPADDQ      Z1, Z18, Z18
+	VPSUBQ      Z5, Z18, Z18
+	VPXORQ      Z10, Z10, Z10
+	VPMADD52HUQ Z15, Z17, Z10
+	VPXORQ      Z9, Z9, Z9
+	VPMADD52LUQ Z14, Z17, Z9
+	VPMADD52LUQ Z3, Z10, Z9
+	VPANDQ      Z2, Z9, Z9
+	VPXORQ      Z12, Z12, Z12
+	VPMADD52HUQ Z15, Z18, Z12
+	VPXORQ      Z11, Z11, Z11
+	VPMADD52LUQ Z14, Z18, Z11
+	VPMADD52LUQ Z3, Z12, Z11
+	VPANDQ      Z2, Z11, Z11
+	VPSUBQ      Z0, Z9, Z17
+	VPMINUQ     Z17, Z9, Z9
+	VPSUBQ      Z0, Z11, Z17
+	VPMINUQ     Z17, Z11, Z11
+	VPERMQ      Z11, Z16, Z17
+	VMOVDQU64   Z9, 8(AX)
+	VMOVDQU64   Z17, (DX)
+	ADDQ        $0x40, AX
+	SUBQ        $0x40, DX
+	DECQ        CX
+	JNZ         inttFoldIFMA_loop
+	VZEROUPPER
+	RET

@@ -25,3 +25,74 @@ func mulMontThenAddIFMA(p1 []uint64, p2 []uint64, p3 []uint64, q uint64, qInv ui
 //
 //go:noescape
 func mulScalarMontThenAddIFMA(p1 []uint64, scalar uint64, p2 []uint64, q uint64, qInv uint64) int
+
+// nttR2IFMA runs one forward stage of half-width t (a multiple of 8) from src
+// to dst (len(src) words, possibly the same), block i with root w[i], w'[i];
+// inputs and outputs below 4q. q < 2^50.
+//
+//go:noescape
+func nttR2IFMA(src []uint64, dst []uint64, t int, w []uint64, wp []uint64, q uint64)
+
+// inttR2IFMA runs one inverse stage of half-width t (a multiple of 8) from src
+// to dst (len(src) words, possibly the same), block i with root w[i], w'[i];
+// inputs and outputs below 2q. q < 2^50.
+//
+//go:noescape
+func inttR2IFMA(src []uint64, dst []uint64, t int, w []uint64, wp []uint64, q uint64)
+
+// nttR4IFMA runs two forward stages from src to dst (len(src) words, possibly
+// the same), of half-widths 2h and h (h a multiple of 8): block i of 4h
+// words gets root w1[i] in the first and w2[2i], w2[2i+1] in the second;
+// inputs and outputs below 4q. q < 2^50.
+//
+//go:noescape
+func nttR4IFMA(src []uint64, dst []uint64, h int, w1 []uint64, wp1 []uint64, w2 []uint64, wp2 []uint64, q uint64)
+
+// inttR4IFMA runs two inverse stages from src to dst (len(src) words, possibly
+// the same), of half-widths h and 2h (h a multiple of 8): block i of 4h
+// words gets roots w1[2i], w1[2i+1] in the first and w2[i] in the second;
+// inputs and outputs below 2q. q < 2^50.
+//
+//go:noescape
+func inttR4IFMA(src []uint64, dst []uint64, h int, w1 []uint64, wp1 []uint64, w2 []uint64, wp2 []uint64, q uint64)
+
+// nttLast3IFMA runs the last three forward stages (half-widths 4, 2, 1, roots
+// w4, w2, w1 from their first block) in place on len(p) words (a multiple of
+// 16), inputs below 4q, and reduces the outputs into [0, q). The root tables
+// are read 8 words at a time from 2 and 4 words before their end. q < 2^50.
+//
+//go:noescape
+func nttLast3IFMA(p []uint64, w4 []uint64, wp4 []uint64, w2 []uint64, wp2 []uint64, w1 []uint64, wp1 []uint64, q uint64)
+
+// inttFirst3IFMA runs the first three inverse stages (half-widths 1, 2, 4,
+// roots w1, w2, w4 from their first block) from src to dst (len(src) words, a
+// multiple of 16, possibly the same), inputs and outputs below 2q. The root
+// tables are read 8 words at a time from 2 and 4 words before their end.
+// q < 2^50.
+//
+//go:noescape
+func inttFirst3IFMA(src []uint64, dst []uint64, w1 []uint64, wp1 []uint64, w2 []uint64, wp2 []uint64, w4 []uint64, wp4 []uint64, q uint64)
+
+// inttLastIFMA runs the last inverse stage in place on len(p) words (a multiple
+// of 16), inputs below 2q: (u, v) -> ((u + v)*s, (u - v)*ws) mod q in [0, q),
+// with s = N^-1 and ws = w*N^-1 in Shoup form (s, s'), (ws, ws'). q < 2^50.
+//
+//go:noescape
+func inttLastIFMA(p []uint64, s uint64, sp uint64, ws uint64, wsp uint64, q uint64)
+
+// nttFoldIFMA runs the first forward stage of the conjugate-invariant NTT from src
+// to dst (N = len(src) words, a multiple of 16, possibly the same), inputs
+// below 2q: (x_j, x_k) -> (x_j + 2q - w*x_k, x_k + 2q - w*x_j), below 4q, for
+// 1 <= j <= N/2, k = N-j. Word 0 is not written. q < 2^50.
+//
+//go:noescape
+func nttFoldIFMA(src []uint64, dst []uint64, w uint64, wp uint64, q uint64)
+
+// inttFoldIFMA runs the last inverse stage of the conjugate-invariant NTT in
+// place on N = len(p) words (a multiple of 16, inputs below 2q), and the
+// scaling by s = N^-1 in Shoup form (s, s'): (x_j, x_k) -> ((x_j + 2q -
+// w*x_k)*s, (x_k + 2q - w*x_j)*s) mod q in [0, q) for 1 <= j <= N/2, k = N-j.
+// Word 0 is left as it is. q < 2^50.
+//
+//go:noescape
+func inttFoldIFMA(p []uint64, w uint64, wp uint64, s uint64, sp uint64, q uint64)

@@ -27,6 +27,8 @@ const EnvVar = "MITAI_KERNEL"
 type funcs struct {
 	ntt                    func(p1, p2 []uint64, n int, q, mrc, bred uint64, roots []uint64)
 	intt                   func(p1, p2 []uint64, n int, q, mrc, nInv uint64, roots []uint64)
+	nttCI                  func(p1, p2 []uint64, n int, q, mrc, bred uint64, roots []uint64)
+	inttCI                 func(p1, p2 []uint64, n int, q, mrc, nInv uint64, roots []uint64)
 	mulMont                func(p1, p2, p3 []uint64, q, mrc uint64)
 	mulMontLazy            func(p1, p2, p3 []uint64, q, mrc uint64)
 	mulMontThenAdd         func(p1, p2, p3 []uint64, q, mrc uint64)
@@ -49,20 +51,27 @@ type Impl struct {
 // Name returns the variant's name (Generic, AVX2 or AVX512).
 func (k *Impl) Name() string { return k.name }
 
-// NTT writes to p2 the forward negacyclic NTT of p1 (s.N coefficients),
-// exactly as s.NTT does. p1 must be in [0, 2q); p2 is in [0, q). p1 and p2 may
-// be the same slice.
+// NTT writes to p2 the forward NTT of p1 (s.N coefficients), exactly as s.NTT
+// does: the standard negacyclic transform, or the conjugate-invariant one when
+// s.NthRoot is 4N (a ring.ConjugateInvariant ring). p1 must be in [0, 2q); p2
+// is in [0, q). p1 and p2 may be the same slice.
 func (k *Impl) NTT(s *ring.SubRing, p1, p2 []uint64) {
-	checkN(s, p1, p2)
-	k.f.ntt(p1[:s.N], p2[:s.N], s.N, s.Modulus, s.MRedConstant, s.BRedConstant[0], s.RootsForward)
+	f := k.f.ntt
+	if conjugateInvariant(s, p1, p2) {
+		f = k.f.nttCI
+	}
+	f(p1[:s.N], p2[:s.N], s.N, s.Modulus, s.MRedConstant, s.BRedConstant[0], s.RootsForward)
 }
 
-// INTT writes to p2 the inverse negacyclic NTT of p1 (s.N coefficients),
-// exactly as s.INTT does. p1 must be in [0, 2q); p2 is in [0, q). p1 and p2 may
-// be the same slice.
+// INTT writes to p2 the inverse NTT of p1 (s.N coefficients), exactly as s.INTT
+// does, for either ring type (see NTT). p1 must be in [0, 2q); p2 is in [0, q).
+// p1 and p2 may be the same slice.
 func (k *Impl) INTT(s *ring.SubRing, p1, p2 []uint64) {
-	checkN(s, p1, p2)
-	k.f.intt(p1[:s.N], p2[:s.N], s.N, s.Modulus, s.MRedConstant, s.NInv, s.RootsBackward)
+	f := k.f.intt
+	if conjugateInvariant(s, p1, p2) {
+		f = k.f.inttCI
+	}
+	f(p1[:s.N], p2[:s.N], s.N, s.Modulus, s.MRedConstant, s.NInv, s.RootsBackward)
 }
 
 // MulCoeffsMontgomery sets p3[i] = p1[i]*p2[i]*2^-64 mod q in [0, q), for i <
@@ -132,11 +141,18 @@ func (k *Impl) Reduce(s *ring.SubRing, p1, p2 []uint64) {
 	k.f.reduce(p1, p2[:n], s.Modulus, s.BRedConstant[0])
 }
 
-func checkN(s *ring.SubRing, p1, p2 []uint64) {
-	if len(p1) < s.N || len(p2) < s.N || len(s.RootsForward) < s.N || s.N < 8 || s.N&(s.N-1) != 0 {
-		panic(fmt.Sprintf("kernel: NTT of degree %d needs len(p1)=%d, len(p2)=%d and the SubRing's NTT tables (%d) >= N, N a power of two >= 8",
-			s.N, len(p1), len(p2), len(s.RootsForward)))
+// conjugateInvariant reports whether s is a conjugate-invariant SubRing
+// (NthRoot 4N, root tables of 2N) rather than a standard one (2N, N), and
+// panics if the sizes fit neither: a caller's bug, not a peer's input.
+func conjugateInvariant(s *ring.SubRing, p1, p2 []uint64) bool {
+	root := int(s.NthRoot)
+	ci := root == 4*s.N
+	if len(p1) < s.N || len(p2) < s.N || s.N < 8 || s.N&(s.N-1) != 0 ||
+		(!ci && root != 2*s.N) || len(s.RootsForward) < root/2 || len(s.RootsBackward) < root/2 {
+		panic(fmt.Sprintf("kernel: NTT of degree %d needs len(p1)=%d, len(p2)=%d >= N, N a power of two >= 8, NthRoot %d = 2N or 4N and the SubRing's NTT tables (%d, %d) of NthRoot/2",
+			s.N, len(p1), len(p2), s.NthRoot, len(s.RootsForward), len(s.RootsBackward)))
 	}
+	return ci
 }
 
 // registry lists every variant built into this binary, generic first, then

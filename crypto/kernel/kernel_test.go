@@ -9,6 +9,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/tuneinsight/lattigo/v5/ring"
 )
@@ -16,6 +17,7 @@ import (
 // ---- rings with NTT-friendly primes of chosen sizes, built once per test binary
 
 type ringKey struct {
+	typ  ring.Type
 	logN int
 	bits string
 }
@@ -25,25 +27,39 @@ var (
 	ringCache = map[ringKey]*ring.Ring{}
 )
 
-// testRing returns a lattigo ring of degree 2^logN whose i-th modulus is the
-// largest NTT-friendly prime below 2^bitSizes[i] (lattigo's downstream prime
-// generator), so a b-bit size gives a b-bit prime. Equal sizes get successive
-// primes.
+// testRing returns a standard lattigo ring of degree 2^logN whose i-th
+// modulus is the largest NTT-friendly prime below 2^bitSizes[i] (lattigo's
+// downstream prime generator), so a b-bit size gives a b-bit prime. Equal
+// sizes get successive primes.
 func testRing(tb testing.TB, logN int, bitSizes []int) *ring.Ring {
+	return testRingOf(tb, ring.Standard, logN, bitSizes)
+}
+
+// ringTypes are the ring types every test runs on: mitai's CKKS presets use
+// the conjugate-invariant one, whose NTT differs.
+var ringTypes = []ring.Type{ring.Standard, ring.ConjugateInvariant}
+
+// testRingOf is testRing for a ring type: a conjugate-invariant ring has its
+// primes 1 mod 4N.
+func testRingOf(tb testing.TB, typ ring.Type, logN int, bitSizes []int) *ring.Ring {
 	tb.Helper()
-	key := ringKey{logN, fmt.Sprint(bitSizes)}
+	key := ringKey{typ, logN, fmt.Sprint(bitSizes)}
 	ringMu.Lock()
 	defer ringMu.Unlock()
 	if r, ok := ringCache[key]; ok {
 		return r
 	}
 	N := 1 << logN
+	nthRoot := 2 * N
+	if typ == ring.ConjugateInvariant {
+		nthRoot = 4 * N
+	}
 	gens := map[int]*ring.NTTFriendlyPrimesGenerator{}
 	moduli := make([]uint64, len(bitSizes))
 	for i, b := range bitSizes {
 		g, ok := gens[b]
 		if !ok {
-			gg := ring.NewNTTFriendlyPrimesGenerator(uint64(b), uint64(2*N))
+			gg := ring.NewNTTFriendlyPrimesGenerator(uint64(b), uint64(nthRoot))
 			g = &gg
 			gens[b] = g
 		}
@@ -53,9 +69,9 @@ func testRing(tb testing.TB, logN int, bitSizes []int) *ring.Ring {
 		}
 		moduli[i] = q
 	}
-	r, err := ring.NewRing(N, moduli)
+	r, err := ring.NewRingFromType(N, moduli, typ)
 	if err != nil {
-		tb.Fatalf("ring N=%d moduli %v: %v", N, moduli, err)
+		tb.Fatalf("%s ring N=%d moduli %v: %v", typ, N, moduli, err)
 	}
 	ringCache[key] = r
 	return r
@@ -261,8 +277,10 @@ func bitsCycle(first, limbs int) []int {
 
 // TestAgainstLattigo checks every operation of every variant against lattigo,
 // bit for bit, for every N from 2^10 to 2^16, 1 to 20 limbs and every modulus
-// size from 30 to 61 bits, on random inputs and on edge values. The (N, limbs)
-// combinations are sampled so that the test stays within a few seconds.
+// size from 30 to 61 bits, on random inputs and on edge values; the NTTs
+// also on conjugate-invariant rings (the other operations do not depend on
+// the ring type). The (N, limbs) combinations are sampled so that the test
+// stays within a few seconds.
 func TestAgainstLattigo(t *testing.T) {
 	t.Parallel()
 	cases := []struct{ logN, limbs, firstBits int }{
@@ -290,24 +308,31 @@ func TestAgainstLattigo(t *testing.T) {
 		{16, 3, 30},
 	}
 	impls := allImpls(t)
-	for _, tc := range cases {
-		bitSizes := bitsCycle(tc.firstBits, tc.limbs)
-		t.Run(fmt.Sprintf("N=2^%d/limbs=%d/bits=%d..", tc.logN, tc.limbs, tc.firstBits), func(t *testing.T) {
-			t.Parallel()
-			r := testRing(t, tc.logN, bitSizes)
-			N := r.N()
-			rng := rand.New(rand.NewPCG(uint64(tc.logN), uint64(tc.limbs*100+tc.firstBits)))
-			a, b, c := make([]uint64, N), make([]uint64, N), make([]uint64, N)
-			for _, o := range ops {
-				for _, s := range r.SubRings {
-					q := s.Modulus
-					fillOperands(rng, o, q, a, b, c)
-					checkOp(t, o, s, a, b, c, impls)
+	for _, typ := range ringTypes {
+		for _, tc := range cases {
+			bitSizes := bitsCycle(tc.firstBits, tc.limbs)
+			t.Run(fmt.Sprintf("%s/N=2^%d/limbs=%d/bits=%d..", typ, tc.logN, tc.limbs, tc.firstBits), func(t *testing.T) {
+				t.Parallel()
+				r := testRingOf(t, typ, tc.logN, bitSizes)
+				N := r.N()
+				rng := rand.New(rand.NewPCG(uint64(tc.logN), uint64(tc.limbs*100+tc.firstBits)))
+				a, b, c := make([]uint64, N), make([]uint64, N), make([]uint64, N)
+				for _, o := range ops {
+					if typ != ring.Standard && !isNTT(o) {
+						continue
+					}
+					for _, s := range r.SubRings {
+						q := s.Modulus
+						fillOperands(rng, o, q, a, b, c)
+						checkOp(t, o, s, a, b, c, impls)
+					}
 				}
-			}
-		})
+			})
+		}
 	}
 }
+
+func isNTT(o op) bool { return strings.HasPrefix(o.name, "NTT") || strings.HasPrefix(o.name, "INTT") }
 
 // fillOperands fills the operands of o with values of their domains, the edge
 // values of operand k changing every (product of the edge counts of the
@@ -325,39 +350,51 @@ func fillOperands(rng *rand.Rand, o op, q uint64, vs ...[]uint64) {
 }
 
 // TestSmallDegrees covers lattigo's smallest rings (N = 8 takes lattigo's
-// non-unrolled NTT) and odd vector lengths for the pointwise operations.
+// non-unrolled NTT), of both types, and odd vector lengths for the pointwise
+// operations.
 func TestSmallDegrees(t *testing.T) {
 	t.Parallel()
 	impls := allImpls(t)
 	rng := rand.New(rand.NewPCG(1, 2))
 	for logN := 3; logN <= 9; logN++ {
-		r := testRing(t, logN, []int{30, 40, 49, 50, 51, 61})
-		for _, s := range r.SubRings {
-			for _, o := range ops {
-				n := s.N
-				if !strings.HasPrefix(o.name, "NTT") && !strings.HasPrefix(o.name, "INTT") {
-					n = 1 + rng.IntN(s.N) // any length, not only multiples of 8
-				}
-				vs := [][]uint64{make([]uint64, n), make([]uint64, n), make([]uint64, n)}
-				fillOperands(rng, o, s.Modulus, vs...)
-				if len(vs[1]) < 8 { // MulScalarMontgomeryThenAdd reads b[7]
-					vs[1] = append(vs[1], make([]uint64, 8-len(vs[1]))...)
-				}
-				if strings.HasPrefix(o.name, "NTT") || strings.HasPrefix(o.name, "INTT") || n%8 == 0 {
-					checkOp(t, o, s, vs[0], vs[1], vs[2], impls)
-					continue
-				}
-				// lattigo's vector loops need multiples of 8: compare with
-				// the generic variant on odd lengths instead.
-				want := slices.Clone(vs[2])
-				o.kernel(genericImpl, s, vs[0], vs[1], want)
-				for _, k := range impls {
-					got := slices.Clone(vs[2])
-					o.kernel(k, s, vs[0], vs[1], got)
-					if i := firstDiff(got, want); i >= 0 {
-						t.Fatalf("%s %s len %d: coefficient %d: got %d, generic %d", k.Name(), o.name, n, i, got[i], want[i])
-					}
-				}
+		for _, typ := range ringTypes {
+			r := testRingOf(t, typ, logN, []int{30, 40, 49, 50, 51, 61})
+			for _, s := range r.SubRings {
+				checkSmall(t, s, rng, impls, typ != ring.Standard)
+			}
+		}
+	}
+}
+
+// checkSmall runs every operation on s (only the NTTs if nttOnly).
+func checkSmall(t *testing.T, s *ring.SubRing, rng *rand.Rand, impls []*Impl, nttOnly bool) {
+	t.Helper()
+	for _, o := range ops {
+		if nttOnly && !isNTT(o) {
+			continue
+		}
+		n := s.N
+		if !isNTT(o) {
+			n = 1 + rng.IntN(s.N) // any length, not only multiples of 8
+		}
+		vs := [][]uint64{make([]uint64, n), make([]uint64, n), make([]uint64, n)}
+		fillOperands(rng, o, s.Modulus, vs...)
+		if len(vs[1]) < 8 { // MulScalarMontgomeryThenAdd reads b[7]
+			vs[1] = append(vs[1], make([]uint64, 8-len(vs[1]))...)
+		}
+		if isNTT(o) || n%8 == 0 {
+			checkOp(t, o, s, vs[0], vs[1], vs[2], impls)
+			continue
+		}
+		// lattigo's vector loops need multiples of 8: compare with
+		// the generic variant on odd lengths instead.
+		want := slices.Clone(vs[2])
+		o.kernel(genericImpl, s, vs[0], vs[1], want)
+		for _, k := range impls {
+			got := slices.Clone(vs[2])
+			o.kernel(k, s, vs[0], vs[1], got)
+			if i := firstDiff(got, want); i >= 0 {
+				t.Fatalf("%s %s len %d: coefficient %d: got %d, generic %d", k.Name(), o.name, n, i, got[i], want[i])
 			}
 		}
 	}
@@ -479,4 +516,50 @@ func TestForcedVariant(t *testing.T) {
 	if got := Active().Name(); got != want {
 		t.Fatalf("%s=%s, but the active variant is %s", EnvVar, want, got)
 	}
+}
+
+// BenchmarkNTT times NTT and INTT of every variant on one 50-bit limb (the
+// IFMA range) of both ring types, each call alternating with lattigo's on the
+// same input, and reports medians of the per-call times: the variant's ns per
+// butterfly (N/2 log2 N per transform) and its speedup over lattigo. Medians
+// of alternating calls hold up on a shared machine, where timings of many
+// calls in a row do not; ns/op counts both calls.
+func BenchmarkNTT(b *testing.B) {
+	for _, typ := range ringTypes {
+		for logN := 12; logN <= 16; logN++ {
+			s := testRingOf(b, typ, logN, []int{50}).SubRings[0]
+			rng := rand.New(rand.NewPCG(5, 6))
+			a := make([]uint64, s.N)
+			fill(rng, a, dReduced, s.Modulus, 1)
+			out := make([]uint64, s.N)
+			butterflies := float64(s.N / 2 * logN)
+			for _, k := range allImpls(b) {
+				for _, inverse := range []bool{false, true} {
+					name, lattigo, variant := "NTT", func() { s.NTT(a, out) }, func() { k.NTT(s, a, out) }
+					if inverse {
+						name, lattigo, variant = "INTT", func() { s.INTT(a, out) }, func() { k.INTT(s, a, out) }
+					}
+					b.Run(fmt.Sprintf("%s/%s/N=2^%d/%s", name, typ, logN, k.Name()), func(b *testing.B) {
+						var tl, tk []float64
+						for b.Loop() {
+							t0 := time.Now()
+							lattigo()
+							t1 := time.Now()
+							variant()
+							tl = append(tl, float64(t1.Sub(t0)))
+							tk = append(tk, float64(time.Since(t1)))
+						}
+						ml, mk := medianOf(tl), medianOf(tk)
+						b.ReportMetric(mk/butterflies, "ns/butterfly")
+						b.ReportMetric(ml/mk, "speedup")
+					})
+				}
+			}
+		}
+	}
+}
+
+func medianOf(xs []float64) float64 {
+	slices.Sort(xs)
+	return xs[len(xs)/2]
 }

@@ -21,6 +21,7 @@ func main() {
 	mulMontIFMA("mulMontIFMA", modePointwise)
 	mulMontIFMA("mulMontThenAddIFMA", modePointwiseThenAdd)
 	mulMontIFMA("mulScalarMontThenAddIFMA", modeScalarThenAdd)
+	nttRoutines()
 	Generate()
 }
 
