@@ -11,17 +11,16 @@ import (
 	"gonum.org/v1/plot/plotutil"
 	"gonum.org/v1/plot/vg"
 	"gonum.org/v1/plot/vg/draw"
-	"gonum.org/v1/plot/vg/vgsvg"
 )
 
 // shortOp abbreviates operation names for the chart's axis.
 var shortOp = strings.NewReplacer("MulCoeffsMontgomery", "MulMont", "MulScalarMontgomery", "MulScalarMont", "ThenAddLazy", "+AddLazy", "ThenAdd", "+Add")
 
-// WriteSpeedupChart draws rep as an SVG chart: one panel per variant and
+// WriteSpeedupChart draws rep as a chart in format ("svg" or "png"): one panel per variant and
 // ring shape (limbs, modulus bits), a group of bars per operation, one bar
 // per ring degree N, each bar the variant's speedup over lattigo measured
 // in the same run; a line marks 1x.
-func WriteSpeedupChart(w io.Writer, rep *KernelReport) error {
+func WriteSpeedupChart(w io.Writer, rep *KernelReport, format string) error {
 	type panelKey struct {
 		variant     string
 		limbs, bits int
@@ -66,6 +65,13 @@ func WriteSpeedupChart(w io.Writer, rep *KernelReport) error {
 		p.Title.Text = fmt.Sprintf("%s vs lattigo: %d limb(s) of %d-bit primes (%s)", k.variant, k.limbs, k.bits, rep.CPU)
 		p.Y.Label.Text = "speedup (lattigo = 1)"
 		p.Y.Min = 0
+		top := 1.0
+		for _, byN := range speed[k] {
+			for _, v := range byN {
+				top = max(top, v)
+			}
+		}
+		p.Y.Max = 1.3 * top // headroom for the legend
 		p.Legend.Top = true
 		p.Legend.Left = true
 		for i, n := range ns {
@@ -94,14 +100,17 @@ func WriteSpeedupChart(w io.Writer, rep *KernelReport) error {
 	}
 
 	width, height := vg.Points(float64(max(720, 70*len(ops)))), vg.Points(300*float64(len(rows)))
-	c := vgsvg.New(width, height)
+	c, err := draw.NewFormattedCanvas(width, height, format)
+	if err != nil {
+		return err
+	}
 	dc := draw.New(c)
 	tiles := draw.Tiles{Rows: len(rows), Cols: 1, PadY: vg.Points(12), PadTop: vg.Points(6), PadBottom: vg.Points(6)}
 	canvases := plot.Align(rows, tiles, dc)
 	for i := range rows {
 		rows[i][0].Draw(canvases[i][0])
 	}
-	_, err := c.WriteTo(w)
+	_, err = c.WriteTo(w)
 	return err
 }
 

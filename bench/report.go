@@ -15,13 +15,15 @@ const (
 	KernelsMarkdown = "kernels.md"
 	KernelsJSON     = "kernels.json"
 	KernelsChart    = "kernels-speedup.svg"
+	KernelsChartPNG = "kernels-speedup.png"
 	TuneMarkdown    = "tuning.md"
 	TuneJSON        = "tuning-report.json"
 	TuneChart       = "tuning-speedup.svg"
+	TuneChartPNG    = "tuning-speedup.png"
 )
 
 // WriteKernelReports writes rep to dir as Markdown, JSON and the speedup
-// chart, and returns the paths written.
+// chart (SVG and PNG), and returns the paths written.
 func WriteKernelReports(dir string, rep *KernelReport) ([]string, error) {
 	var md bytes.Buffer
 	fmt.Fprintln(&md, "# mitai bench kernels")
@@ -31,7 +33,8 @@ func WriteKernelReports(dir string, rep *KernelReport) ([]string, error) {
 	return writeReports(dir, map[string]func(io.Writer) error{
 		KernelsMarkdown: func(w io.Writer) error { _, err := w.Write(md.Bytes()); return err },
 		KernelsJSON:     func(w io.Writer) error { return writeJSON(w, rep) },
-		KernelsChart:    func(w io.Writer) error { return WriteSpeedupChart(w, rep) },
+		KernelsChart:    func(w io.Writer) error { return WriteSpeedupChart(w, rep, "svg") },
+		KernelsChartPNG: func(w io.Writer) error { return WriteSpeedupChart(w, rep, "png") },
 	})
 }
 
@@ -44,7 +47,8 @@ func WriteTuneReports(dir string, rep *TuneReport) ([]string, error) {
 	return writeReports(dir, map[string]func(io.Writer) error{
 		TuneMarkdown: func(w io.Writer) error { _, err := w.Write(md.Bytes()); return err },
 		TuneJSON:     func(w io.Writer) error { return writeJSON(w, rep) },
-		TuneChart:    func(w io.Writer) error { return WriteSpeedupChart(w, rep.Sweep) },
+		TuneChart:    func(w io.Writer) error { return WriteSpeedupChart(w, rep.Sweep, "svg") },
+		TuneChartPNG: func(w io.Writer) error { return WriteSpeedupChart(w, rep.Sweep, "png") },
 	})
 }
 
@@ -89,7 +93,7 @@ func writeReports(dir string, files map[string]func(io.Writer) error) ([]string,
 		return nil, fmt.Errorf("bench: report folder: %w", err)
 	}
 	var paths []string
-	for _, name := range []string{KernelsMarkdown, KernelsJSON, KernelsChart, TuneMarkdown, TuneJSON, TuneChart} {
+	for _, name := range []string{KernelsMarkdown, KernelsJSON, KernelsChart, KernelsChartPNG, TuneMarkdown, TuneJSON, TuneChart, TuneChartPNG} {
 		write, ok := files[name]
 		if !ok {
 			continue

@@ -56,7 +56,7 @@ func TestRunTuneTiny(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(paths) != 3 {
+	if len(paths) != 4 {
 		t.Fatalf("wrote %v", paths)
 	}
 	svg, err := os.ReadFile(filepath.Join(dir, TuneChart))

@@ -73,6 +73,6 @@ per variant) to DIR.`,
 	f.DurationVar(&o.MinTime, "min-time", 0, "least duration of one timing (default 10ms)")
 	f.Uint64Var(&o.Seed, "seed", 1, "seed of the random inputs")
 	f.BoolVar(&asJSON, "json", false, "print a JSON array instead of the table")
-	f.StringVar(&outDir, "out", "", "folder to write kernels.md, kernels.json and kernels-speedup.svg to")
+	f.StringVar(&outDir, "out", "", "folder to write kernels.md, kernels.json and kernels-speedup.svg/.png to")
 	return cmd
 }
