@@ -231,7 +231,7 @@ func check(t *testing.T, sc *Scores, want []float64, budget float64) {
 func TestScoreThreeParties(t *testing.T) {
 	t.Parallel()
 	names := []string{"bank", "bureau", "telco"}
-	for _, preset := range []string{"affine-ci12", "affine-ci14"} {
+	for _, preset := range []string{"affine-ci12", "affine-ci14", "affine30-ci14"} {
 		t.Run(preset, func(t *testing.T) {
 			t.Parallel()
 			p, _ := he.PresetByName(preset)
