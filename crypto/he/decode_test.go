@@ -100,3 +100,38 @@ func TestU128Float(t *testing.T) {
 		}
 	}
 }
+
+// BenchmarkDecode decodes a plaintext at the level results are decoded at
+// (affine-ci14: level 1 before the rescale; affine30-ci14: level 2 after
+// it), through 128-bit words and through lattigo's big.Int path.
+func BenchmarkDecode(b *testing.B) {
+	for _, tc := range []struct {
+		p     *Preset
+		level int
+	}{{AffineCI14, 1}, {Affine30CI14, 2}, {Affine30CI14, 3}} {
+		params := tc.p.MustParams()
+		enc, _ := NewEncoder(tc.p)
+		ref := hefloat.NewEncoder(params)
+		pt, err := enc.Encode(randomValues(rand.New(rand.NewPCG(1, 1)), tc.p.Slots(), 3), tc.level, 52)
+		if err != nil {
+			b.Fatal(err)
+		}
+		out := make([]float64, tc.p.Slots())
+		b.Run(fmt.Sprintf("%s/level%d/crt", tc.p.Name, tc.level), func(b *testing.B) {
+			for b.Loop() {
+				if err := enc.Decode(pt, out); err != nil {
+					b.Fatal(err)
+				}
+			}
+			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*tc.p.Slots()), "ns/slot")
+		})
+		b.Run(fmt.Sprintf("%s/level%d/lattigo", tc.p.Name, tc.level), func(b *testing.B) {
+			for b.Loop() {
+				if err := ref.Decode(pt, out); err != nil {
+					b.Fatal(err)
+				}
+			}
+			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*tc.p.Slots()), "ns/slot")
+		})
+	}
+}

@@ -188,7 +188,8 @@ const minDecodeLogScale = 30
 
 // Decrypt decrypts ct into out. It first rescales ct (in place) as far
 // down as the scale stays at least 2^30, so that most results decode at
-// level 0 with lattigo's 64-bit path.
+// level 0 with lattigo's 64-bit path and the rest (affine30-ci14's, at
+// level 2) through Encoder.Decode's 128-bit words.
 func (d *Decryptor) Decrypt(ct *rlwe.Ciphertext, out []float64) error {
 	for ct.Level() > 0 && logScale(ct.Scale)-log2(d.params.Q()[ct.Level()]) >= minDecodeLogScale {
 		if err := d.eval.Rescale(ct, ct); err != nil {
