@@ -56,7 +56,8 @@ var (
 	// constants, no ciphertext multiplication): joint scorecard points and
 	// log-odds. Two 50-bit primes, log2 Q = 100: values are encrypted at
 	// scale 2^82 at level 1 and, after the key switch, rescaled to level 0
-	// (scale 2^32) before decoding.
+	// (scale 2^32) before decoding. Log-odds error std 2.3e-6 for three
+	// parties (AffineNoise); measured maxima in the package documentation.
 	AffineCI14 = &Preset{
 		AffineLevel:    1,
 		AffineLogScale: 82,
@@ -76,7 +77,9 @@ var (
 	// rescaled once, to level 2 (scale ≈ 2^52), then decoded through 128-bit
 	// words (Encoder.Decode) rather than lattigo's big.Int path. Ciphertexts
 	// at level 3 are 4 limbs of 64-bit words where affine-ci14's are 2: twice
-	// the bytes on the wire.
+	// the bytes on the wire. Measured (bench he, 3 × 200,000 rows): max
+	// error of the log-odds 1.2e-5, probability 2.8e-6, points 3.3e-4;
+	// affine-ci14's 2.4e-5, 5.0e-6 and 6.9e-4 (package documentation).
 	Affine30CI14 = &Preset{
 		AffineLevel:    3,
 		AffineLogScale: 82,
