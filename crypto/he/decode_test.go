@@ -101,9 +101,9 @@ func TestU128Float(t *testing.T) {
 	}
 }
 
-// BenchmarkDecode decodes a plaintext at the level results are decoded at
-// (affine-ci14: level 1 before the rescale; affine30-ci14: level 2 after
-// it), through 128-bit words and through lattigo's big.Int path.
+// BenchmarkDecode decodes a plaintext at the level where affine results
+// are decoded (affine-ci14: 1; affine30-ci14: 3, and 2 for comparison),
+// through 128-bit words and through lattigo's big.Int path.
 func BenchmarkDecode(b *testing.B) {
 	for _, tc := range []struct {
 		p     *Preset

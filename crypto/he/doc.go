@@ -11,32 +11,30 @@
 // they are for:
 //
 //	name           N     primes (bits)       log2 Q(P)  levels          security (HE standard)      use
-//	affine-ci14    2^14  2×50                100        affine: 1 → 0   ≥256-bit (≤237 for n=2^14)  scores: sums, bands; 52-bit SIMD (IFMA)
-//	affine30-ci14  2^14  4×30                120        affine: 3 → 2   ≥256-bit (≤237 for n=2^14)  the same on 32-bit SIMD (AVX2)
-//	affine-ci12    2^12  2×50                100        affine: 1 → 0   128-bit (≤109 for n=2^12)   the same, small jobs
+//	affine-ci14    2^14  2×50                100        affine: 1       ≥256-bit (≤237 for n=2^14)  scores: sums, bands; 52-bit SIMD (IFMA)
+//	affine30-ci14  2^14  4×30                120        affine: 3       ≥256-bit (≤237 for n=2^14)  the same on 32-bit SIMD (AVX2)
+//	affine-ci12    2^12  2×50                100        affine: 1       128-bit (≤109 for n=2^12)   the same, small jobs
 //	sigmoid-ci14   2^14  55+5×50 (+55)       360        depth 5         128-bit (≤438 for n=2^14)   probability under encryption
 //
-// ("affine: 1 → 0": the affine circuit encrypts at level 1 and decrypts at
-// level 0, after one rescale.) The precision of the score job on each
-// preset (three parties; sigmoid-ci14 here with the probability computed
-// from the decrypted log-odds, as by default): the predicted error std of
-// the log-odds (Preset.AffineNoise(3).Std) and the largest errors against
-// the plaintext computation over 3 runs of 200,000 rows, measured with
+// ("affine: 1": the affine circuit encrypts at level 1 and decodes its
+// results there, without a rescale; Decryptor.Decrypt.) The precision of
+// the score job on each preset (three parties; sigmoid-ci14 here with the
+// probability computed from the decrypted log-odds, as by default): the
+// predicted error std of the log-odds (Preset.AffineNoise(3).Std) and the
+// largest errors against the plaintext computation over 3 runs of 200,000
+// rows, measured with
 //
 //	mitai bench he --rows 200000 --runs 3 --preset NAME
 //
 //	name           std (predicted)  max log-odds  max probability  max points
-//	affine-ci14    2.3e-6           2.4e-5        5.0e-6           6.9e-4
-//	affine30-ci14  2.3e-6           1.2e-5        2.8e-6           3.3e-4
-//	affine-ci12    1.2e-6           7.4e-6        1.4e-6           2.1e-4
-//	sigmoid-ci14   2.3e-6           2.3e-5        4.6e-6           6.6e-4
+//	affine-ci14    2.3e-6           1.1e-5        2.4e-6           3.2e-4
+//	affine30-ci14  2.3e-6           1.2e-5        2.3e-6           3.4e-4
+//	affine-ci12    1.2e-6           6.0e-6        1.3e-6           1.7e-4
+//	sigmoid-ci14   2.3e-6           1.2e-5        2.5e-6           3.4e-4
 //
-// affine30-ci14 keeps affine-ci14's scale and smudging, so its predicted
-// precision and its smudging margin are the same. Its measured errors are
-// smaller because its decryption rescales to scale 2^52, not 2^32: the
-// rounding of affine-ci14's rescale adds about 1.8e-6 (in quadrature) to the
-// error std (TestAffineRoundTrip measures 3.0e-6 for affine-ci14, 2.3e-6
-// for affine30-ci14).
+// affine30-ci14 keeps affine-ci14's scale and smudging, so its precision
+// and its smudging margin are the same (TestAffineRoundTrip measures error
+// std 2.3e-6 for both, the predicted value).
 //
 // The security levels are those of the HomomorphicEncryption.org standard
 // (Albrecht et al., 2018, Table 1, uniform ternary secret, σ = 3.2) for

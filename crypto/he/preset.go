@@ -55,9 +55,9 @@ var (
 	// AffineCI14 is for affine circuits (sums of ciphertexts, plaintext
 	// constants, no ciphertext multiplication): joint scorecard points and
 	// log-odds. Two 50-bit primes, log2 Q = 100: values are encrypted at
-	// scale 2^82 at level 1 and, after the key switch, rescaled to level 0
-	// (scale 2^32) before decoding. Log-odds error std 2.3e-6 for three
-	// parties (AffineNoise); measured maxima in the package documentation.
+	// scale 2^82 at level 1 and, after the key switch, decoded there
+	// (Decryptor.Decrypt). Log-odds error std 2.3e-6 for three parties
+	// (AffineNoise); measured maxima in the package documentation.
 	AffineCI14 = &Preset{
 		AffineLevel:    1,
 		AffineLogScale: 82,
@@ -74,12 +74,12 @@ var (
 	// 2^55, hence the same precision (AffineNoise) and smudging margin:
 	// values are encrypted at level 3 (log2 Q = 120, room for 2^35 at scale
 	// 2^82 where the 50-bit preset has 2^15), and after the key switch
-	// rescaled once, to level 2 (scale ≈ 2^52), then decoded through 128-bit
-	// words (Encoder.Decode) rather than lattigo's big.Int path. Ciphertexts
+	// decoded there through 128-bit words (Encoder.Decode) rather than
+	// lattigo's big.Int path, as affine-ci14's results are. Ciphertexts
 	// at level 3 are 4 limbs of 64-bit words where affine-ci14's are 2: twice
 	// the bytes on the wire. Measured (bench he, 3 × 200,000 rows): max
-	// error of the log-odds 1.2e-5, probability 2.8e-6, points 3.3e-4;
-	// affine-ci14's 2.4e-5, 5.0e-6 and 6.9e-4 (package documentation).
+	// error of the log-odds 1.2e-5, probability 2.3e-6, points 3.4e-4;
+	// affine-ci14's 1.1e-5, 2.4e-6 and 3.2e-4 (package documentation).
 	Affine30CI14 = &Preset{
 		AffineLevel:    3,
 		AffineLogScale: 82,
