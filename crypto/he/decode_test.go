@@ -32,7 +32,7 @@ func TestDecodeMatchesLattigo(t *testing.T) {
 			for _, tc := range []struct {
 				name  string
 				scale float64 // log2
-			}{{"uniform", 82}, {"uniform", 52.0007}, {"values", 82}, {"values", 52.0007}, {"values", 34}} {
+			}{{"uniform", 82}, {"uniform", 52.0007}, {"values", 94}, {"values", 82}, {"values", 52.0007}, {"values", 34}} {
 				pt := hefloat.NewPlaintext(params, level)
 				switch tc.name {
 				case "uniform":
