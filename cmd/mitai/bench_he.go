@@ -94,11 +94,7 @@ by side with the speedup.`,
 	f := cmd.Flags()
 	f.IntVar(&o.Rows, "rows", 1_000_000, "aligned rows scored")
 	f.StringSliceVar(&o.Parties, "parties", []string{"bank", "bureau", "telco"}, "parties, the receiver (bank) first; two-party exact scoring is refused by the default policy")
-	var presets []string
-	for _, p := range he.Presets() {
-		presets = append(presets, p.Name)
-	}
-	f.StringVar(&o.Preset, "preset", he.DefaultPreset, "CKKS parameter preset ("+strings.Join(presets, ", ")+")")
+	f.StringVar(&o.Preset, "preset", he.DefaultPreset, "CKKS parameter preset ("+presetNames()+")")
 	f.Uint64Var(&o.Seed, "seed", 1, "data generator seed")
 	f.IntVar(&o.Workers, "workers", 0, "goroutines per party for ciphertext work (0: GOMAXPROCS)")
 	f.IntVar(&runs, "runs", 1, "repeat the measurement N times and report the medians and every run")
@@ -173,4 +169,13 @@ func printHERuns(w io.Writer, r *bench.HERuns) {
 		r.MaxLogOddsError, r.MaxProbabilityError, r.MaxPointsError)
 	fmt.Fprintf(w, "\nthe run of the median score, run %d:", r.MedianRun+1)
 	printHEReport(w, r.Runs[r.MedianRun])
+}
+
+// presetNames lists crypto/he's parameter presets for flag help.
+func presetNames() string {
+	var names []string
+	for _, p := range he.Presets() {
+		names = append(names, p.Name)
+	}
+	return strings.Join(names, ", ")
 }

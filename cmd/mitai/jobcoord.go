@@ -15,6 +15,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/mitai-dev/mitai/coordinator/state"
+	"github.com/mitai-dev/mitai/crypto/he"
 	"github.com/mitai-dev/mitai/internal/coordclient"
 	mitaiv1 "github.com/mitai-dev/mitai/proto/mitai/v1"
 	"github.com/mitai-dev/mitai/protocol/psi"
@@ -143,7 +144,7 @@ func coordinatorJobCmds() []*cobra.Command {
 	f.StringVar(&jf.Kind, "kind", "psi", "job kind: psi, mpsi (k-party alignment), keygen or score")
 	f.StringSliceVar(&jf.Participants, "participant", nil, "party:dataset, once per party (the first party's node initiates: the mpsi hub, the score receiver)")
 	f.StringSliceVar(&jf.Receivers, "receivers", nil, "parties that receive the result (default for mpsi and keygen: all; for score: the first)")
-	f.StringVar(&jf.Keygen.Preset, "preset", "", "keygen: crypto/he parameter preset (default affine-ci14)")
+	f.StringVar(&jf.Keygen.Preset, "preset", "", "keygen: crypto/he parameter preset: "+presetNames()+" (default "+he.DefaultPreset+")")
 	f.Uint32Var(&jf.Keygen.Threshold, "threshold", 0, "keygen: parties needed to decrypt (0: all)")
 	f.StringVar(&jf.Score.Alignment, "alignment", "", "score: the mpsi job that aligned the rows")
 	f.StringVar(&jf.Score.KeySet, "key-set", "", "score: the key set id (or the keygen job's id)")

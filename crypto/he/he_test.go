@@ -82,6 +82,17 @@ func TestPresets(t *testing.T) {
 	if _, err := PresetByName("nope"); err == nil {
 		t.Fatal("unknown preset accepted")
 	}
+	// affine30-ci14 is affine-ci14 for 32-bit SIMD: primes below 2^30, the
+	// same security row and the same precision and smudging margin.
+	if b := Affine30CI14.MaxPrimeBits(); b > 30 {
+		t.Errorf("%s: largest prime has %d bits, want at most 30", Affine30CI14.Name, b)
+	}
+	for k := 2; k <= 5; k++ {
+		a, b := AffineCI14.AffineNoise(k), Affine30CI14.AffineNoise(k)
+		if b.Std > a.Std || b.SmudgeRatio < a.SmudgeRatio {
+			t.Errorf("k=%d: %s noise %+v, worse than %s's %+v", k, Affine30CI14.Name, b, AffineCI14.Name, a)
+		}
+	}
 }
 
 // testKeys makes a collective key of k parties for a preset.
@@ -151,7 +162,7 @@ func randomValues(r *rand.Rand, n int, scale float64) []float64 {
 // receiver and decrypted; the error is within the preset's noise budget.
 func TestAffineRoundTrip(t *testing.T) {
 	t.Parallel()
-	for _, p := range []*Preset{AffineCI12, AffineCI14} {
+	for _, p := range []*Preset{AffineCI12, AffineCI14, Affine30CI14} {
 		t.Run(p.Name, func(t *testing.T) {
 			t.Parallel()
 			const k = 3
@@ -230,7 +241,7 @@ func TestAffineRoundTrip(t *testing.T) {
 // encryption, which AffineNoise assumes.
 func TestFreshNoise(t *testing.T) {
 	t.Parallel()
-	for _, p := range []*Preset{AffineCI12, AffineCI14} {
+	for _, p := range []*Preset{AffineCI12, AffineCI14, Affine30CI14} {
 		tk := newTestKeys(t, p, 3)
 		params := p.MustParams()
 		sk := rlwe.NewSecretKey(params)

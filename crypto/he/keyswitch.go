@@ -186,11 +186,15 @@ func (d *Decryptor) ShallowCopy() *Decryptor {
 // minDecodeLogScale is the smallest scale Decrypt rescales down to.
 const minDecodeLogScale = 30
 
-// Decrypt decrypts ct into out. It first rescales ct (in place) as far
-// down as the scale stays at least 2^30, so that most results decode at
-// level 0 with lattigo's 64-bit path.
+// Decrypt decrypts ct into out. A ciphertext at a level whose moduli
+// product fits 128 bits (every affine result) is decoded at that level by
+// Encoder.Decode's 128-bit words: less CPU than a rescale to level 0 and
+// the 64-bit path, and without the rescale's rounding (which added about
+// 1.8e-6 to affine-ci14's error std of 2.3e-6, in quadrature). Above that,
+// ct is first rescaled (in place) down to such a level, or as far as the
+// scale stays at least 2^30.
 func (d *Decryptor) Decrypt(ct *rlwe.Ciphertext, out []float64) error {
-	for ct.Level() > 0 && logScale(ct.Scale)-log2(d.params.Q()[ct.Level()]) >= minDecodeLogScale {
+	for ct.Level() > 0 && d.enc.crt[ct.Level()] == nil && logScale(ct.Scale)-log2(d.params.Q()[ct.Level()]) >= minDecodeLogScale {
 		if err := d.eval.Rescale(ct, ct); err != nil {
 			return fmt.Errorf("he: rescale: %w", err)
 		}

@@ -4,9 +4,11 @@ import (
 	"fmt"
 	"math"
 	"math/big"
+	"math/bits"
 
 	"github.com/tuneinsight/lattigo/v5/core/rlwe"
 	"github.com/tuneinsight/lattigo/v5/he/hefloat"
+	"github.com/tuneinsight/lattigo/v5/ring"
 )
 
 // encodeLogScale is the largest scale at which lattigo's 64-bit path
@@ -49,6 +51,14 @@ type Encoder struct {
 	buf    []float64
 	cbuf   []complex128
 	ibuf   []int64
+	// maxStep is the largest s with 2^s below every prime: EncodeTo scales
+	// up by 2^s at a time.
+	maxStep int
+	// crt[level] decodes plaintexts at level through 128-bit words (nil
+	// where the moduli product is wider; level 0 is lattigo's 64-bit path).
+	crt    []*crtDecoder
+	poly   ring.Poly
+	crtBuf []uint64
 }
 
 // NewEncoder returns an encoder for the preset.
@@ -57,14 +67,29 @@ func NewEncoder(p *Preset) (*Encoder, error) {
 	if err != nil {
 		return nil, err
 	}
-	n := pp.MaxSlots()
-	return &Encoder{preset: p, params: pp, enc: hefloat.NewEncoder(pp), buf: make([]float64, n), cbuf: make([]complex128, n), ibuf: make([]int64, n)}, nil
+	e := &Encoder{preset: p, params: pp, enc: hefloat.NewEncoder(pp), maxStep: 63, crt: make([]*crtDecoder, pp.MaxLevel()+1)}
+	for _, q := range pp.Q() {
+		e.maxStep = min(e.maxStep, bits.Len64(q)-1)
+	}
+	for level := 1; level <= pp.MaxLevel(); level++ {
+		e.crt[level] = newCRTDecoder(pp.Q()[:level+1])
+	}
+	e.alloc()
+	return e, nil
+}
+
+func (e *Encoder) alloc() {
+	n := e.params.MaxSlots()
+	e.buf, e.cbuf, e.ibuf = make([]float64, n), make([]complex128, n), make([]int64, n)
+	e.poly = e.params.RingQ().NewPoly()
+	e.crtBuf = make([]uint64, 2*(e.params.MaxLevel()+1))
 }
 
 // ShallowCopy returns an encoder that shares read-only tables with e.
 func (e *Encoder) ShallowCopy() *Encoder {
-	n := len(e.buf)
-	return &Encoder{preset: e.preset, params: e.params, enc: e.enc.ShallowCopy(), buf: make([]float64, n), cbuf: make([]complex128, n), ibuf: make([]int64, n)}
+	c := &Encoder{preset: e.preset, params: e.params, enc: e.enc.ShallowCopy(), maxStep: e.maxStep, crt: e.crt}
+	c.alloc()
+	return c
 }
 
 // Params returns the lattigo parameters.
@@ -136,7 +161,7 @@ func (e *Encoder) EncodeTo(values []float64, logScale int, pt *rlwe.Plaintext) e
 	if up > 0 {
 		rq := e.params.RingQ().AtLevel(level)
 		for up > 0 { // multiply by 2^up in steps below every prime
-			s := min(up, 40)
+			s := min(up, e.maxStep)
 			rq.MulScalar(pt.Value, 1<<s, pt.Value)
 			up -= s
 		}
@@ -186,12 +211,21 @@ func (e *Encoder) embed(values []float64, logScale int, pt *rlwe.Plaintext) erro
 	return nil
 }
 
-// Decode unpacks the first len(out) slots of pt.
+// Decode unpacks the first len(out) slots of pt. Above level 0, where
+// lattigo converts every coefficient through a big.Int, a plaintext whose
+// moduli product fits 128 bits is decoded by the same arithmetic in
+// machine words (decodeCRT), to the same bits.
 func (e *Encoder) Decode(pt *rlwe.Plaintext, out []float64) error {
 	if len(out) > len(e.buf) {
 		return fmt.Errorf("he: %d values wanted, a ciphertext has %d slots", len(out), len(e.buf))
 	}
-	if err := e.enc.Decode(pt, e.buf); err != nil {
+	var err error
+	if l := pt.Level(); l > 0 && l < len(e.crt) && e.crt[l] != nil && pt.IsBatched && pt.LogDimensions == e.params.LogMaxDimensions() {
+		err = e.decodeCRT(e.crt[l], pt)
+	} else {
+		err = e.enc.Decode(pt, e.buf)
+	}
+	if err != nil {
 		return fmt.Errorf("he: decode: %w", err)
 	}
 	copy(out, e.buf)

@@ -47,14 +47,17 @@ type Preset struct {
 
 // The presets. The primes are NTT-friendly for the conjugate-invariant ring
 // (q ≡ 1 mod 4N), found with lattigo's NTTFriendlyPrimesGenerator going down
-// from 2^50 (2^55 for the two larger ones) and checked by TestPresets. Primes
-// below 2^50 let the 52-bit SIMD kernels (AVX-512 IFMA) apply.
+// from 2^50 (2^55 for the two larger ones, 2^30 for affine30-ci14) and
+// checked by TestPresets. Primes below 2^50 let the 52-bit SIMD kernels
+// (AVX-512 IFMA) apply; primes below 2^30 the 32-bit ones (AVX2, whose
+// multiply is 32×32 bits, with lazy values below 4q < 2^32).
 var (
 	// AffineCI14 is for affine circuits (sums of ciphertexts, plaintext
 	// constants, no ciphertext multiplication): joint scorecard points and
 	// log-odds. Two 50-bit primes, log2 Q = 100: values are encrypted at
-	// scale 2^82 at level 1 and, after the key switch, rescaled to level 0
-	// (scale 2^32) before decoding.
+	// scale 2^82 at level 1 and, after the key switch, decoded there
+	// (Decryptor.Decrypt). Log-odds error std 2.3e-6 for three parties
+	// (AffineNoise); measured maxima in the package documentation.
 	AffineCI14 = &Preset{
 		AffineLevel:    1,
 		AffineLogScale: 82,
@@ -64,6 +67,28 @@ var (
 		Q:              []uint64{0x3ffffffdf0001, 0x3ffffffd20001},
 		Security:       "≥256-bit: n = 2^14, log2 QP = 100 ≤ 237 (HE standard, 256-bit row for n = 2^14)",
 		Use:            "score: sums of encrypted partial log-odds, bands (oblivious table lookup), depth 0-1",
+	}
+	// Affine30CI14 is AffineCI14 built from four 30-bit primes instead of
+	// two 50-bit ones, for servers whose SIMD multiply is 32 bits wide (AVX2
+	// without IFMA). The same ring, security row, scale 2^82 and smudging
+	// 2^55, hence the same precision (AffineNoise) and smudging margin:
+	// values are encrypted at level 3 (log2 Q = 120, room for 2^35 at scale
+	// 2^82 where the 50-bit preset has 2^15), and after the key switch
+	// decoded there through 128-bit words (Encoder.Decode) rather than
+	// lattigo's big.Int path, as affine-ci14's results are. Ciphertexts
+	// at level 3 are 4 limbs of 64-bit words where affine-ci14's are 2: twice
+	// the bytes on the wire. Measured (bench he, 3 × 200,000 rows): max
+	// error of the log-odds 1.2e-5, probability 2.3e-6, points 3.4e-4;
+	// affine-ci14's 1.1e-5, 2.4e-6 and 3.2e-4 (package documentation).
+	Affine30CI14 = &Preset{
+		AffineLevel:    3,
+		AffineLogScale: 82,
+		LogSmudge:      55,
+		Name:           "affine30-ci14",
+		LogN:           14,
+		Q:              []uint64{0x3ffc0001, 0x3fed0001, 0x3fde0001, 0x3fd20001},
+		Security:       "≥256-bit: n = 2^14, log2 QP = 120 ≤ 237 (HE standard, 256-bit row for n = 2^14)",
+		Use:            "as affine-ci14, on servers without AVX-512 IFMA (AVX2 kernels for primes below 2^31)",
 	}
 	// AffineCI12 is AffineCI14 on a ring of degree 2^12: 4,096 values per
 	// ciphertext, for small jobs (and fast tests). Same moduli size.
@@ -103,9 +128,10 @@ var (
 )
 
 var presets = map[string]*Preset{
-	AffineCI14.Name:  AffineCI14,
-	AffineCI12.Name:  AffineCI12,
-	SigmoidCI14.Name: SigmoidCI14,
+	AffineCI14.Name:   AffineCI14,
+	Affine30CI14.Name: Affine30CI14,
+	AffineCI12.Name:   AffineCI12,
+	SigmoidCI14.Name:  SigmoidCI14,
 }
 
 // DefaultPreset is the preset of score jobs that do not name one.

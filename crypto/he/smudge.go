@@ -18,7 +18,8 @@ const MaxLogSmudge = 58
 // or a re-randomised result would otherwise reveal to the receiver.
 //
 // lattigo's Gaussian sampler is exact only for samples below the smallest
-// prime (2^49.99 for the presets here), which caps its flooding near 2^45.
+// prime (2^49.99 for the 50-bit presets, 2^29.99 for affine30-ci14), which
+// caps its flooding near 2^45 (2^25).
 // Smudger reaches σ = 2^58: a sample is a discrete Gaussian of step 2^t
 // (t = logSigma-40, so the coarse part is an exact float64 integer) plus an
 // independent uniform integer in [-2^(t-1), 2^(t-1)), cut at 16σ. Its

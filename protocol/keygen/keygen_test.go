@@ -154,40 +154,46 @@ func TestKeygenNofN(t *testing.T) {
 
 func slicesEqual(a, b []string) bool { return strings.Join(a, ",") == strings.Join(b, ",") }
 
+// TestKeygenThreshold: 2-of-3 key sets, on 50-bit and on 30-bit primes.
 func TestKeygenThreshold(t *testing.T) {
 	t.Parallel()
-	names := []string{"bank", "bureau", "telco"}
-	res, errs := runAll(t, names, func(string) Options {
-		o := baseOptions(names, "affine-ci12")
-		o.Threshold = 2
-		return o
-	})
-	for n, err := range errs {
-		if err != nil {
-			t.Fatalf("%s: %v", n, err)
-		}
-	}
-	ks := res["bank"].KeySet
-	params := ks.Preset.MustParams()
-	full := collective(params, res["bank"].Secret.Secret, res["bureau"].Secret.Secret, res["telco"].Secret.Secret)
-	if e := roundTrip(t, ks, full); e > 1e-6 {
-		t.Fatalf("collective secret: error %g", e)
-	}
-	for _, active := range [][]string{{"bank", "bureau"}, {"bank", "telco"}, {"bureau", "telco"}, names} {
-		var keys []*rlwe.SecretKey
-		for _, a := range active {
-			k, err := res[a].Secret.KeySwitchKey(ks, active)
-			if err != nil {
-				t.Fatalf("%v: %v", active, err)
+	for _, preset := range []string{"affine-ci12", "affine30-ci14"} {
+		t.Run(preset, func(t *testing.T) {
+			t.Parallel()
+			names := []string{"bank", "bureau", "telco"}
+			res, errs := runAll(t, names, func(string) Options {
+				o := baseOptions(names, preset)
+				o.Threshold = 2
+				return o
+			})
+			for n, err := range errs {
+				if err != nil {
+					t.Fatalf("%s: %v", n, err)
+				}
 			}
-			keys = append(keys, k)
-		}
-		if e := roundTrip(t, ks, collective(params, keys...)); e > 1e-6 {
-			t.Fatalf("active %v decrypt with error %g", active, e)
-		}
-	}
-	if _, err := res["bank"].Secret.KeySwitchKey(ks, []string{"bank"}); err == nil {
-		t.Fatal("one party of a 2-of-3 key set allowed alone")
+			ks := res["bank"].KeySet
+			params := ks.Preset.MustParams()
+			full := collective(params, res["bank"].Secret.Secret, res["bureau"].Secret.Secret, res["telco"].Secret.Secret)
+			if e := roundTrip(t, ks, full); e > 1e-6 {
+				t.Fatalf("collective secret: error %g", e)
+			}
+			for _, active := range [][]string{{"bank", "bureau"}, {"bank", "telco"}, {"bureau", "telco"}, names} {
+				var keys []*rlwe.SecretKey
+				for _, a := range active {
+					k, err := res[a].Secret.KeySwitchKey(ks, active)
+					if err != nil {
+						t.Fatalf("%v: %v", active, err)
+					}
+					keys = append(keys, k)
+				}
+				if e := roundTrip(t, ks, collective(params, keys...)); e > 1e-6 {
+					t.Fatalf("active %v decrypt with error %g", active, e)
+				}
+			}
+			if _, err := res["bank"].Secret.KeySwitchKey(ks, []string{"bank"}); err == nil {
+				t.Fatal("one party of a 2-of-3 key set allowed alone")
+			}
+		})
 	}
 }
 

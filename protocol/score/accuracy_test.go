@@ -89,7 +89,8 @@ func compare(t *testing.T, sc *score.Scores, z []float64, labels []int, bound fl
 }
 
 // TestAccuracySynthetic: credit data from datagen, three parties, the
-// planted model; the joint score of the aligned customers.
+// planted model; the joint score of the aligned customers, with the 50-bit
+// and the 30-bit preset.
 func TestAccuracySynthetic(t *testing.T) {
 	t.Parallel()
 	names := []string{"bank", "bureau", "telco"}
@@ -102,8 +103,12 @@ func TestAccuracySynthetic(t *testing.T) {
 	for _, tb := range d.Tables {
 		models[tb.Party] = tb.Model
 	}
-	sc, z := jointScore(t, "affine-ci14", names, blocks, models)
-	compare(t, sc, z, labels, he.AffineCI14.AffineNoise(3).Bound)
+	for _, p := range []*he.Preset{he.AffineCI14, he.Affine30CI14} {
+		t.Run(p.Name, func(t *testing.T) {
+			sc, z := jointScore(t, p.Name, names, blocks, models)
+			compare(t, sc, z, labels, p.AffineNoise(3).Bound)
+		})
+	}
 }
 
 // ucciPath is the UCI "default of credit card clients" data set, relative to

@@ -16,9 +16,10 @@ import (
 )
 
 // Scales and noise of the band lookup (see the package documentation). The
-// receiver encrypts its table at scale 2^50 under its own result key; the
-// partner multiplies by 0/1 masks encoded at scale 2^44 (product 2^94, and
-// |table| ≤ 8 keeps 2^97 below the modulus), then adds a fresh encryption
+// receiver encrypts its table at scale 2^50 under its own result key, at the
+// preset's AffineLevel; the partner multiplies by 0/1 masks encoded at scale
+// 2^44 (product 2^94, and |table| ≤ 8 keeps 2^97 below the modulus at that
+// level: 2^100 or 2^120 for the affine presets), then adds a fresh encryption
 // of zero under the receiver's key and Gaussian noise of standard deviation
 // 2^-6 in every slot. That noise is 16 standard deviations below the 0.25 a
 // band index may be off before rounding fails, and it is what hides, from
@@ -72,7 +73,7 @@ func (s *session) bandsReceiver(ctx context.Context, u []float64) (*Scores, erro
 						vals[i] = float64(bandIndex(cuts, s.o.Scorecard.Points(u[lo+i]+shift)) - center)
 					}
 				})
-				ct, err := w.encrypt(vals, 1, LogTableScale, s.pkR)
+				ct, err := w.encrypt(vals, s.preset.AffineLevel, LogTableScale, s.pkR)
 				if err != nil {
 					return err
 				}
@@ -98,7 +99,8 @@ func (s *session) bandsReceiver(ctx context.Context, u []float64) (*Scores, erro
 		if err != nil {
 			return err
 		}
-		size := s.codec.CiphertextSize(1)
+		level := s.preset.AffineLevel
+		size := s.codec.CiphertextSize(level)
 		out := make([]float64, s.slots)
 		for b := range s.blocks {
 			msg, err := s.net.Recv(gctx, partner, kindResult, 4+size)
@@ -111,7 +113,7 @@ func (s *session) bandsReceiver(ctx context.Context, u []float64) (*Scores, erro
 			}
 			var ct *rlwe.Ciphertext
 			if err := t.doErr(PhaseTransport, func() (err error) {
-				ct, err = s.codec.UnmarshalCiphertext(body, 1, he.Scale(LogTableScale+LogMaskScale))
+				ct, err = s.codec.UnmarshalCiphertext(body, level, he.Scale(LogTableScale+LogMaskScale))
 				return
 			}); err != nil {
 				return fmt.Errorf("score: band lookup result from %s: %w", partner, err)
@@ -148,8 +150,9 @@ func (s *session) bandsPartner(ctx context.Context, u []float64) error {
 	for i, x := range u {
 		q[i] = min(max(int(math.Round((x+r.Bound)/step)), 0), levels-1)
 	}
-	size := s.codec.CiphertextSize(1)
-	rq := s.params.RingQ().AtLevel(1)
+	level := s.preset.AffineLevel
+	size := s.codec.CiphertextSize(level)
+	rq := s.params.RingQ().AtLevel(level)
 	var seed [32]byte
 	if _, err := rand.Read(seed[:]); err != nil {
 		return err
@@ -177,7 +180,7 @@ func (s *session) bandsPartner(ctx context.Context, u []float64) error {
 				return err
 			}
 			if err := t.doErr(PhaseTransport, func() (err error) {
-				tables[v], err = s.codec.UnmarshalCiphertext(body, 1, he.Scale(LogTableScale))
+				tables[v], err = s.codec.UnmarshalCiphertext(body, level, he.Scale(LogTableScale))
 				return
 			}); err != nil {
 				return fmt.Errorf("score: band table from %s: %w", s.o.Receiver, err)
@@ -196,12 +199,12 @@ func (s *session) bandsPartner(ctx context.Context, u []float64) error {
 				}
 			}
 			var pt *rlwe.Plaintext
-			if err := w.t.doErr(PhaseEncode, func() (err error) { pt, err = w.encoder().Encode(mask, 1, LogMaskScale); return }); err != nil {
+			if err := w.t.doErr(PhaseEncode, func() (err error) { pt, err = w.encoder().Encode(mask, level, LogMaskScale); return }); err != nil {
 				return err
 			}
 			w.t.do(PhaseEvaluate, func() {
 				if w.acc == nil {
-					w.acc = rlwe.NewCiphertext(s.params, 1, 1)
+					w.acc = rlwe.NewCiphertext(s.params, 1, level)
 					*w.acc.MetaData = meta
 					mu.Lock()
 					accs = append(accs, w.acc)
@@ -238,7 +241,7 @@ func (s *session) bandsPartner(ctx context.Context, u []float64) error {
 			for i := range eta {
 				eta[i] = noise.NormFloat64() * noiseStd
 			}
-			pt, err := enc.Encode(eta, 1, LogTableScale+LogMaskScale)
+			pt, err := enc.Encode(eta, level, LogTableScale+LogMaskScale)
 			if err != nil {
 				return err
 			}

@@ -22,7 +22,8 @@
 //     data (Model.Partial: columns, NaN, ranges, clamping), applies its
 //     policy (clamp, noise), and packs the rows in the agreed order into
 //     ⌈n/N⌉ blocks of N slots (crypto/he), encrypted under the collective
-//     public key at level 1, scale 2^82.
+//     public key at the preset's AffineLevel (1; 3 for affine30-ci14),
+//     scale 2^82.
 //  4. Commit: each party sends every peer SHA-256 chains over its blocks'
 //     parts, before it has seen anybody's ciphertexts, and checks every
 //     revealed part against the sender's commitment. Without it a party
@@ -37,7 +38,8 @@
 //     PublicKeySwitchProtocol) of every block's sum toward R's result key,
 //     with smudging noise, and the SHA-256 of the c1 it switched; R checks
 //     that everybody switched the same sums, combines the shares with its
-//     own, switches, rescales to level 0 and decrypts.
+//     own, switches and decrypts (crypto/he Decryptor: at the affine
+//     level, exactly, no rescale).
 //  7. R tells every partner that it holds the result; a partner that hears
 //     anything else (an abort, a closed connection, silence for
 //     Options.IdleTimeout) fails too. Nothing partial is ever released: R
@@ -99,20 +101,23 @@
 // # Noise
 //
 // Values are encoded at up to 2^61/max|v| (float64 rounding, relative
-// 2^-53) and scaled up exactly to 2^82 at level 1 (two 50-bit primes). Each
+// 2^-53) and scaled up exactly to 2^82 at level 1 (two 50-bit primes; level
+// 3, four 30-bit primes, for affine30-ci14, with the same noise). Each
 // party's key-switch share carries Gaussian smudging noise of σ = 2^55
 // (crypto/he.Smudger), so the decrypted log-odds have error std
 // 2^55·sqrt(2N·k)/2^82 (crypto/he Preset.AffineNoise): 2.3e-6 for N = 2^14
-// and k = 3, measured max 2.1e-5 over 17,384 rows. The stated bound is 40
-// standard deviations (9.3e-5 log-odds: 0.0027 points, 2.4e-5 in
-// probability; the tests check it and the 1e-3 and 0.5 on every
-// row). The smudging is 2^44 times the encryption noise it hides (the part
-// of the decryption error that depends on the collective secret) and 2^29
-// times the float64 rounding of the encoded values (TestNoiseMargins). By
-// the Rényi-divergence argument (Bai et al., 2015), hiding noise at most B
-// under Gaussian smudging of σ multiplies the success probability of any
-// attack on the key by at most exp(N·(B/σ)²) per ciphertext: below
-// 1 + 2^-68 here with B = 6 standard deviations of the encryption noise.
+// and k = 3, measured max 1.1e-5 over 17,384 rows (affine-ci14 and
+// affine30-ci14 alike: R decodes at the affine level, with no rescale
+// rounding on top). The stated bound is 40 standard deviations (9.3e-5
+// log-odds: 0.0027 points, 2.4e-5 in probability; the tests check it and
+// the 1e-3 and 0.5 on every row). The smudging is 2^44 times the
+// encryption noise it hides (the part of the decryption error that depends
+// on the collective secret) and 2^29 times the float64 rounding of the
+// encoded values (TestNoiseMargins). By the Rényi-divergence argument
+// (Bai et al., 2015), hiding noise at most B under Gaussian smudging of σ
+// multiplies the success probability of any attack on the key by at most
+// exp(N·(B/σ)²) per ciphertext: below 1 + 2^-68 here with B = 6 standard
+// deviations of the encryption noise.
 //
 // Band lookup: R encrypts its table at scale 2^50 under its own key; the
 // partner multiplies by 0/1 masks encoded at 2^44, adds a fresh encryption

@@ -40,8 +40,7 @@ func TestNoiseMargins(t *testing.T) {
 	r := rand.New(rand.NewPCG(5, 6))
 
 	// The band lookup, as the partner computes it, before re-randomising.
-	{
-		p := he.AffineCI14
+	for _, p := range []*he.Preset{he.AffineCI14, he.Affine30CI14} {
 		params := p.MustParams()
 		rk, err := he.NewReceiverKey(p, [32]byte{1})
 		if err != nil {
@@ -49,7 +48,7 @@ func TestNoiseMargins(t *testing.T) {
 		}
 		enc, _ := he.NewEncoder(p)
 		encr := rlwe.NewEncryptor(params, rk.Public)
-		rq := params.RingQ().AtLevel(1)
+		rq := params.RingQ().AtLevel(p.AffineLevel)
 		n := p.Slots()
 		const levels = 64
 		q := make([]int, n)
@@ -57,7 +56,7 @@ func TestNoiseMargins(t *testing.T) {
 			q[i] = r.IntN(levels)
 		}
 		want := make([]float64, n)
-		acc := rlwe.NewCiphertext(params, 1, 1)
+		acc := rlwe.NewCiphertext(params, 1, p.AffineLevel)
 		codec, _ := he.NewCodec(p)
 		*acc.MetaData = codec.Meta(he.Scale(LogTableScale + LogMaskScale))
 		for v := range levels {
@@ -70,9 +69,9 @@ func TestNoiseMargins(t *testing.T) {
 					want[i] = vals[i]
 				}
 			}
-			pt, _ := enc.Encode(vals, 1, LogTableScale)
+			pt, _ := enc.Encode(vals, p.AffineLevel, LogTableScale)
 			ct, _ := encr.EncryptNew(pt)
-			m, _ := enc.Encode(mask, 1, LogMaskScale)
+			m, _ := enc.Encode(mask, p.AffineLevel, LogMaskScale)
 			rq.MForm(m.Value, m.Value)
 			rq.MulCoeffsMontgomeryThenAdd(ct.Value[0], m.Value, acc.Value[0])
 			rq.MulCoeffsMontgomeryThenAdd(ct.Value[1], m.Value, acc.Value[1])
@@ -86,7 +85,7 @@ func TestNoiseMargins(t *testing.T) {
 		// rounding and the table noise they carry.
 		dev := stdDiff(got, want)
 		margin := LogBandNoise - math.Log2(dev)
-		t.Logf("band lookup: mask-dependent error std 2^%.1f per slot, slot noise 2^%d: margin 2^%.1f", math.Log2(dev), LogBandNoise, margin)
+		t.Logf("%s band lookup: mask-dependent error std 2^%.1f per slot, slot noise 2^%d: margin 2^%.1f", p.Name, math.Log2(dev), LogBandNoise, margin)
 		if margin < 24 {
 			t.Errorf("band lookup noise margin 2^%.1f, documented ≥ 2^24", margin)
 		}
@@ -94,9 +93,9 @@ func TestNoiseMargins(t *testing.T) {
 
 	// The affine sum: what the smudging of the exact release hides is the
 	// sum of three fresh encryptions' noise and encoding roundings.
-	{
+	for _, preset := range []string{"affine-ci14", "affine30-ci14"} {
 		names := []string{"bank", "bureau", "telco"}
-		ks := keys(t, "affine-ci14", names, 0)
+		ks := keys(t, preset, names, 0)
 		set := ks["bank"].KeySet
 		p := set.Preset
 		params := p.MustParams()
@@ -132,8 +131,8 @@ func TestNoiseMargins(t *testing.T) {
 		dev := stdDiff(got, want)
 		noise := coeffStd(dev, float64(p.AffineLogScale), n)
 		margin := float64(p.LogSmudge) - math.Log2(noise)
-		t.Logf("affine sum of 3: error before the key switch std %.3g (2^%.1f per coefficient), smudging 2^%d per party: margin 2^%.1f",
-			dev, math.Log2(noise), p.LogSmudge, margin)
+		t.Logf("%s affine sum of 3: error before the key switch std %.3g (2^%.1f per coefficient), smudging 2^%d per party: margin 2^%.1f",
+			p.Name, dev, math.Log2(noise), p.LogSmudge, margin)
 		// The encryption noise alone is 2^11 (crypto/he TestFreshNoise); the
 		// rest is float64 rounding of the encoded values (2^-53 relative).
 		if margin < 28 {

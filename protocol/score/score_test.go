@@ -231,7 +231,7 @@ func check(t *testing.T, sc *Scores, want []float64, budget float64) {
 func TestScoreThreeParties(t *testing.T) {
 	t.Parallel()
 	names := []string{"bank", "bureau", "telco"}
-	for _, preset := range []string{"affine-ci12", "affine-ci14"} {
+	for _, preset := range []string{"affine-ci12", "affine-ci14", "affine30-ci14"} {
 		t.Run(preset, func(t *testing.T) {
 			t.Parallel()
 			p, _ := he.PresetByName(preset)
@@ -330,40 +330,42 @@ func TestScoreTwoPartyPolicies(t *testing.T) {
 			}
 		}
 	})
-	t.Run("bands", func(t *testing.T) {
-		t.Parallel()
-		cuts := []float64{450, 500, 550, 600, 650, 700}
-		pol := Policy{TwoParty: Release{Mode: Bands, Bound: 4, MinBandWidth: 40, Levels: 64}}
-		res := run(t, "affine-ci12", parties, "bank", withPolicy(pol, cuts))
-		res.failed(t)
-		sc := res.scores
-		if sc.Release != Bands || sc.LogOdds != nil || sc.Points != nil || sc.Probability != nil {
-			t.Fatal("bands mode released more than bands")
-		}
-		// The bank's bands are exact for the rounded partner score.
-		uT, _ := parties[1].model.Partial(parties[1].block, false, false)
-		uB, _ := parties[0].model.Partial(parties[0].block, true, false)
-		step := 8.0 / 63
-		wrong, offByOne := 0, 0
-		for i := range uT {
-			q := math.Round((min(max(uT[i], -4), 4) + 4) / step)
-			wantBand := bandIndex(cuts, DefaultScorecard.Points(uB[i]-4+q*step))
-			if sc.Bands[i] != wantBand {
-				t.Fatalf("row %d: band %d, want %d", i, sc.Bands[i], wantBand)
+	for _, preset := range []string{"affine-ci12", "affine30-ci14"} {
+		t.Run("bands "+preset, func(t *testing.T) {
+			t.Parallel()
+			cuts := []float64{450, 500, 550, 600, 650, 700}
+			pol := Policy{TwoParty: Release{Mode: Bands, Bound: 4, MinBandWidth: 40, Levels: 64}}
+			res := run(t, preset, parties, "bank", withPolicy(pol, cuts))
+			res.failed(t)
+			sc := res.scores
+			if sc.Release != Bands || sc.LogOdds != nil || sc.Points != nil || sc.Probability != nil {
+				t.Fatal("bands mode released more than bands")
 			}
-			exact := bandIndex(cuts, DefaultScorecard.Points(want[i]))
-			if exact != wantBand {
-				wrong++
-				if d := exact - wantBand; d == 1 || d == -1 {
-					offByOne++
+			// The bank's bands are exact for the rounded partner score.
+			uT, _ := parties[1].model.Partial(parties[1].block, false, false)
+			uB, _ := parties[0].model.Partial(parties[0].block, true, false)
+			step := 8.0 / 63
+			wrong, offByOne := 0, 0
+			for i := range uT {
+				q := math.Round((min(max(uT[i], -4), 4) + 4) / step)
+				wantBand := bandIndex(cuts, DefaultScorecard.Points(uB[i]-4+q*step))
+				if sc.Bands[i] != wantBand {
+					t.Fatalf("row %d: band %d, want %d", i, sc.Bands[i], wantBand)
+				}
+				exact := bandIndex(cuts, DefaultScorecard.Points(want[i]))
+				if exact != wantBand {
+					wrong++
+					if d := exact - wantBand; d == 1 || d == -1 {
+						offByOne++
+					}
 				}
 			}
-		}
-		t.Logf("bands: %d of %d rows differ from the band of the unrounded score (%d by one band)", wrong, rows, offByOne)
-		if wrong != offByOne || wrong > rows/10 {
-			t.Fatalf("%d rows in another band than their exact score", wrong)
-		}
-	})
+			t.Logf("bands: %d of %d rows differ from the band of the unrounded score (%d by one band)", wrong, rows, offByOne)
+			if wrong != offByOne || wrong > rows/10 {
+				t.Fatalf("%d rows in another band than their exact score", wrong)
+			}
+		})
+	}
 	t.Run("bands too narrow", func(t *testing.T) {
 		t.Parallel()
 		pol := Policy{TwoParty: Release{Mode: Bands, Bound: 4, MinBandWidth: 60}}
