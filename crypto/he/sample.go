@@ -1,0 +1,146 @@
+package he
+
+import (
+	"crypto/rand"
+	"fmt"
+	"math"
+	"math/bits"
+	mrand "math/rand/v2"
+
+	"github.com/tuneinsight/lattigo/v5/core/rlwe"
+	"github.com/tuneinsight/lattigo/v5/ring"
+)
+
+// gaussSigma and gaussBound are lattigo's rlwe.DefaultXe (σ = 3.2, samples
+// cut at |x| ≤ 19.2, so |x| ≤ 19), which the presets use and the security
+// levels in doc.go assume; TestSamplerDistributions checks them.
+const (
+	gaussSigma = rlwe.DefaultNoise
+	gaussBound = 19
+)
+
+// gaussCDT is the cumulative distribution table of the discrete Gaussian of
+// standard deviation gaussSigma on [-gaussBound, gaussBound]: gaussCDT[k] is
+// 2^64·P(X ≤ k - gaussBound) rounded, for k < 2·gaussBound. A uniform 64-bit
+// r gives X = -gaussBound + #{k : r ≥ gaussCDT[k]}.
+//
+// The probabilities are computed in float64 and the right half is the
+// mirror of the left in integers, so the table is exactly symmetric. Each
+// probability carries a relative error below 2^-34 (2^-64 of rounding on the
+// smallest one, P(X = ±19) ≈ 2^-28.5; 2^-50 on the central ones): far below
+// what the relative-error (Rényi divergence) argument needs for the ~2^40
+// samples of a key's lifetime (Prest, ASIACRYPT 2017).
+var gaussCDT = func() [2 * gaussBound]uint64 {
+	var w [gaussBound + 1]float64 // w[i] ∝ P(X = -gaussBound + i)
+	total := 0.0
+	for i := range w {
+		x := float64(i - gaussBound)
+		w[i] = math.Exp(-x * x / (2 * gaussSigma * gaussSigma))
+		total += 2 * w[i]
+	}
+	total -= w[gaussBound] // 0 counted once
+	var t [2 * gaussBound]uint64
+	cum := 0.0
+	for k := range gaussBound { // P(X ≤ -gaussBound + k) < 1/2
+		cum += w[k]
+		t[k] = uint64(math.Round(math.Ldexp(cum/total, 64)))
+	}
+	for k := gaussBound; k < 2*gaussBound; k++ { // P(X ≤ j) = 1 - P(X ≤ -j-1)
+		t[k] = -t[2*gaussBound-1-k]
+	}
+	return t
+}()
+
+// sampler draws the secret randomness of an encryption or a key-switch
+// share: ternary polynomials (u) and discrete Gaussian ones (e), written as
+// residues straight into every limb of a polynomial in the coefficient
+// domain. Its randomness is ChaCha8 (math/rand/v2, cryptographically strong)
+// keyed from crypto/rand; a sampler is not safe for concurrent use.
+//
+// The distributions are those of the presets' parameters, checked by
+// TestSamplerDistributions:
+//
+//   - ternary: -1, 0, 1 each with probability 1/3 exactly, lattigo's
+//     rlwe.DefaultXs (ring.Ternary{P: 2/3});
+//   - Gaussian: the discrete Gaussian of σ = 3.2 on |x| ≤ 19 from gaussCDT.
+//     lattigo's rlwe.DefaultXe draws round(|z|·σ) with a random sign
+//     (z standard normal, cut at 19.2): the same support and a variance
+//     larger by about 1/12; the security estimates assume either.
+//
+// Both draw a fixed amount of randomness per coefficient but the ternary
+// rejection step, whose outcome is independent of the accepted values, and
+// compare without branches, so that timing reveals nothing of the samples.
+type sampler struct {
+	rng   *mrand.Rand
+	small []int64 // N values, the sample before it is written to the limbs
+}
+
+func newSampler(n int) (*sampler, error) {
+	var seed [32]byte
+	if _, err := rand.Read(seed[:]); err != nil {
+		return nil, fmt.Errorf("he: seed the encryption sampler: %w", err)
+	}
+	return &sampler{rng: mrand.New(mrand.NewChaCha8(seed)), small: make([]int64, n)}, nil
+}
+
+// gaussian fills x with independent discrete Gaussian samples.
+func (s *sampler) gaussian(x []int64) {
+	for j := range x {
+		r := s.rng.Uint64()
+		v := int64(-gaussBound)
+		for _, c := range &gaussCDT {
+			_, borrow := bits.Sub64(r, c, 0)
+			v += int64(1 - borrow) // r ≥ c
+		}
+		x[j] = v
+	}
+}
+
+// ternary fills x with independent uniform values of {-1, 0, 1}: five per
+// random byte below 3^5 = 243 (bytes 243..255 are rejected).
+func (s *sampler) ternary(x []int64) {
+	var r uint64
+	left := 0 // unused bytes in r
+	for j := 0; j < len(x); {
+		if left == 0 {
+			r, left = s.rng.Uint64(), 8
+		}
+		b := r & 0xff
+		r >>= 8
+		left--
+		if b >= 243 {
+			continue
+		}
+		for range min(5, len(x)-j) {
+			x[j] = int64(b%3) - 1
+			b /= 3
+			j++
+		}
+	}
+}
+
+// ternaryPoly writes a fresh ternary polynomial to the first len(moduli) limbs
+// of p (coefficient domain, residues in [0, q)).
+func (s *sampler) ternaryPoly(moduli []uint64, p ring.Poly) {
+	x := s.small[:p.N()]
+	s.ternary(x)
+	setSmall(moduli, x, p)
+}
+
+// gaussianPoly writes a fresh discrete Gaussian polynomial to the first
+// len(moduli) limbs of p (coefficient domain, residues in [0, q)).
+func (s *sampler) gaussianPoly(moduli []uint64, p ring.Poly) {
+	x := s.small[:p.N()]
+	s.gaussian(x)
+	setSmall(moduli, x, p)
+}
+
+// setSmall writes x mod q to every limb; every |x[j]| is below every q.
+func setSmall(moduli []uint64, x []int64, p ring.Poly) {
+	for i, q := range moduli {
+		row := p.Coeffs[i][:len(x)]
+		for j, v := range x {
+			row[j] = uint64(v) + q&uint64(v>>63) // v < 0: q + v
+		}
+	}
+}
