@@ -23,10 +23,26 @@ func TestSamplerDistributions(t *testing.T) {
 	if rlwe.DefaultXe != (ring.DiscreteGaussian{Sigma: gaussSigma, Bound: rlwe.DefaultNoiseBound}) || int(math.Floor(rlwe.DefaultNoiseBound)) != gaussBound {
 		t.Fatalf("lattigo's DefaultXe is %+v, the sampler draws σ = %v, |x| ≤ %d", rlwe.DefaultXe, gaussSigma, gaussBound)
 	}
-	for k := 1; k < len(gaussCDT); k++ {
-		if gaussCDT[k] <= gaussCDT[k-1] {
-			t.Fatalf("CDT not increasing at %d", k)
+	// The table's probabilities, to the precision its doc comment states.
+	var norm float64
+	for k := -gaussBound; k <= gaussBound; k++ {
+		norm += math.Exp(-float64(k*k) / (2 * gaussSigma * gaussSigma))
+	}
+	prev := uint64(0)
+	for k := 0; k <= gaussBound; k++ {
+		next := uint64(1 << 63)
+		if k < gaussBound {
+			next = gaussCDT[k]
 		}
+		got := math.Ldexp(float64(next-prev), -63)
+		want := math.Exp(-float64(k*k)/(2*gaussSigma*gaussSigma)) / norm
+		if k > 0 {
+			want *= 2
+		}
+		if math.Abs(got-want) > want*math.Exp2(-35) {
+			t.Errorf("P(|X| = %d) = %g in the table, want %g", k, got, want)
+		}
+		prev = next
 	}
 	s, err := newSampler(1 << 20)
 	if err != nil {

@@ -19,34 +19,34 @@ const (
 	gaussBound = 19
 )
 
-// gaussCDT is the cumulative distribution table of the discrete Gaussian of
-// standard deviation gaussSigma on [-gaussBound, gaussBound]: gaussCDT[k] is
-// 2^64·P(X ≤ k - gaussBound) rounded, for k < 2·gaussBound. A uniform 64-bit
-// r gives X = -gaussBound + #{k : r ≥ gaussCDT[k]}.
+// gaussCDT is the cumulative distribution table of |X| for X the discrete
+// Gaussian of standard deviation gaussSigma on [-gaussBound, gaussBound]:
+// gaussCDT[k] is 2^63·P(|X| ≤ k) rounded. A uniform 63-bit r gives
+// |X| = #{k : r ≥ gaussCDT[k]}, and an independent bit its sign (both
+// signs of 0 are 0, so P(X = 0) is P(|X| = 0)), which makes the
+// distribution exactly symmetric.
 //
-// The probabilities are computed in float64 and the right half is the
-// mirror of the left in integers, so the table is exactly symmetric. Each
-// probability carries a relative error below 2^-34 (2^-64 of rounding on the
-// smallest one, P(X = ±19) ≈ 2^-28.5; 2^-50 on the central ones): far below
-// what the relative-error (Rényi divergence) argument needs for the ~2^40
-// samples of a key's lifetime (Prest, ASIACRYPT 2017).
-var gaussCDT = func() [2 * gaussBound]uint64 {
-	var w [gaussBound + 1]float64 // w[i] ∝ P(X = -gaussBound + i)
+// The table is 2^63 minus the tail probabilities P(|X| > k), each summed in
+// float64 from the far end, so every probability P(|X| = k) carries a
+// relative error below 2^-35 (2^-63 of rounding on the smallest,
+// P(|X| = 19) ≈ 2^-27.5; about 2^-50 on the central ones): far below what
+// the relative-error (Rényi divergence) argument needs for the ~2^40 samples
+// of a key's lifetime (Prest, ASIACRYPT 2017).
+var gaussCDT = func() [gaussBound]uint64 {
+	var w [gaussBound + 1]float64 // w[k] ∝ P(|X| = k)
 	total := 0.0
-	for i := range w {
-		x := float64(i - gaussBound)
-		w[i] = math.Exp(-x * x / (2 * gaussSigma * gaussSigma))
-		total += 2 * w[i]
+	for k := range w {
+		w[k] = math.Exp(-float64(k*k) / (2 * gaussSigma * gaussSigma))
+		if k > 0 {
+			w[k] *= 2
+		}
+		total += w[k]
 	}
-	total -= w[gaussBound] // 0 counted once
-	var t [2 * gaussBound]uint64
-	cum := 0.0
-	for k := range gaussBound { // P(X ≤ -gaussBound + k) < 1/2
-		cum += w[k]
-		t[k] = uint64(math.Round(math.Ldexp(cum/total, 64)))
-	}
-	for k := gaussBound; k < 2*gaussBound; k++ { // P(X ≤ j) = 1 - P(X ≤ -j-1)
-		t[k] = -t[2*gaussBound-1-k]
+	var t [gaussBound]uint64
+	tail := 0.0
+	for k := gaussBound - 1; k >= 0; k-- {
+		tail += w[k+1] // P(|X| > k)·total
+		t[k] = 1<<63 - uint64(math.Round(math.Ldexp(tail/total, 63)))
 	}
 	return t
 }()
@@ -71,7 +71,7 @@ var gaussCDT = func() [2 * gaussBound]uint64 {
 // rejection step, whose outcome is independent of the accepted values, and
 // compare without branches, so that timing reveals nothing of the samples.
 type sampler struct {
-	rng   *mrand.Rand
+	rng   *mrand.ChaCha8
 	small []int64 // N values, the sample before it is written to the limbs
 }
 
@@ -80,19 +80,22 @@ func newSampler(n int) (*sampler, error) {
 	if _, err := rand.Read(seed[:]); err != nil {
 		return nil, fmt.Errorf("he: seed the encryption sampler: %w", err)
 	}
-	return &sampler{rng: mrand.New(mrand.NewChaCha8(seed)), small: make([]int64, n)}, nil
+	return &sampler{rng: mrand.NewChaCha8(seed), small: make([]int64, n)}, nil
 }
 
-// gaussian fills x with independent discrete Gaussian samples.
+// gaussian fills x with independent discrete Gaussian samples, one 64-bit
+// uniform each: 63 bits for |x|, one for the sign.
 func (s *sampler) gaussian(x []int64) {
 	for j := range x {
 		r := s.rng.Uint64()
-		v := int64(-gaussBound)
+		m := r & (1<<63 - 1)
+		var a int64
 		for _, c := range &gaussCDT {
-			_, borrow := bits.Sub64(r, c, 0)
-			v += int64(1 - borrow) // r ≥ c
+			_, borrow := bits.Sub64(m, c, 0)
+			a += int64(1 - borrow) // m ≥ c
 		}
-		x[j] = v
+		neg := -int64(r >> 63)
+		x[j] = (a ^ neg) - neg
 	}
 }
 
