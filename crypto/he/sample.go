@@ -4,7 +4,6 @@ import (
 	"crypto/rand"
 	"fmt"
 	"math"
-	"math/bits"
 	mrand "math/rand/v2"
 
 	"github.com/tuneinsight/lattigo/v5/core/rlwe"
@@ -84,19 +83,39 @@ func newSampler(n int) (*sampler, error) {
 }
 
 // gaussian fills x with independent discrete Gaussian samples, one 64-bit
-// uniform each: 63 bits for |x|, one for the sign.
+// uniform each: 63 bits for |x|, one for the sign. It scans the table for
+// four samples at a time, which keeps four independent chains of
+// comparisons in flight.
 func (s *sampler) gaussian(x []int64) {
-	for j := range x {
-		r := s.rng.Uint64()
-		m := r & (1<<63 - 1)
-		var a int64
+	j := 0
+	for ; j+4 <= len(x); j += 4 {
+		r0, r1, r2, r3 := s.rng.Uint64(), s.rng.Uint64(), s.rng.Uint64(), s.rng.Uint64()
+		const low = 1<<63 - 1
+		m0, m1, m2, m3 := r0&low, r1&low, r2&low, r3&low
+		var a0, a1, a2, a3 uint64
 		for _, c := range &gaussCDT {
-			_, borrow := bits.Sub64(m, c, 0)
-			a += int64(1 - borrow) // m ≥ c
+			// c-1-m < 0 (top bit set) iff m ≥ c; both are below 2^63.
+			a0 += (c - 1 - m0) >> 63
+			a1 += (c - 1 - m1) >> 63
+			a2 += (c - 1 - m2) >> 63
+			a3 += (c - 1 - m3) >> 63
 		}
-		neg := -int64(r >> 63)
-		x[j] = (a ^ neg) - neg
+		x[j], x[j+1], x[j+2], x[j+3] = signed(a0, r0), signed(a1, r1), signed(a2, r2), signed(a3, r3)
 	}
+	for ; j < len(x); j++ {
+		r := s.rng.Uint64()
+		var a uint64
+		for _, c := range &gaussCDT {
+			a += (c - 1 - r&(1<<63-1)) >> 63
+		}
+		x[j] = signed(a, r)
+	}
+}
+
+// signed returns a with the sign of r's top bit, without branches.
+func signed(a, r uint64) int64 {
+	neg := -int64(r >> 63)
+	return (int64(a) ^ neg) - neg
 }
 
 // ternary fills x with independent uniform values of {-1, 0, 1}: five per
