@@ -33,9 +33,10 @@ const MaxLogSmudge = 58
 type Smudger struct {
 	logSigma int
 	t        uint
-	coarse   float64 // σ / 2^t
-	cut      float64 // 16σ / 2^t
-	rng      *mrand.Rand
+	coarse   float64        // σ / 2^t
+	cut      float64        // 16σ / 2^t
+	rng      *mrand.Rand    // for NormFloat64
+	src      *mrand.ChaCha8 // rng's source, for uniforms without the interface call
 	buf      ring.Poly
 	x        []int64
 	r        *ring.Ring
@@ -52,11 +53,13 @@ func NewSmudger(r *ring.Ring, logSigma int) (*Smudger, error) {
 		return nil, fmt.Errorf("he: seed smudging noise: %w", err)
 	}
 	t := max(0, logSigma-40)
+	src := mrand.NewChaCha8(seed)
 	s := &Smudger{
 		logSigma: logSigma,
 		t:        uint(t),
 		coarse:   math.Exp2(float64(logSigma - t)),
-		rng:      mrand.New(mrand.NewChaCha8(seed)),
+		rng:      mrand.New(src),
+		src:      src,
 		buf:      r.NewPoly(),
 		x:        make([]int64, r.N()),
 		r:        r,
@@ -76,7 +79,7 @@ func (s *Smudger) sample() int64 {
 	}
 	x := int64(c) << s.t
 	if s.t > 0 {
-		x += int64(s.rng.Uint64()&(1<<s.t-1)) - 1<<(s.t-1)
+		x += int64(s.src.Uint64()&(1<<s.t-1)) - 1<<(s.t-1)
 	}
 	return x
 }
