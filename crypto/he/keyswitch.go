@@ -122,20 +122,40 @@ func (k *KeySwitcher) shareWith(sk *rlwe.SecretKey, pkR *rlwe.PublicKey, c1, u, 
 
 // Aggregate adds share into acc.
 func (k *KeySwitcher) Aggregate(acc, share *mhe.PublicKeySwitchShare) error {
-	if acc.Level() != share.Level() {
-		return fmt.Errorf("he: key-switch shares at levels %d and %d", acc.Level(), share.Level())
+	if err := sameLevel(acc.Level(), share); err != nil {
+		return err
 	}
-	return k.pcks.AggregateShares(*acc, *share, acc)
+	if err := sameLevel(acc.Level(), acc); err != nil {
+		return err
+	}
+	for i, s := range k.params.RingQ().SubRings[:acc.Level()+1] {
+		for v := range 2 {
+			kernel.Add(s, acc.Value[v].Coeffs[i], share.Value[v].Coeffs[i], acc.Value[v].Coeffs[i])
+		}
+	}
+	return nil
+}
+
+// sameLevel checks that both parts of sh are at level.
+func sameLevel(level int, sh *mhe.PublicKeySwitchShare) error {
+	if len(sh.Value) != 2 || sh.Value[0].Level() != level || sh.Value[1].Level() != level {
+		return fmt.Errorf("he: key-switch share not of two parts at level %d", level)
+	}
+	return nil
 }
 
 // Switch applies the combined shares to ct: the result is encrypted under
 // the receiver's key.
 func (k *KeySwitcher) Switch(ct *rlwe.Ciphertext, combined *mhe.PublicKeySwitchShare) (*rlwe.Ciphertext, error) {
-	if ct.Level() != combined.Level() {
-		return nil, fmt.Errorf("he: ciphertext at level %d, key-switch shares at level %d", ct.Level(), combined.Level())
+	if err := sameLevel(ct.Level(), combined); err != nil {
+		return nil, fmt.Errorf("he: ciphertext at level %d: %w", ct.Level(), err)
 	}
 	out := rlwe.NewCiphertext(k.params, 1, ct.Level())
-	k.pcks.KeySwitch(ct, *combined, out)
+	*out.MetaData = *ct.MetaData
+	for i, s := range k.params.RingQ().SubRings[:ct.Level()+1] {
+		kernel.Add(s, ct.Value[0].Coeffs[i], combined.Value[0].Coeffs[i], out.Value[0].Coeffs[i])
+		copy(out.Value[1].Coeffs[i], combined.Value[1].Coeffs[i])
+	}
 	return out, nil
 }
 
