@@ -55,6 +55,13 @@
 // 2^55, about 2^44 times the standard deviation of the ciphertext noise
 // that the smudging hides.
 //
+// Encryption and key-switch shares (Encryptor, KeySwitcher.Share) draw
+// their randomness with the package's own sampler (ChaCha8 keyed from
+// crypto/rand: ternary u, discrete Gaussian e of σ = 3.2) and compute with
+// crypto/kernel, bit-exact with lattigo's formulas and representation
+// (NTT domain, keys in Montgomery form); presets with key-switching primes
+// P go through lattigo's encryptor and GenShare, which use P.
+//
 // Serialization is lattigo's binary format (MarshalBinary). Encoding goes
 // through Codec.Marshal, which reduces every coefficient first (lattigo
 // leaves some results in [0, 2q)) and writes polynomials, ciphertexts and

@@ -133,7 +133,24 @@ func newTestKeys(t testing.TB, p *Preset, k int) *testKeys {
 	return tk
 }
 
+// encrypt encrypts vals at the affine level with the package's Encryptor.
 func (tk *testKeys) encrypt(t testing.TB, vals []float64) *rlwe.Ciphertext {
+	t.Helper()
+	enc, err := NewEncryptor(tk.p, tk.pk)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tk.encryptWith(t, vals, enc.EncryptNew)
+}
+
+// encryptLattigo encrypts vals at the affine level with lattigo's
+// rlwe.Encryptor, the reference.
+func (tk *testKeys) encryptLattigo(t testing.TB, vals []float64) *rlwe.Ciphertext {
+	t.Helper()
+	return tk.encryptWith(t, vals, rlwe.NewEncryptor(tk.p.MustParams(), tk.pk).EncryptNew)
+}
+
+func (tk *testKeys) encryptWith(t testing.TB, vals []float64, encrypt func(*rlwe.Plaintext) (*rlwe.Ciphertext, error)) *rlwe.Ciphertext {
 	t.Helper()
 	enc, err := NewEncoder(tk.p)
 	if err != nil {
@@ -143,7 +160,7 @@ func (tk *testKeys) encrypt(t testing.TB, vals []float64) *rlwe.Ciphertext {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ct, err := rlwe.NewEncryptor(tk.p.MustParams(), tk.pk).EncryptNew(pt)
+	ct, err := encrypt(pt)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -238,34 +255,50 @@ func TestAffineRoundTrip(t *testing.T) {
 }
 
 // TestFreshNoise measures the coefficient noise of one public-key
-// encryption, which AffineNoise assumes.
+// encryption, which AffineNoise assumes, for the package's Encryptor and
+// lattigo's.
 func TestFreshNoise(t *testing.T) {
 	t.Parallel()
 	for _, p := range []*Preset{AffineCI12, AffineCI14, Affine30CI14} {
 		tk := newTestKeys(t, p, 3)
-		params := p.MustParams()
-		sk := rlwe.NewSecretKey(params)
-		for _, s := range tk.sks {
-			params.RingQP().Add(sk.Value, s.Value, sk.Value)
+		ours := tk.freshLogStd(t, tk.encrypt)
+		theirs := tk.freshLogStd(t, tk.encryptLattigo)
+		t.Logf("%s: fresh noise 2^%.3f (lattigo's encryptor: 2^%.3f)", p.Name, ours, theirs)
+		if math.Abs(ours-freshLogStd(p.LogN)) > 0.5 {
+			t.Errorf("%s: fresh noise 2^%.2f, assumed 2^%.2f", p.Name, ours, freshLogStd(p.LogN))
 		}
-		ct := tk.encrypt(t, make([]float64, 8))
+		// The two encryptors' noise has the same standard deviation: 2^0.05
+		// is 3.5%, more than 6 times the spread of the estimate from 4N
+		// coefficients.
+		if math.Abs(ours-theirs) > 0.05 {
+			t.Errorf("%s: fresh noise 2^%.3f, lattigo's 2^%.3f", p.Name, ours, theirs)
+		}
+	}
+}
+
+// freshLogStd returns log2 of the standard deviation of the decryption
+// noise of encrypt's ciphertext of zeros under the collective secret.
+func (tk *testKeys) freshLogStd(t *testing.T, encrypt func(testing.TB, []float64) *rlwe.Ciphertext) float64 {
+	params := tk.p.MustParams()
+	sk := rlwe.NewSecretKey(params)
+	for _, s := range tk.sks {
+		params.RingQP().Add(sk.Value, s.Value, sk.Value)
+	}
+	var ss float64
+	var n int
+	for range 4 {
+		ct := encrypt(t, make([]float64, 8))
 		pt := rlwe.NewDecryptor(params, sk).DecryptNew(ct)
 		rq := params.RingQ().AtLevel(ct.Level())
 		rq.INTT(pt.Value, pt.Value)
 		q := params.Q()[0]
-		var ss float64
 		for _, c := range pt.Value.Coeffs[0] {
-			v := float64(c)
-			if c > q/2 {
-				v = -float64(q - c)
-			}
+			v := float64(centered(c, q))
 			ss += v * v
-		}
-		got := math.Log2(math.Sqrt(ss / float64(len(pt.Value.Coeffs[0]))))
-		if math.Abs(got-freshLogStd(p.LogN)) > 0.5 {
-			t.Errorf("%s: fresh noise 2^%.2f, assumed 2^%.2f", p.Name, got, freshLogStd(p.LogN))
+			n++
 		}
 	}
+	return math.Log2(math.Sqrt(ss / float64(n)))
 }
 
 func TestEncodeLimits(t *testing.T) {

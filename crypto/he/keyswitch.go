@@ -8,6 +8,9 @@ import (
 	"github.com/tuneinsight/lattigo/v5/core/rlwe"
 	"github.com/tuneinsight/lattigo/v5/he/hefloat"
 	"github.com/tuneinsight/lattigo/v5/mhe"
+	"github.com/tuneinsight/lattigo/v5/ring"
+
+	"github.com/mitai-dev/mitai/crypto/kernel"
 )
 
 // KeySwitcher makes a party's shares of the collective public key switch
@@ -18,10 +21,15 @@ import (
 //
 // where E_i is smudging noise of standard deviation 2^logSmudge added by a
 // Smudger (lattigo's own flooding sampler is exact only below the smallest
-// prime, so its flooding is left at the fresh-noise σ = 3.2 and the wide
-// noise comes from Smudger). The receiver decrypts
-// c0 + Σh_0i + s_R·Σh_1i = m + e_ct + Σ E_i + small: Σ E_i hides e_ct, the
-// part of the decryption noise that depends on the collective secret.
+// prime). The receiver decrypts c0 + Σh_0i + s_R·Σh_1i = m + e_ct + Σ E_i +
+// small: Σ E_i hides e_ct, the part of the decryption noise that depends on
+// the collective secret.
+//
+// For presets without key-switching primes (P) and ciphertexts in the NTT
+// domain (all of the score job's), Share computes h_i itself with the
+// package's sampler and crypto/kernel, exactly as lattigo's GenShare but
+// for its extra Gaussian of σ = 3.2 in h_0i, which E_i (σ ≥ 2^20 here)
+// makes redundant. Otherwise it calls GenShare and adds E_i.
 //
 // A KeySwitcher is not safe for concurrent use; ShallowCopy makes another.
 type KeySwitcher struct {
@@ -29,6 +37,9 @@ type KeySwitcher struct {
 	pcks      mhe.PublicKeySwitchProtocol
 	smudge    *Smudger
 	logSmudge int
+	smp       *sampler
+	u, e0, e1 ring.Poly
+	noise     []int64 // e_0i + E_i in the coefficient domain
 }
 
 // NewKeySwitcher returns a key switcher for the preset with smudging
@@ -43,47 +54,108 @@ func NewKeySwitcher(p *Preset, logSmudge int) (*KeySwitcher, error) {
 	if err != nil {
 		return nil, fmt.Errorf("he: key switch: %w", err)
 	}
+	return newKeySwitcher(rp, pcks, logSmudge)
+}
+
+func newKeySwitcher(rp rlwe.Parameters, pcks mhe.PublicKeySwitchProtocol, logSmudge int) (*KeySwitcher, error) {
 	sm, err := NewSmudger(rp.RingQ(), logSmudge)
 	if err != nil {
 		return nil, err
 	}
-	return &KeySwitcher{params: rp, pcks: pcks, smudge: sm, logSmudge: logSmudge}, nil
+	smp, err := newSampler(rp.N())
+	if err != nil {
+		return nil, err
+	}
+	rq := rp.RingQ()
+	return &KeySwitcher{params: rp, pcks: pcks, smudge: sm, logSmudge: logSmudge, smp: smp,
+		u: rq.NewPoly(), e0: rq.NewPoly(), e1: rq.NewPoly(), noise: make([]int64, rp.N())}, nil
 }
 
 // ShallowCopy returns a key switcher for another goroutine.
 func (k *KeySwitcher) ShallowCopy() *KeySwitcher {
-	sm, err := NewSmudger(k.params.RingQ(), k.logSmudge)
+	c, err := newKeySwitcher(k.params, k.pcks.ShallowCopy(), k.logSmudge)
 	if err != nil { // the parameters were accepted once
 		panic(err)
 	}
-	return &KeySwitcher{params: k.params, pcks: k.pcks.ShallowCopy(), smudge: sm, logSmudge: k.logSmudge}
+	return c
 }
 
 // Share returns this party's share of switching ct (only its c1 is read)
 // from the collective key to pkR, made with the party's key-switch key sk.
 func (k *KeySwitcher) Share(sk *rlwe.SecretKey, pkR *rlwe.PublicKey, ct *rlwe.Ciphertext) *mhe.PublicKeySwitchShare {
-	sh := k.pcks.AllocateShare(ct.Level())
-	k.pcks.GenShare(sk, pkR, ct, &sh)
-	k.smudge.AddNTT(ct.Level(), sh.Value[0])
+	level := min(ct.Level(), ct.Value[1].Level())
+	sh := k.pcks.AllocateShare(level)
+	if k.params.PCount() != 0 || !ct.IsNTT {
+		k.pcks.GenShare(sk, pkR, ct, &sh)
+		k.smudge.addPoly(level, sh.Value[0], ct.IsNTT)
+		return &sh
+	}
+	subs := k.params.RingQ().SubRings[:level+1]
+	moduli := k.params.RingQ().ModuliChain()[:level+1]
+	k.smp.ternaryPoly(moduli, k.u)
+	k.smp.gaussian(k.noise)
+	k.smudge.add(k.noise)
+	setSigned(subs, k.noise, k.e0)
+	k.smp.gaussianPoly(moduli, k.e1)
+	k.shareWith(sk, pkR, ct.Value[1], k.u, k.e0, k.e1, &sh)
 	return &sh
+}
+
+// shareWith sets sh (at its level) to the share of c1 with the given u, e0
+// (which includes the smudging noise) and e1 in the coefficient domain,
+// which it overwrites with their NTT. sk and pkR are in lattigo's NTT and
+// Montgomery form, c1 in the NTT domain.
+func (k *KeySwitcher) shareWith(sk *rlwe.SecretKey, pkR *rlwe.PublicKey, c1, u, e0, e1 ring.Poly, sh *mhe.PublicKeySwitchShare) {
+	h0, h1 := sh.Value[0], sh.Value[1]
+	pk0, pk1, s := pkR.Value[0].Q, pkR.Value[1].Q, sk.Value.Q
+	for i, sub := range k.params.RingQ().SubRings[:sh.Level()+1] {
+		nttLimb(sub, u.Coeffs[i])
+		nttLimb(sub, e0.Coeffs[i])
+		nttLimb(sub, e1.Coeffs[i])
+		kernel.MulCoeffsMontgomery(sub, u.Coeffs[i], pk0.Coeffs[i], h0.Coeffs[i])
+		kernel.MulCoeffsMontgomeryThenAdd(sub, c1.Coeffs[i], s.Coeffs[i], h0.Coeffs[i])
+		kernel.Add(sub, h0.Coeffs[i], e0.Coeffs[i], h0.Coeffs[i])
+		kernel.MulCoeffsMontgomery(sub, u.Coeffs[i], pk1.Coeffs[i], h1.Coeffs[i])
+		kernel.Add(sub, h1.Coeffs[i], e1.Coeffs[i], h1.Coeffs[i])
+	}
 }
 
 // Aggregate adds share into acc.
 func (k *KeySwitcher) Aggregate(acc, share *mhe.PublicKeySwitchShare) error {
-	if acc.Level() != share.Level() {
-		return fmt.Errorf("he: key-switch shares at levels %d and %d", acc.Level(), share.Level())
+	if err := sameLevel(acc.Level(), share); err != nil {
+		return err
 	}
-	return k.pcks.AggregateShares(*acc, *share, acc)
+	if err := sameLevel(acc.Level(), acc); err != nil {
+		return err
+	}
+	for i, s := range k.params.RingQ().SubRings[:acc.Level()+1] {
+		for v := range 2 {
+			kernel.Add(s, acc.Value[v].Coeffs[i], share.Value[v].Coeffs[i], acc.Value[v].Coeffs[i])
+		}
+	}
+	return nil
+}
+
+// sameLevel checks that both parts of sh are at level.
+func sameLevel(level int, sh *mhe.PublicKeySwitchShare) error {
+	if len(sh.Value) != 2 || sh.Value[0].Level() != level || sh.Value[1].Level() != level {
+		return fmt.Errorf("he: key-switch share not of two parts at level %d", level)
+	}
+	return nil
 }
 
 // Switch applies the combined shares to ct: the result is encrypted under
 // the receiver's key.
 func (k *KeySwitcher) Switch(ct *rlwe.Ciphertext, combined *mhe.PublicKeySwitchShare) (*rlwe.Ciphertext, error) {
-	if ct.Level() != combined.Level() {
-		return nil, fmt.Errorf("he: ciphertext at level %d, key-switch shares at level %d", ct.Level(), combined.Level())
+	if err := sameLevel(ct.Level(), combined); err != nil {
+		return nil, fmt.Errorf("he: ciphertext at level %d: %w", ct.Level(), err)
 	}
 	out := rlwe.NewCiphertext(k.params, 1, ct.Level())
-	k.pcks.KeySwitch(ct, *combined, out)
+	*out.MetaData = *ct.MetaData
+	for i, s := range k.params.RingQ().SubRings[:ct.Level()+1] {
+		kernel.Add(s, ct.Value[0].Coeffs[i], combined.Value[0].Coeffs[i], out.Value[0].Coeffs[i])
+		copy(out.Value[1].Coeffs[i], combined.Value[1].Coeffs[i])
+	}
 	return out, nil
 }
 

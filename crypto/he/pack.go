@@ -194,20 +194,11 @@ func (e *Encoder) embed(values []float64, logScale int, pt *rlwe.Plaintext) erro
 			e.ibuf[i] = -int64(-x + 0.5)
 		}
 	}
-	rq := e.params.RingQ().AtLevel(pt.Level())
-	for j, q := range rq.ModuliChain()[:pt.Level()+1] {
-		row := pt.Value.Coeffs[j]
-		for i, x := range e.ibuf {
-			if x >= 0 {
-				row[i] = uint64(x) % q
-			} else if m := uint64(-x) % q; m != 0 {
-				row[i] = q - m
-			} else {
-				row[i] = 0
-			}
-		}
+	subs := e.params.RingQ().SubRings[:pt.Level()+1]
+	setSigned(subs, e.ibuf, pt.Value)
+	for i, s := range subs {
+		nttLimb(s, pt.Value.Coeffs[i])
 	}
-	rq.NTT(pt.Value, pt.Value)
 	return nil
 }
 

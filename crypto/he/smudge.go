@@ -7,6 +7,8 @@ import (
 	mrand "math/rand/v2"
 
 	"github.com/tuneinsight/lattigo/v5/ring"
+
+	"github.com/mitai-dev/mitai/crypto/kernel"
 )
 
 // MaxLogSmudge bounds the standard deviation of smudging noise: samples are
@@ -32,10 +34,12 @@ const MaxLogSmudge = 58
 type Smudger struct {
 	logSigma int
 	t        uint
-	coarse   float64 // σ / 2^t
-	cut      float64 // 16σ / 2^t
-	rng      *mrand.Rand
+	coarse   float64        // σ / 2^t
+	cut      float64        // 16σ / 2^t
+	rng      *mrand.Rand    // for NormFloat64
+	src      *mrand.ChaCha8 // rng's source, for uniforms without the interface call
 	buf      ring.Poly
+	x        []int64
 	r        *ring.Ring
 }
 
@@ -50,12 +54,15 @@ func NewSmudger(r *ring.Ring, logSigma int) (*Smudger, error) {
 		return nil, fmt.Errorf("he: seed smudging noise: %w", err)
 	}
 	t := max(0, logSigma-40)
+	src := mrand.NewChaCha8(seed)
 	s := &Smudger{
 		logSigma: logSigma,
 		t:        uint(t),
 		coarse:   math.Exp2(float64(logSigma - t)),
-		rng:      mrand.New(mrand.NewChaCha8(seed)),
+		rng:      mrand.New(src),
+		src:      src,
 		buf:      r.NewPoly(),
+		x:        make([]int64, r.N()),
 		r:        r,
 	}
 	s.cut = 16 * s.coarse
@@ -73,30 +80,53 @@ func (s *Smudger) sample() int64 {
 	}
 	x := int64(c) << s.t
 	if s.t > 0 {
-		x += int64(s.rng.Uint64()&(1<<s.t-1)) - 1<<(s.t-1)
+		x += int64(s.src.Uint64()&(1<<s.t-1)) - 1<<(s.t-1)
 	}
 	return x
 }
 
+// add adds a fresh noise value to every x[j].
+func (s *Smudger) add(x []int64) {
+	for j := range x {
+		x[j] += s.sample()
+	}
+}
+
 // AddNTT adds fresh noise to p, a polynomial in the NTT domain at the
 // given level (p's rows are the first level+1 primes).
-func (s *Smudger) AddNTT(level int, p ring.Poly) {
-	rq := s.r.AtLevel(level)
-	moduli := rq.ModuliChain()[:level+1]
-	n := rq.N()
-	for j := range n {
-		x := s.sample()
-		for i, q := range moduli {
-			var v uint64
-			if x >= 0 {
-				v = uint64(x) % q
-			} else if m := uint64(-x) % q; m != 0 {
-				v = q - m
-			}
-			s.buf.Coeffs[i][j] = v
+func (s *Smudger) AddNTT(level int, p ring.Poly) { s.addPoly(level, p, true) }
+
+// addPoly adds fresh noise to p at level, in the NTT domain or not.
+func (s *Smudger) addPoly(level int, p ring.Poly, ntt bool) {
+	x := s.x[:s.r.N()]
+	clear(x)
+	s.add(x)
+	subs := s.r.SubRings[:level+1]
+	setSigned(subs, x, s.buf)
+	for i, sub := range subs {
+		if ntt {
+			nttLimb(sub, s.buf.Coeffs[i])
+		}
+		kernel.Add(sub, p.Coeffs[i], s.buf.Coeffs[i], p.Coeffs[i])
+	}
+}
+
+// setSigned writes x mod q to the limbs of p, one per SubRing, in [0, q),
+// without branches on the values: |x| reduced by kernel.Reduce, then
+// negated where x < 0.
+func setSigned(subs []*ring.SubRing, x []int64, p ring.Poly) {
+	for i, sub := range subs {
+		row := p.Coeffs[i][:len(x)]
+		for j, v := range x {
+			m := uint64(v >> 63)
+			row[j] = (uint64(v) ^ m) - m // |v|; -2^63 cannot occur (|v| ≤ 2^62)
+		}
+		kernel.Reduce(sub, row, row)
+		q := sub.Modulus
+		for j, v := range x {
+			r := row[j]
+			neg := uint64(v>>63) & -((-r) >> 63) // v < 0 and r != 0
+			row[j] = r ^ ((r ^ (q - r)) & neg)
 		}
 	}
-	tmp := ring.Poly{Coeffs: s.buf.Coeffs[:level+1]}
-	rq.NTT(tmp, tmp)
-	rq.Add(p, tmp, p)
 }

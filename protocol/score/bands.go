@@ -166,7 +166,10 @@ func (s *session) bandsPartner(ctx context.Context, u []float64) error {
 	meta := s.codec.Meta(he.Scale(LogTableScale + LogMaskScale))
 	t := newTimer(&s.stats)
 	defer t.done()
-	encr := rlwe.NewEncryptor(s.params, s.pkR)
+	encr, err := he.NewEncryptor(s.preset, s.pkR)
+	if err != nil {
+		return fmt.Errorf("score: %w", err)
+	}
 	for b := range s.blocks {
 		lo, hi := he.BlockRange(b, s.rows, s.slots)
 		tables := make([]*rlwe.Ciphertext, levels)

@@ -30,7 +30,7 @@ type worker struct {
 	s       *session
 	t       *timer
 	enc     *he.Encoder
-	encr    *rlwe.Encryptor
+	encr    *he.Encryptor
 	ks, ksP *he.KeySwitcher
 	dec     *he.Decryptor
 	eval    *hefloat.Evaluator
@@ -46,11 +46,14 @@ func (w *worker) encoder() *he.Encoder {
 	return w.enc
 }
 
-func (w *worker) encryptor(pk *rlwe.PublicKey) *rlwe.Encryptor {
+func (w *worker) encryptor(pk *rlwe.PublicKey) (*he.Encryptor, error) {
 	if w.encr == nil {
-		w.encr = rlwe.NewEncryptor(w.s.params, pk)
+		var err error
+		if w.encr, err = he.NewEncryptor(w.s.preset, pk); err != nil {
+			return nil, err
+		}
 	}
-	return w.encr
+	return w.encr, nil
 }
 
 func (w *worker) keySwitcher() (*he.KeySwitcher, error) {
@@ -400,8 +403,12 @@ func (w *worker) encrypt(values []float64, level, logScale int, pk *rlwe.PublicK
 	if err := w.t.doErr(PhaseEncode, func() error { return w.encoder().EncodeTo(values, logScale, pt) }); err != nil {
 		return nil, fmt.Errorf("score: %w", err)
 	}
+	encr, err := w.encryptor(pk)
+	if err != nil {
+		return nil, fmt.Errorf("score: %w", err)
+	}
 	var ct *rlwe.Ciphertext
-	if err := w.t.doErr(PhaseEncrypt, func() (err error) { ct, err = w.encryptor(pk).EncryptNew(pt); return }); err != nil {
+	if err := w.t.doErr(PhaseEncrypt, func() (err error) { ct, err = encr.EncryptNew(pt); return }); err != nil {
 		return nil, fmt.Errorf("score: encrypt: %w", err)
 	}
 	return ct, nil
