@@ -122,7 +122,9 @@ func (e *Encoder) decodeCRT(d *crtDecoder, pt *rlwe.Plaintext) error {
 	rq := e.params.RingQ().AtLevel(level)
 	buf := ring.Poly{Coeffs: e.poly.Coeffs[:level+1]}
 	if pt.IsNTT {
-		rq.INTT(pt.Value, buf)
+		for j, s := range rq.SubRings[:level+1] {
+			inttLimb(s, pt.Value.Coeffs[j], buf.Coeffs[j])
+		}
 	} else {
 		buf.CopyLvl(level, pt.Value)
 	}

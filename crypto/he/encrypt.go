@@ -11,11 +11,13 @@ import (
 )
 
 // nttLimb replaces p, one limb in the coefficient domain with values in
-// [0, 2q), by its NTT on s, in [0, q). Every NTT of the package's hot paths
-// goes through it. It calls lattigo's SubRing.NTT because the presets' ring
-// is conjugate-invariant (s.NthRoot == 4N), which crypto/kernel does not
-// handle yet; it switches to kernel.NTT once kernel handles NthRoot == 4N.
-func nttLimb(s *ring.SubRing, p []uint64) { s.NTT(p, p) }
+// [0, 2q), by its NTT on s, in [0, q): crypto/kernel's, equal to
+// s.NTT word for word (for the presets' conjugate-invariant ring too). Every
+// NTT of the package's hot paths goes through it.
+func nttLimb(s *ring.SubRing, p []uint64) { kernel.NTT(s, p, p) }
+
+// inttLimb is the inverse of nttLimb: values in [0, 2q) in, [0, q) out.
+func inttLimb(s *ring.SubRing, p1, p2 []uint64) { kernel.INTT(s, p1, p2) }
 
 // Encryptor encrypts plaintexts under a public key, as lattigo's
 // rlwe.Encryptor does, with the package's sampler (ChaCha8) and crypto/kernel
