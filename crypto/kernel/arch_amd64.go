@@ -8,7 +8,7 @@ import "golang.org/x/sys/cpu"
 // order of preference. Each one reports from golang.org/x/sys/cpu whether this
 // CPU (and OS) can run it.
 func archImpls() []*Impl {
-	return []*Impl{avx512Impl}
+	return []*Impl{avx2Impl, avx512Impl}
 }
 
 // avx512Impl is the AVX-512 variant. It accelerates, with IFMA (52-bit
