@@ -36,9 +36,11 @@ var avx2Impl = &Impl{
 // multiplied operand below 2^32 (VPMULUDQ's width) and 4q below 2^33.
 const avx2MaxModulus = 1 << 31
 
-// mulWrap runs an assembly Montgomery loop over the vectors of 4 it accepts
-// and generic over the rest: the tail, and any vector with an input of 2^32
-// or more (lattigo's bound, x*y < q*2^64, allows those).
+// mulWrap runs an assembly Montgomery loop over the blocks of 8 words it
+// accepts and generic over the rest: the tail, and any block with an input of
+// 2^32 or more (lattigo's bound, x*y < q*2^64, allows those). After a refused
+// block generic does avx2Resume words, so that inputs that are mostly large
+// cost one refused call per avx2Resume words, not per 8.
 func mulWrap(asm func(p1, p2, p3 []uint64, q, mrc uint64) int, gen func(p1, p2, p3 []uint64, q, mrc uint64)) func(p1, p2, p3 []uint64, q, mrc uint64) {
 	return func(p1, p2, p3 []uint64, q, mrc uint64) {
 		if q >= avx2MaxModulus {
@@ -50,13 +52,15 @@ func mulWrap(asm func(p1, p2, p3 []uint64, q, mrc uint64) int, gen func(p1, p2, 
 		for i := 0; i < n; {
 			i += asm(p1[i:], p2[i:], p3[i:], q, mrc)
 			if i < n {
-				j := min(i+4, n)
+				j := min(i+avx2Resume, n)
 				gen(p1[i:j], p2[i:j], p3[i:j], q, mrc)
 				i = j
 			}
 		}
 	}
 }
+
+const avx2Resume = 64
 
 var (
 	mulMontAVX2Wrap                = mulWrap(mulMontAVX2, mulMontGeneric)
@@ -65,6 +69,9 @@ var (
 	mulMontLazyThenAddLazyAVX2Wrap = mulWrap(mulMontLazyThenAddLazyAVX2, mulMontLazyThenAddLazyGeneric)
 )
 
+// mulScalarMontThenAddAVX2Wrap multiplies by the scalar out of Montgomery form
+// with Shoup's method: the result, reduced, is lattigo's whenever lattigo's
+// MRed is fully reduced, which x*scalar < 2^64 (both below 2^32) ensures.
 func mulScalarMontThenAddAVX2Wrap(p1 []uint64, scalar uint64, p2 []uint64, q, mrc uint64) {
 	if q >= avx2MaxModulus || scalar >= 1<<32 {
 		mulScalarMontThenAddGeneric(p1, scalar, p2, q, mrc)
@@ -72,10 +79,12 @@ func mulScalarMontThenAddAVX2Wrap(p1 []uint64, scalar uint64, p2 []uint64, q, mr
 	}
 	n := len(p1)
 	p2 = p2[:n]
+	s := mred(scalar, 1, q, mrc)
+	ss := shoup(s, q)
 	for i := 0; i < n; {
-		i += mulScalarMontThenAddAVX2(p1[i:], scalar, p2[i:], q, mrc)
+		i += mulScalarMontThenAddAVX2(p1[i:], s, ss, p2[i:], q)
 		if i < n {
-			j := min(i+4, n)
+			j := min(i+avx2Resume, n)
 			mulScalarMontThenAddGeneric(p1[i:j], scalar, p2[i:j], q, mrc)
 			i = j
 		}
@@ -89,7 +98,7 @@ func addAVX2Wrap(p1, p2, p3 []uint64, q uint64) {
 	}
 	n := len(p1)
 	addAVX2(p1, p2[:n], p3[:n], q)
-	i := n &^ 3
+	i := n &^ 15
 	addGeneric(p1[i:], p2[i:n], p3[i:n], q)
 }
 
@@ -100,7 +109,7 @@ func subAVX2Wrap(p1, p2, p3 []uint64, q uint64) {
 	}
 	n := len(p1)
 	subAVX2(p1, p2[:n], p3[:n], q)
-	i := n &^ 3
+	i := n &^ 15
 	subGeneric(p1[i:], p2[i:n], p3[i:n], q)
 }
 
@@ -108,7 +117,7 @@ func subAVX2Wrap(p1, p2, p3 []uint64, q uint64) {
 func negAVX2Wrap(p1, p2 []uint64, q uint64) {
 	n := len(p1)
 	negAVX2(p1, p2[:n], q)
-	i := n &^ 3
+	i := n &^ 15
 	negGeneric(p1[i:], p2[i:n], q)
 }
 

@@ -7,60 +7,76 @@
 // func mulMontAVX2(p1 []uint64, p2 []uint64, p3 []uint64, q uint64, mrc uint64) int
 // Requires: AVX, AVX2, SSE2
 TEXT ·mulMontAVX2(SB), NOSPLIT, $0-96
-	MOVQ p1_base+0(FP), AX
-	MOVQ p1_len+8(FP), CX
-	MOVQ p2_base+24(FP), DX
-	MOVQ p3_base+48(FP), BX
-
-	// constants: q, mrc (low half used), mrc >> 32, the high halves' mask
+	MOVQ         p1_base+0(FP), AX
+	MOVQ         p1_len+8(FP), CX
+	MOVQ         p2_base+24(FP), DX
+	MOVQ         p3_base+48(FP), BX
 	MOVQ         q+72(FP), SI
 	MOVQ         SI, X0
 	VPBROADCASTQ X0, Y0
+
+	// qi = q^-1 and -qi mod 2^32 (low halves used)
 	MOVQ         mrc+80(FP), SI
 	MOVQ         SI, X1
 	VPBROADCASTQ X1, Y1
-	VPSRLQ       $0x20, Y1, Y2
+	VPXOR        Y2, Y2, Y2
+	VPSUBQ       Y1, Y2, Y2
 	MOVQ         $0xffffffff00000000, SI
 	MOVQ         SI, X3
 	VPBROADCASTQ X3, Y3
-	ANDQ         $-4, CX
+	ANDQ         $-8, CX
 	XORQ         SI, SI
 
 mulMontAVX2_loop:
 	CMPQ    SI, CX
 	JAE     mulMontAVX2_done
-	VMOVDQU (AX)(SI*8), Y4
-	VMOVDQU (DX)(SI*8), Y5
-	VPOR    Y4, Y5, Y6
+	VMOVDQU (AX)(SI*8), Y5
+	VMOVDQU (DX)(SI*8), Y6
+	VMOVDQU 32(AX)(SI*8), Y7
+	VMOVDQU 32(DX)(SI*8), Y8
 
-	// stop at a vector with an input of 2^32 or more
-	VPTEST Y3, Y6
+	// stop at 8 words with an input of 2^32 or more
+	VPOR   Y5, Y6, Y4
+	VPOR   Y7, Y4, Y4
+	VPOR   Y8, Y4, Y4
+	VPTEST Y3, Y4
 	JNZ    mulMontAVX2_done
 
-	// lo = x*y; m = lo*mrc mod 2^64 as mh:ml
-	VPMULUDQ Y5, Y4, Y4
-	VPSRLQ   $0x20, Y4, Y5
-	VPMULUDQ Y1, Y4, Y6
-	VPMULUDQ Y2, Y4, Y4
-	VPMULUDQ Y1, Y5, Y5
-	VPSRLQ   $0x20, Y6, Y7
-	VPADDQ   Y4, Y7, Y7
-	VPADDQ   Y5, Y7, Y7
+	// T = x*y; u = T*2^-32 mod q, in (-q, 2^32)
+	VPMULUDQ Y6, Y5, Y4
+	VPMULUDQ Y1, Y4, Y5
+	VPMULUDQ Y0, Y5, Y5
+	VPSRLQ   $0x20, Y4, Y4
+	VPSRLQ   $0x20, Y5, Y5
+	VPSUBQ   Y5, Y4, Y4
 
-	// h = (mh*q + (ml*q >> 32)) >> 32; lazy = q - h
-	VPMULUDQ Y0, Y6, Y6
-	VPSRLQ   $0x20, Y6, Y6
-	VPMULUDQ Y0, Y7, Y7
-	VPADDQ   Y6, Y7, Y7
-	VPSRLQ   $0x20, Y7, Y7
-	VPSUBQ   Y7, Y0, Y4
+	// v = u*2^-32 mod q, in [0, q]
+	VPMULUDQ Y2, Y4, Y5
+	VPMULUDQ Y0, Y5, Y5
+	VPADDQ   Y4, Y5, Y5
+	VPSRLQ   $0x20, Y5, Y5
+	VPSUBQ   Y0, Y5, Y4
+	VPMINUD  Y4, Y5, Y4
+	VMOVDQU  Y4, (BX)(SI*8)
 
-	// r = lazy mod q
-	VPSUBQ  Y0, Y4, Y5
-	VPMINUD Y5, Y4, Y5
-	VMOVDQU Y5, (BX)(SI*8)
-	ADDQ    $+4, SI
-	JMP     mulMontAVX2_loop
+	// T = x*y; u = T*2^-32 mod q, in (-q, 2^32)
+	VPMULUDQ Y8, Y7, Y4
+	VPMULUDQ Y1, Y4, Y5
+	VPMULUDQ Y0, Y5, Y5
+	VPSRLQ   $0x20, Y4, Y4
+	VPSRLQ   $0x20, Y5, Y5
+	VPSUBQ   Y5, Y4, Y4
+
+	// v = u*2^-32 mod q, in [0, q]
+	VPMULUDQ Y2, Y4, Y5
+	VPMULUDQ Y0, Y5, Y5
+	VPADDQ   Y4, Y5, Y5
+	VPSRLQ   $0x20, Y5, Y5
+	VPSUBQ   Y0, Y5, Y4
+	VPMINUD  Y4, Y5, Y4
+	VMOVDQU  Y4, 32(BX)(SI*8)
+	ADDQ     $+8, SI
+	JMP      mulMontAVX2_loop
 
 mulMontAVX2_done:
 	MOVQ SI, ret+88(FP)
@@ -70,15 +86,15 @@ mulMontAVX2_done:
 // func mulMontLazyAVX2(p1 []uint64, p2 []uint64, p3 []uint64, q uint64, mrc uint64) int
 // Requires: AVX, AVX2, SSE2
 TEXT ·mulMontLazyAVX2(SB), NOSPLIT, $0-96
-	MOVQ p1_base+0(FP), AX
-	MOVQ p1_len+8(FP), CX
-	MOVQ p2_base+24(FP), DX
-	MOVQ p3_base+48(FP), BX
-
-	// constants: q, mrc (low half used), mrc >> 32, the high halves' mask
+	MOVQ         p1_base+0(FP), AX
+	MOVQ         p1_len+8(FP), CX
+	MOVQ         p2_base+24(FP), DX
+	MOVQ         p3_base+48(FP), BX
 	MOVQ         q+72(FP), SI
 	MOVQ         SI, X0
 	VPBROADCASTQ X0, Y0
+
+	// mrc (low half used) and mrc >> 32
 	MOVQ         mrc+80(FP), SI
 	MOVQ         SI, X1
 	VPBROADCASTQ X1, Y1
@@ -86,22 +102,45 @@ TEXT ·mulMontLazyAVX2(SB), NOSPLIT, $0-96
 	MOVQ         $0xffffffff00000000, SI
 	MOVQ         SI, X3
 	VPBROADCASTQ X3, Y3
-	ANDQ         $-4, CX
+	ANDQ         $-8, CX
 	XORQ         SI, SI
 
 mulMontLazyAVX2_loop:
 	CMPQ    SI, CX
 	JAE     mulMontLazyAVX2_done
-	VMOVDQU (AX)(SI*8), Y4
-	VMOVDQU (DX)(SI*8), Y5
-	VPOR    Y4, Y5, Y6
+	VMOVDQU (AX)(SI*8), Y5
+	VMOVDQU (DX)(SI*8), Y6
+	VMOVDQU 32(AX)(SI*8), Y7
+	VMOVDQU 32(DX)(SI*8), Y8
 
-	// stop at a vector with an input of 2^32 or more
-	VPTEST Y3, Y6
+	// stop at 8 words with an input of 2^32 or more
+	VPOR   Y5, Y6, Y4
+	VPOR   Y7, Y4, Y4
+	VPOR   Y8, Y4, Y4
+	VPTEST Y3, Y4
 	JNZ    mulMontLazyAVX2_done
 
 	// lo = x*y; m = lo*mrc mod 2^64 as mh:ml
-	VPMULUDQ Y5, Y4, Y4
+	VPMULUDQ Y6, Y5, Y4
+	VPSRLQ   $0x20, Y4, Y5
+	VPMULUDQ Y1, Y4, Y6
+	VPMULUDQ Y2, Y4, Y4
+	VPMULUDQ Y1, Y5, Y5
+	VPSRLQ   $0x20, Y6, Y9
+	VPADDQ   Y4, Y9, Y9
+	VPADDQ   Y5, Y9, Y9
+
+	// h = (mh*q + (ml*q >> 32)) >> 32; lazy = q - h
+	VPMULUDQ Y0, Y6, Y6
+	VPSRLQ   $0x20, Y6, Y6
+	VPMULUDQ Y0, Y9, Y9
+	VPADDQ   Y6, Y9, Y9
+	VPSRLQ   $0x20, Y9, Y9
+	VPSUBQ   Y9, Y0, Y4
+	VMOVDQU  Y4, (BX)(SI*8)
+
+	// lo = x*y; m = lo*mrc mod 2^64 as mh:ml
+	VPMULUDQ Y8, Y7, Y4
 	VPSRLQ   $0x20, Y4, Y5
 	VPMULUDQ Y1, Y4, Y6
 	VPMULUDQ Y2, Y4, Y4
@@ -117,8 +156,8 @@ mulMontLazyAVX2_loop:
 	VPADDQ   Y6, Y7, Y7
 	VPSRLQ   $0x20, Y7, Y7
 	VPSUBQ   Y7, Y0, Y4
-	VMOVDQU  Y4, (BX)(SI*8)
-	ADDQ     $+4, SI
+	VMOVDQU  Y4, 32(BX)(SI*8)
+	ADDQ     $+8, SI
 	JMP      mulMontLazyAVX2_loop
 
 mulMontLazyAVX2_done:
@@ -129,64 +168,85 @@ mulMontLazyAVX2_done:
 // func mulMontThenAddAVX2(p1 []uint64, p2 []uint64, p3 []uint64, q uint64, mrc uint64) int
 // Requires: AVX, AVX2, SSE2
 TEXT ·mulMontThenAddAVX2(SB), NOSPLIT, $0-96
-	MOVQ p1_base+0(FP), AX
-	MOVQ p1_len+8(FP), CX
-	MOVQ p2_base+24(FP), DX
-	MOVQ p3_base+48(FP), BX
-
-	// constants: q, mrc (low half used), mrc >> 32, the high halves' mask
+	MOVQ         p1_base+0(FP), AX
+	MOVQ         p1_len+8(FP), CX
+	MOVQ         p2_base+24(FP), DX
+	MOVQ         p3_base+48(FP), BX
 	MOVQ         q+72(FP), SI
 	MOVQ         SI, X0
 	VPBROADCASTQ X0, Y0
+
+	// qi = q^-1 and -qi mod 2^32 (low halves used)
 	MOVQ         mrc+80(FP), SI
 	MOVQ         SI, X1
 	VPBROADCASTQ X1, Y1
-	VPSRLQ       $0x20, Y1, Y2
+	VPXOR        Y2, Y2, Y2
+	VPSUBQ       Y1, Y2, Y2
 	MOVQ         $0xffffffff00000000, SI
 	MOVQ         SI, X3
 	VPBROADCASTQ X3, Y3
-	ANDQ         $-4, CX
+	ANDQ         $-8, CX
 	XORQ         SI, SI
 
 mulMontThenAddAVX2_loop:
 	CMPQ    SI, CX
 	JAE     mulMontThenAddAVX2_done
-	VMOVDQU (AX)(SI*8), Y4
-	VMOVDQU (DX)(SI*8), Y5
-	VPOR    Y4, Y5, Y6
+	VMOVDQU (AX)(SI*8), Y5
+	VMOVDQU (DX)(SI*8), Y6
+	VMOVDQU 32(AX)(SI*8), Y7
+	VMOVDQU 32(DX)(SI*8), Y8
 
-	// stop at a vector with an input of 2^32 or more
-	VPTEST Y3, Y6
+	// stop at 8 words with an input of 2^32 or more
+	VPOR   Y5, Y6, Y4
+	VPOR   Y7, Y4, Y4
+	VPOR   Y8, Y4, Y4
+	VPTEST Y3, Y4
 	JNZ    mulMontThenAddAVX2_done
 
-	// lo = x*y; m = lo*mrc mod 2^64 as mh:ml
-	VPMULUDQ Y5, Y4, Y4
-	VPSRLQ   $0x20, Y4, Y5
-	VPMULUDQ Y1, Y4, Y6
-	VPMULUDQ Y2, Y4, Y4
-	VPMULUDQ Y1, Y5, Y5
-	VPSRLQ   $0x20, Y6, Y7
-	VPADDQ   Y4, Y7, Y7
-	VPADDQ   Y5, Y7, Y7
+	// T = x*y; u = T*2^-32 mod q, in (-q, 2^32)
+	VPMULUDQ Y6, Y5, Y4
+	VPMULUDQ Y1, Y4, Y5
+	VPMULUDQ Y0, Y5, Y5
+	VPSRLQ   $0x20, Y4, Y4
+	VPSRLQ   $0x20, Y5, Y5
+	VPSUBQ   Y5, Y4, Y4
 
-	// h = (mh*q + (ml*q >> 32)) >> 32; lazy = q - h
-	VPMULUDQ Y0, Y6, Y6
-	VPSRLQ   $0x20, Y6, Y6
-	VPMULUDQ Y0, Y7, Y7
-	VPADDQ   Y6, Y7, Y7
-	VPSRLQ   $0x20, Y7, Y7
-	VPSUBQ   Y7, Y0, Y4
+	// v = u*2^-32 mod q, in [0, q]
+	VPMULUDQ Y2, Y4, Y5
+	VPMULUDQ Y0, Y5, Y5
+	VPADDQ   Y4, Y5, Y5
+	VPSRLQ   $0x20, Y5, Y5
+	VPSUBQ   Y0, Y5, Y4
+	VPMINUD  Y4, Y5, Y4
 
-	// r = lazy mod q
+	// z = z + v mod q, as lattigo's CRed
+	VPADDQ  (BX)(SI*8), Y4, Y4
 	VPSUBQ  Y0, Y4, Y5
 	VPMINUD Y5, Y4, Y5
+	VMOVDQU Y5, (BX)(SI*8)
 
-	// z = z + r mod q, as lattigo's CRed
-	VPADDQ  (BX)(SI*8), Y5, Y5
-	VPSUBQ  Y0, Y5, Y4
-	VPMINUD Y4, Y5, Y4
-	VMOVDQU Y4, (BX)(SI*8)
-	ADDQ    $+4, SI
+	// T = x*y; u = T*2^-32 mod q, in (-q, 2^32)
+	VPMULUDQ Y8, Y7, Y4
+	VPMULUDQ Y1, Y4, Y5
+	VPMULUDQ Y0, Y5, Y5
+	VPSRLQ   $0x20, Y4, Y4
+	VPSRLQ   $0x20, Y5, Y5
+	VPSUBQ   Y5, Y4, Y4
+
+	// v = u*2^-32 mod q, in [0, q]
+	VPMULUDQ Y2, Y4, Y5
+	VPMULUDQ Y0, Y5, Y5
+	VPADDQ   Y4, Y5, Y5
+	VPSRLQ   $0x20, Y5, Y5
+	VPSUBQ   Y0, Y5, Y4
+	VPMINUD  Y4, Y5, Y4
+
+	// z = z + v mod q, as lattigo's CRed
+	VPADDQ  32(BX)(SI*8), Y4, Y4
+	VPSUBQ  Y0, Y4, Y5
+	VPMINUD Y5, Y4, Y5
+	VMOVDQU Y5, 32(BX)(SI*8)
+	ADDQ    $+8, SI
 	JMP     mulMontThenAddAVX2_loop
 
 mulMontThenAddAVX2_done:
@@ -197,15 +257,15 @@ mulMontThenAddAVX2_done:
 // func mulMontLazyThenAddLazyAVX2(p1 []uint64, p2 []uint64, p3 []uint64, q uint64, mrc uint64) int
 // Requires: AVX, AVX2, SSE2
 TEXT ·mulMontLazyThenAddLazyAVX2(SB), NOSPLIT, $0-96
-	MOVQ p1_base+0(FP), AX
-	MOVQ p1_len+8(FP), CX
-	MOVQ p2_base+24(FP), DX
-	MOVQ p3_base+48(FP), BX
-
-	// constants: q, mrc (low half used), mrc >> 32, the high halves' mask
+	MOVQ         p1_base+0(FP), AX
+	MOVQ         p1_len+8(FP), CX
+	MOVQ         p2_base+24(FP), DX
+	MOVQ         p3_base+48(FP), BX
 	MOVQ         q+72(FP), SI
 	MOVQ         SI, X0
 	VPBROADCASTQ X0, Y0
+
+	// mrc (low half used) and mrc >> 32
 	MOVQ         mrc+80(FP), SI
 	MOVQ         SI, X1
 	VPBROADCASTQ X1, Y1
@@ -213,22 +273,46 @@ TEXT ·mulMontLazyThenAddLazyAVX2(SB), NOSPLIT, $0-96
 	MOVQ         $0xffffffff00000000, SI
 	MOVQ         SI, X3
 	VPBROADCASTQ X3, Y3
-	ANDQ         $-4, CX
+	ANDQ         $-8, CX
 	XORQ         SI, SI
 
 mulMontLazyThenAddLazyAVX2_loop:
 	CMPQ    SI, CX
 	JAE     mulMontLazyThenAddLazyAVX2_done
-	VMOVDQU (AX)(SI*8), Y4
-	VMOVDQU (DX)(SI*8), Y5
-	VPOR    Y4, Y5, Y6
+	VMOVDQU (AX)(SI*8), Y5
+	VMOVDQU (DX)(SI*8), Y6
+	VMOVDQU 32(AX)(SI*8), Y7
+	VMOVDQU 32(DX)(SI*8), Y8
 
-	// stop at a vector with an input of 2^32 or more
-	VPTEST Y3, Y6
+	// stop at 8 words with an input of 2^32 or more
+	VPOR   Y5, Y6, Y4
+	VPOR   Y7, Y4, Y4
+	VPOR   Y8, Y4, Y4
+	VPTEST Y3, Y4
 	JNZ    mulMontLazyThenAddLazyAVX2_done
 
 	// lo = x*y; m = lo*mrc mod 2^64 as mh:ml
-	VPMULUDQ Y5, Y4, Y4
+	VPMULUDQ Y6, Y5, Y4
+	VPSRLQ   $0x20, Y4, Y5
+	VPMULUDQ Y1, Y4, Y6
+	VPMULUDQ Y2, Y4, Y4
+	VPMULUDQ Y1, Y5, Y5
+	VPSRLQ   $0x20, Y6, Y9
+	VPADDQ   Y4, Y9, Y9
+	VPADDQ   Y5, Y9, Y9
+
+	// h = (mh*q + (ml*q >> 32)) >> 32; lazy = q - h
+	VPMULUDQ Y0, Y6, Y6
+	VPSRLQ   $0x20, Y6, Y6
+	VPMULUDQ Y0, Y9, Y9
+	VPADDQ   Y6, Y9, Y9
+	VPSRLQ   $0x20, Y9, Y9
+	VPSUBQ   Y9, Y0, Y4
+	VPADDQ   (BX)(SI*8), Y4, Y4
+	VMOVDQU  Y4, (BX)(SI*8)
+
+	// lo = x*y; m = lo*mrc mod 2^64 as mh:ml
+	VPMULUDQ Y8, Y7, Y4
 	VPSRLQ   $0x20, Y4, Y5
 	VPMULUDQ Y1, Y4, Y6
 	VPMULUDQ Y2, Y4, Y4
@@ -244,80 +328,71 @@ mulMontLazyThenAddLazyAVX2_loop:
 	VPADDQ   Y6, Y7, Y7
 	VPSRLQ   $0x20, Y7, Y7
 	VPSUBQ   Y7, Y0, Y4
-
-	// z += lazy
-	VPADDQ  (BX)(SI*8), Y4, Y4
-	VMOVDQU Y4, (BX)(SI*8)
-	ADDQ    $+4, SI
-	JMP     mulMontLazyThenAddLazyAVX2_loop
+	VPADDQ   32(BX)(SI*8), Y4, Y4
+	VMOVDQU  Y4, 32(BX)(SI*8)
+	ADDQ     $+8, SI
+	JMP      mulMontLazyThenAddLazyAVX2_loop
 
 mulMontLazyThenAddLazyAVX2_done:
 	MOVQ SI, ret+88(FP)
 	VZEROUPPER
 	RET
 
-// func mulScalarMontThenAddAVX2(p1 []uint64, scalar uint64, p2 []uint64, q uint64, mrc uint64) int
+// func mulScalarMontThenAddAVX2(p1 []uint64, s uint64, ss uint64, p2 []uint64, q uint64) int
 // Requires: AVX, AVX2, SSE2
 TEXT ·mulScalarMontThenAddAVX2(SB), NOSPLIT, $0-80
 	MOVQ         p1_base+0(FP), AX
 	MOVQ         p1_len+8(FP), CX
-	MOVQ         scalar+24(FP), DX
+	MOVQ         s+24(FP), DX
 	MOVQ         DX, X0
 	VPBROADCASTQ X0, Y0
-	MOVQ         p2_base+32(FP), DX
-
-	// constants: q, mrc (low half used), mrc >> 32, the high halves' mask
-	MOVQ         q+56(FP), BX
-	MOVQ         BX, X1
+	MOVQ         ss+32(FP), DX
+	MOVQ         DX, X1
 	VPBROADCASTQ X1, Y1
-	MOVQ         mrc+64(FP), BX
+	MOVQ         p2_base+40(FP), DX
+	MOVQ         q+64(FP), BX
 	MOVQ         BX, X2
 	VPBROADCASTQ X2, Y2
-	VPSRLQ       $0x20, Y2, Y3
 	MOVQ         $0xffffffff00000000, BX
-	MOVQ         BX, X4
-	VPBROADCASTQ X4, Y4
-	ANDQ         $-4, CX
+	MOVQ         BX, X3
+	VPBROADCASTQ X3, Y3
+	ANDQ         $-8, CX
 	XORQ         BX, BX
 
 mulScalarMontThenAddAVX2_loop:
 	CMPQ    BX, CX
 	JAE     mulScalarMontThenAddAVX2_done
 	VMOVDQU (AX)(BX*8), Y5
+	VMOVDQU 32(AX)(BX*8), Y6
 
-	// stop at a vector with an input of 2^32 or more
-	VPTEST Y4, Y5
-	JNZ    mulScalarMontThenAddAVX2_done
-
-	// lo = x*y; m = lo*mrc mod 2^64 as mh:ml
+	// stop at 8 words with an input of 2^32 or more
+	VPOR     Y5, Y6, Y4
+	VPTEST   Y3, Y4
+	JNZ      mulScalarMontThenAddAVX2_done
+	VPMULUDQ Y1, Y5, Y4
+	VPSRLQ   $0x20, Y4, Y4
+	VPMULUDQ Y2, Y4, Y4
 	VPMULUDQ Y0, Y5, Y5
-	VPSRLQ   $0x20, Y5, Y6
-	VPMULUDQ Y2, Y5, Y7
-	VPMULUDQ Y3, Y5, Y5
-	VPMULUDQ Y2, Y6, Y6
-	VPSRLQ   $0x20, Y7, Y8
-	VPADDQ   Y5, Y8, Y8
-	VPADDQ   Y6, Y8, Y8
-
-	// h = (mh*q + (ml*q >> 32)) >> 32; lazy = q - h
-	VPMULUDQ Y1, Y7, Y7
-	VPSRLQ   $0x20, Y7, Y7
-	VPMULUDQ Y1, Y8, Y8
-	VPADDQ   Y7, Y8, Y8
-	VPSRLQ   $0x20, Y8, Y8
-	VPSUBQ   Y8, Y1, Y5
-
-	// r = lazy mod q
-	VPSUBQ  Y1, Y5, Y6
-	VPMINUD Y6, Y5, Y6
-
-	// z = z + r mod q, as lattigo's CRed
-	VPADDQ  (DX)(BX*8), Y6, Y6
-	VPSUBQ  Y1, Y6, Y5
-	VPMINUD Y5, Y6, Y5
-	VMOVDQU Y5, (DX)(BX*8)
-	ADDQ    $+4, BX
-	JMP     mulScalarMontThenAddAVX2_loop
+	VPSUBQ   Y4, Y5, Y5
+	VPSUBQ   Y2, Y5, Y4
+	VPMINUD  Y4, Y5, Y4
+	VPADDQ   (DX)(BX*8), Y4, Y4
+	VPSUBQ   Y2, Y4, Y5
+	VPMINUD  Y5, Y4, Y5
+	VMOVDQU  Y5, (DX)(BX*8)
+	VPMULUDQ Y1, Y6, Y4
+	VPSRLQ   $0x20, Y4, Y4
+	VPMULUDQ Y2, Y4, Y4
+	VPMULUDQ Y0, Y6, Y5
+	VPSUBQ   Y4, Y5, Y5
+	VPSUBQ   Y2, Y5, Y4
+	VPMINUD  Y4, Y5, Y4
+	VPADDQ   32(DX)(BX*8), Y4, Y4
+	VPSUBQ   Y2, Y4, Y5
+	VPMINUD  Y5, Y4, Y5
+	VMOVDQU  Y5, 32(DX)(BX*8)
+	ADDQ     $+8, BX
+	JMP      mulScalarMontThenAddAVX2_loop
 
 mulScalarMontThenAddAVX2_done:
 	MOVQ BX, ret+72(FP)
@@ -334,7 +409,7 @@ TEXT ·addAVX2(SB), NOSPLIT, $0-80
 	MOVQ         q+72(FP), SI
 	MOVQ         SI, X0
 	VPBROADCASTQ X0, Y0
-	ANDQ         $-4, CX
+	ANDQ         $-16, CX
 	XORQ         SI, SI
 
 addAVX2_loop:
@@ -345,7 +420,22 @@ addAVX2_loop:
 	VPSUBQ  Y0, Y1, Y2
 	VPMINUD Y2, Y1, Y2
 	VMOVDQU Y2, (BX)(SI*8)
-	ADDQ    $+4, SI
+	VMOVDQU 32(AX)(SI*8), Y1
+	VPADDQ  32(DX)(SI*8), Y1, Y1
+	VPSUBQ  Y0, Y1, Y2
+	VPMINUD Y2, Y1, Y2
+	VMOVDQU Y2, 32(BX)(SI*8)
+	VMOVDQU 64(AX)(SI*8), Y1
+	VPADDQ  64(DX)(SI*8), Y1, Y1
+	VPSUBQ  Y0, Y1, Y2
+	VPMINUD Y2, Y1, Y2
+	VMOVDQU Y2, 64(BX)(SI*8)
+	VMOVDQU 96(AX)(SI*8), Y1
+	VPADDQ  96(DX)(SI*8), Y1, Y1
+	VPSUBQ  Y0, Y1, Y2
+	VPMINUD Y2, Y1, Y2
+	VMOVDQU Y2, 96(BX)(SI*8)
+	ADDQ    $+16, SI
 	JMP     addAVX2_loop
 
 addAVX2_done:
@@ -362,7 +452,7 @@ TEXT ·subAVX2(SB), NOSPLIT, $0-80
 	MOVQ         q+72(FP), SI
 	MOVQ         SI, X0
 	VPBROADCASTQ X0, Y0
-	ANDQ         $-4, CX
+	ANDQ         $-16, CX
 	XORQ         SI, SI
 
 subAVX2_loop:
@@ -374,7 +464,25 @@ subAVX2_loop:
 	VPSUBQ  Y0, Y1, Y2
 	VPMINUD Y2, Y1, Y2
 	VMOVDQU Y2, (BX)(SI*8)
-	ADDQ    $+4, SI
+	VMOVDQU 32(AX)(SI*8), Y1
+	VPADDQ  Y0, Y1, Y1
+	VPSUBQ  32(DX)(SI*8), Y1, Y1
+	VPSUBQ  Y0, Y1, Y2
+	VPMINUD Y2, Y1, Y2
+	VMOVDQU Y2, 32(BX)(SI*8)
+	VMOVDQU 64(AX)(SI*8), Y1
+	VPADDQ  Y0, Y1, Y1
+	VPSUBQ  64(DX)(SI*8), Y1, Y1
+	VPSUBQ  Y0, Y1, Y2
+	VPMINUD Y2, Y1, Y2
+	VMOVDQU Y2, 64(BX)(SI*8)
+	VMOVDQU 96(AX)(SI*8), Y1
+	VPADDQ  Y0, Y1, Y1
+	VPSUBQ  96(DX)(SI*8), Y1, Y1
+	VPSUBQ  Y0, Y1, Y2
+	VPMINUD Y2, Y1, Y2
+	VMOVDQU Y2, 96(BX)(SI*8)
+	ADDQ    $+16, SI
 	JMP     subAVX2_loop
 
 subAVX2_done:
@@ -390,7 +498,7 @@ TEXT ·negAVX2(SB), NOSPLIT, $0-56
 	MOVQ         q+48(FP), BX
 	MOVQ         BX, X0
 	VPBROADCASTQ X0, Y0
-	ANDQ         $-4, CX
+	ANDQ         $-16, CX
 	XORQ         BX, BX
 
 negAVX2_loop:
@@ -399,7 +507,16 @@ negAVX2_loop:
 	VMOVDQU (AX)(BX*8), Y1
 	VPSUBQ  Y1, Y0, Y1
 	VMOVDQU Y1, (DX)(BX*8)
-	ADDQ    $+4, BX
+	VMOVDQU 32(AX)(BX*8), Y1
+	VPSUBQ  Y1, Y0, Y1
+	VMOVDQU Y1, 32(DX)(BX*8)
+	VMOVDQU 64(AX)(BX*8), Y1
+	VPSUBQ  Y1, Y0, Y1
+	VMOVDQU Y1, 64(DX)(BX*8)
+	VMOVDQU 96(AX)(BX*8), Y1
+	VPSUBQ  Y1, Y0, Y1
+	VMOVDQU Y1, 96(DX)(BX*8)
+	ADDQ    $+16, BX
 	JMP     negAVX2_loop
 
 negAVX2_done:

@@ -5,14 +5,14 @@
 package kernel
 
 // mulMontAVX2 sets p3[i] = p1[i]*p2[i]*2^-64 mod q (lattigo's MRed) for the first
-// vectors of 4 whose inputs are below 2^32, and returns how many words it did.
+// words, 8 at a time, whose inputs are below 2^32, and returns how many it did.
 // q < 2^31, mrc = q^-1 mod 2^64 (lattigo's MRedConstant).
 //
 //go:noescape
 func mulMontAVX2(p1 []uint64, p2 []uint64, p3 []uint64, q uint64, mrc uint64) int
 
 // mulMontLazyAVX2 sets p3[i] to lattigo's MRedLazy(p1[i], p2[i]) for the first
-// vectors of 4 whose inputs are below 2^32, and returns how many words it did.
+// words, 8 at a time, whose inputs are below 2^32, and returns how many it did.
 // q < 2^31, mrc = q^-1 mod 2^64 (lattigo's MRedConstant).
 //
 //go:noescape
@@ -20,40 +20,41 @@ func mulMontLazyAVX2(p1 []uint64, p2 []uint64, p3 []uint64, q uint64, mrc uint64
 
 // mulMontThenAddAVX2 sets p3[i] = p3[i] + p1[i]*p2[i]*2^-64 mod q, p3[i] < q,
 // (lattigo's MulCoeffsMontgomeryThenAdd) for the first
-// vectors of 4 whose inputs are below 2^32, and returns how many words it did.
+// words, 8 at a time, whose inputs are below 2^32, and returns how many it did.
 // q < 2^31, mrc = q^-1 mod 2^64 (lattigo's MRedConstant).
 //
 //go:noescape
 func mulMontThenAddAVX2(p1 []uint64, p2 []uint64, p3 []uint64, q uint64, mrc uint64) int
 
 // mulMontLazyThenAddLazyAVX2 adds lattigo's MRedLazy(p1[i], p2[i]) to p3[i] for the first
-// vectors of 4 whose inputs are below 2^32, and returns how many words it did.
+// words, 8 at a time, whose inputs are below 2^32, and returns how many it did.
 // q < 2^31, mrc = q^-1 mod 2^64 (lattigo's MRedConstant).
 //
 //go:noescape
 func mulMontLazyThenAddLazyAVX2(p1 []uint64, p2 []uint64, p3 []uint64, q uint64, mrc uint64) int
 
-// mulScalarMontThenAddAVX2 sets p2[i] = p2[i] + p1[i]*scalar*2^-64 mod q, p2[i] < q,
-// scalar < 2^32 (lattigo's MulScalarMontgomeryThenAdd) for the first
-// vectors of 4 whose inputs are below 2^32, and returns how many words it did.
-// q < 2^31, mrc = q^-1 mod 2^64 (lattigo's MRedConstant).
+// mulScalarMontThenAddAVX2 sets p2[i] = p2[i] + p1[i]*s mod q, p2[i] < q, s < q, ss =
+// floor(s*2^32/q) (lattigo's MulScalarMontgomeryThenAdd, s the scalar out of
+// Montgomery form) for the first
+// words, 8 at a time, whose inputs are below 2^32, and returns how many it did.
+// q < 2^31.
 //
 //go:noescape
-func mulScalarMontThenAddAVX2(p1 []uint64, scalar uint64, p2 []uint64, q uint64, mrc uint64) int
+func mulScalarMontThenAddAVX2(p1 []uint64, s uint64, ss uint64, p2 []uint64, q uint64) int
 
 // addAVX2 sets p3[i] = p1[i] + p2[i] mod q (lattigo's Add) for the first
-// len(p1)&^3 words. q < 2^31, inputs in [0, q).
+// len(p1)&^15 words. q < 2^31, inputs in [0, q).
 //
 //go:noescape
 func addAVX2(p1 []uint64, p2 []uint64, p3 []uint64, q uint64)
 
 // subAVX2 sets p3[i] = p1[i] - p2[i] mod q (lattigo's Sub) for the first
-// len(p1)&^3 words. q < 2^31, inputs in [0, q).
+// len(p1)&^15 words. q < 2^31, inputs in [0, q).
 //
 //go:noescape
 func subAVX2(p1 []uint64, p2 []uint64, p3 []uint64, q uint64)
 
-// negAVX2 sets p2[i] = q - p1[i] (lattigo's Neg) for the first len(p1)&^3 words.
+// negAVX2 sets p2[i] = q - p1[i] (lattigo's Neg) for the first len(p1)&^15 words.
 //
 //go:noescape
 func negAVX2(p1 []uint64, p2 []uint64, q uint64)

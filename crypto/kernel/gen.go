@@ -1,7 +1,9 @@
 package kernel
 
-// The amd64 assembly (ifma_amd64.s and its Go declarations in
-// ifma_stub_amd64.go) is generated with avo by the program in _asm, a module
-// of its own. Regenerate it with `go generate ./crypto/kernel`.
+// The amd64 assembly is generated with avo by the programs under _asm, a
+// module of its own: _asm itself writes ifma_amd64.s and ifma_stub_amd64.go
+// (the avx512 variant's IFMA loops), _asm/avx2 writes avx2_amd64.s and
+// avx2_stub_amd64.go. Regenerate both with `go generate ./crypto/kernel`.
 
 //go:generate sh -c "cd _asm && go run . -out ../ifma_amd64.s -stubs ../ifma_stub_amd64.go -pkg kernel"
+//go:generate sh -c "cd _asm/avx2 && go run . -out ../../avx2_amd64.s -stubs ../../avx2_stub_amd64.go -pkg kernel"

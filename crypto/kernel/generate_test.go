@@ -10,41 +10,59 @@ import (
 	"testing"
 )
 
-// TestGeneratedAssembly runs the avo generator in _asm (as go generate does,
-// with the same arguments) into a temporary folder and requires the committed
-// ifma_amd64.s and ifma_stub_amd64.go byte for byte. It builds the generator,
-// a few seconds once cached; -short skips it.
+// generators lists the avo programs under _asm and the files each writes, as
+// gen.go's go:generate lines run them.
+var generators = []struct {
+	dir        string // program folder, relative to crypto/kernel
+	asm, stubs string // outputs, in crypto/kernel
+}{
+	{"_asm", "ifma_amd64.s", "ifma_stub_amd64.go"},
+	{"_asm/avx2", "avx2_amd64.s", "avx2_stub_amd64.go"},
+}
+
+// TestGeneratedAssembly runs every avo generator (as go generate does, with
+// the same arguments) into a temporary folder and requires the committed
+// outputs byte for byte. It builds the generators, a few seconds once cached;
+// -short skips it.
 func TestGeneratedAssembly(t *testing.T) {
 	if testing.Short() {
-		t.Skip("builds the avo generator")
+		t.Skip("builds the avo generators")
 	}
 	goTool, err := exec.LookPath("go")
 	if err != nil {
 		t.Skip("no go command")
 	}
 	tmp := t.TempDir()
-	// The generator writes its output names into the header: give the same
-	// relative names, from a folder beside a copy of _asm.
-	asm := filepath.Join(tmp, "_asm")
-	if err := os.CopyFS(asm, os.DirFS("_asm")); err != nil {
+	// The generators write their output names into the header: give the same
+	// relative names, from a copy of _asm beside the outputs.
+	if err := os.CopyFS(filepath.Join(tmp, "_asm"), os.DirFS("_asm")); err != nil {
 		t.Fatal(err)
 	}
-	cmd := exec.Command(goTool, "run", ".", "-out", "../ifma_amd64.s", "-stubs", "../ifma_stub_amd64.go", "-pkg", "kernel")
-	cmd.Dir = asm
-	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("go run in _asm: %v\n%s", err, out)
-	}
-	for _, name := range []string{"ifma_amd64.s", "ifma_stub_amd64.go"} {
-		got, err := os.ReadFile(filepath.Join(tmp, name))
+	for _, g := range generators {
+		up, err := filepath.Rel(g.dir, ".")
 		if err != nil {
 			t.Fatal(err)
 		}
-		want, err := os.ReadFile(name)
-		if err != nil {
-			t.Fatal(err)
+		cmd := exec.Command(goTool, "run", ".",
+			"-out", filepath.ToSlash(filepath.Join(up, g.asm)),
+			"-stubs", filepath.ToSlash(filepath.Join(up, g.stubs)),
+			"-pkg", "kernel")
+		cmd.Dir = filepath.Join(tmp, g.dir)
+		if out, err := cmd.CombinedOutput(); err != nil {
+			t.Fatalf("go run in %s: %v\n%s", g.dir, err, out)
 		}
-		if !bytes.Equal(got, want) {
-			t.Errorf("%s differs from what _asm generates: run go generate ./crypto/kernel and commit", name)
+		for _, name := range []string{g.asm, g.stubs} {
+			got, err := os.ReadFile(filepath.Join(tmp, name))
+			if err != nil {
+				t.Fatal(err)
+			}
+			want, err := os.ReadFile(name)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !bytes.Equal(got, want) {
+				t.Errorf("%s differs from what %s generates: run go generate ./crypto/kernel and commit", name, g.dir)
+			}
 		}
 	}
 }

@@ -79,65 +79,89 @@ const (
 	modeScalarThenAdd             // p2 = p2 + x*scalar*2^-64 mod q
 )
 
-// mulMont emits one loop of lattigo's Montgomery product, four lanes at a
-// time, for q < 2^31 and inputs below 2^32.
+// mulMont emits one loop of lattigo's Montgomery products, eight words (two
+// vectors) at a time, for q < 2^31 and inputs below 2^32. The loop runs over
+// the first len(p1)&^7 words and returns how many it did: it stops, before
+// writing anything for them, at the first 8 words with an input of 2^32 or
+// more, which the Go side finishes with the generic code.
 //
+// The lazy forms must return lattigo's word, not only a congruent one.
 // lattigo computes, in 64-bit words, hi:lo = x*y, m = lo*mrc mod 2^64 (mrc =
-// q^-1 mod 2^64), h = floor(m*q / 2^64) and returns the lazy word hi - h + q,
-// reduced once more by q for MRed. With x, y < 2^32, hi = 0, and the loop
-// computes the same words from 32-bit halves (m = mh:ml, mrc = ch:cl):
+// q^-1 mod 2^64), h = floor(m*q / 2^64) and returns hi - h + q. With x, y <
+// 2^32, hi = 0, and the loop computes the same words from 32-bit halves (m =
+// mh:ml, mrc = ch:cl), six VPMULUDQ:
 //
-//	lo = x*y                                  one VPMULUDQ
+//	lo = x*y
 //	ml = lo*cl mod 2^32
 //	mh = (lo*cl >> 32) + lo*ch + (lo>>32)*cl  mod 2^32
 //	h  = (mh*q + (ml*q >> 32)) >> 32          < q; mh*q < 2^63: no overflow
 //	lazy = q - h                              in [1, q]
 //
-// so the lazy forms are lattigo's words, not only congruent to them. The loop
-// runs over the first len(p1)&^3 words and returns how many it did: it stops,
-// before writing anything for that vector, at the first vector with an input
-// of 2^32 or more, which the Go side finishes with the generic code.
+// The reduced forms only need x*y*2^-64 mod q in [0, q), which two Montgomery
+// steps by 2^32 give with five (qi = q^-1 mod 2^32, the low half of mrc):
+//
+//	T  = x*y < 2^64;  m = T*qi mod 2^32       T - m*q = 0 mod 2^32
+//	u  = (T>>32) - (m*q>>32)                  in (-q, 2^32)
+//	m2 = -u*qi mod 2^32                       u + m2*q = 0 mod 2^32
+//	v  = (u + m2*q) >> 32                     in [0, q], = x*y*2^-64 mod q
+//
+// (u < 0 has a nonzero low half, so m2 >= 1 and u + m2*q > 0.)
+//
+// and a last conditional subtraction. The scalar form multiplies by the
+// scalar in normal form s = scalar*2^-64 mod q, with Shoup's method (three).
 func mulMont(name string, mode int) {
 	if mode == modeScalarThenAdd {
-		TEXT(name, NOSPLIT, "func(p1 []uint64, scalar uint64, p2 []uint64, q, mrc uint64) int")
+		TEXT(name, NOSPLIT, "func(p1 []uint64, s, ss uint64, p2 []uint64, q uint64) int")
 	} else {
 		TEXT(name, NOSPLIT, "func(p1, p2, p3 []uint64, q, mrc uint64) int")
 	}
 	Pragma("noescape")
-	const tail = "for the first\nvectors of 4 whose inputs are below 2^32, and returns how many words it did.\nq < 2^31, mrc = q^-1 mod 2^64 (lattigo's MRedConstant)."
+	const tail = "for the first\nwords, 8 at a time, whose inputs are below 2^32, and returns how many it did.\nq < 2^31"
+	const mrcDoc = ", mrc = q^-1 mod 2^64 (lattigo's MRedConstant)."
 	switch mode {
 	case modeMul:
-		doc(name + " sets p3[i] = p1[i]*p2[i]*2^-64 mod q (lattigo's MRed) " + tail)
+		doc(name + " sets p3[i] = p1[i]*p2[i]*2^-64 mod q (lattigo's MRed) " + tail + mrcDoc)
 	case modeMulLazy:
-		doc(name + " sets p3[i] to lattigo's MRedLazy(p1[i], p2[i]) " + tail)
+		doc(name + " sets p3[i] to lattigo's MRedLazy(p1[i], p2[i]) " + tail + mrcDoc)
 	case modeMulThenAdd:
-		doc(name + " sets p3[i] = p3[i] + p1[i]*p2[i]*2^-64 mod q, p3[i] < q,\n(lattigo's MulCoeffsMontgomeryThenAdd) " + tail)
+		doc(name + " sets p3[i] = p3[i] + p1[i]*p2[i]*2^-64 mod q, p3[i] < q,\n(lattigo's MulCoeffsMontgomeryThenAdd) " + tail + mrcDoc)
 	case modeMulLazyThenAddLazy:
-		doc(name + " adds lattigo's MRedLazy(p1[i], p2[i]) to p3[i] " + tail)
+		doc(name + " adds lattigo's MRedLazy(p1[i], p2[i]) to p3[i] " + tail + mrcDoc)
 	case modeScalarThenAdd:
-		doc(name + " sets p2[i] = p2[i] + p1[i]*scalar*2^-64 mod q, p2[i] < q,\nscalar < 2^32 (lattigo's MulScalarMontgomeryThenAdd) " + tail)
+		doc(name + " sets p2[i] = p2[i] + p1[i]*s mod q, p2[i] < q, s < q, ss =\nfloor(s*2^32/q) (lattigo's MulScalarMontgomeryThenAdd, s the scalar out of\nMontgomery form) " + tail + ".")
 	}
 
 	xp := Load(Param("p1").Base(), GP64())
 	n := Load(Param("p1").Len(), GP64())
 	var yp, zp Register
-	var y VecVirtual
+	var s, ss VecVirtual
 	if mode == modeScalarThenAdd {
-		y = broadcast("scalar")
+		s, ss = broadcast("s"), broadcast("ss")
 		zp = Load(Param("p2").Base(), GP64())
 	} else {
 		yp = Load(Param("p2").Base(), GP64())
 		zp = Load(Param("p3").Base(), GP64())
 	}
 
-	Comment("constants: q, mrc (low half used), mrc >> 32, the high halves' mask")
 	q := broadcast("q")
-	cl := broadcast("mrc")
-	ch := YMM()
-	VPSRLQ(U8(32), cl, ch)
+	r := ring{q: q}
+	var cl, ch, cn VecVirtual
+	switch mode {
+	case modeMulLazy, modeMulLazyThenAddLazy:
+		Comment("mrc (low half used) and mrc >> 32")
+		cl = broadcast("mrc")
+		ch = YMM()
+		VPSRLQ(U8(32), cl, ch)
+	case modeMul, modeMulThenAdd:
+		Comment("qi = q^-1 and -qi mod 2^32 (low halves used)")
+		cl = broadcast("mrc")
+		cn = YMM()
+		VPXOR(cn, cn, cn)
+		VPSUBQ(cl, cn, cn)
+	}
 	hiMask := broadcastConst(0xffffffff00000000)
 
-	ANDQ(I8(-4), n)
+	ANDQ(I8(-8), n)
 	i := GP64()
 	XORQ(i, i)
 
@@ -145,62 +169,89 @@ func mulMont(name string, mode int) {
 	CMPQ(i, n)
 	JAE(LabelRef(name + "_done"))
 
-	x := YMM()
-	VMOVDQU(Mem{Base: xp, Index: i, Scale: 8}, x)
-	big := x
-	if mode != modeScalarThenAdd {
-		y = YMM()
-		VMOVDQU(Mem{Base: yp, Index: i, Scale: 8}, y)
-		big = YMM()
-		VPOR(x, y, big)
+	var xs, ys [2]VecVirtual
+	big := YMM()
+	for k := range 2 {
+		xs[k] = YMM()
+		VMOVDQU(Mem{Base: xp, Index: i, Scale: 8, Disp: 32 * k}, xs[k])
+		if mode != modeScalarThenAdd {
+			ys[k] = YMM()
+			VMOVDQU(Mem{Base: yp, Index: i, Scale: 8, Disp: 32 * k}, ys[k])
+		}
 	}
-	Comment("stop at a vector with an input of 2^32 or more")
+	Comment("stop at 8 words with an input of 2^32 or more")
+	if mode == modeScalarThenAdd {
+		VPOR(xs[0], xs[1], big)
+	} else {
+		VPOR(xs[0], ys[0], big)
+		VPOR(xs[1], big, big)
+		VPOR(ys[1], big, big)
+	}
 	VPTEST(hiMask, big)
 	JNZ(LabelRef(name + "_done"))
 
-	Comment("lo = x*y; m = lo*mrc mod 2^64 as mh:ml")
-	lo := YMM()
-	VPMULUDQ(y, x, lo)
-	loHi := YMM()
-	VPSRLQ(U8(32), lo, loHi)
-	p := YMM()
-	VPMULUDQ(cl, lo, p) // low half: ml
-	a := YMM()
-	VPMULUDQ(ch, lo, a)
-	b := YMM()
-	VPMULUDQ(cl, loHi, b)
-	mh := YMM()
-	VPSRLQ(U8(32), p, mh)
-	VPADDQ(a, mh, mh)
-	VPADDQ(b, mh, mh) // low half: mh
-
-	Comment("h = (mh*q + (ml*q >> 32)) >> 32; lazy = q - h")
-	VPMULUDQ(q, p, p)
-	VPSRLQ(U8(32), p, p)
-	VPMULUDQ(q, mh, mh)
-	VPADDQ(p, mh, mh)
-	VPSRLQ(U8(32), mh, mh)
-	r := YMM()
-	VPSUBQ(mh, q, r)
-
-	out := Mem{Base: zp, Index: i, Scale: 8}
-	switch mode {
-	case modeMulLazy:
-	case modeMulLazyThenAddLazy:
-		Comment("z += lazy")
-		VPADDQ(out, r, r)
-	default:
-		Comment("r = lazy mod q")
-		r = cred32(r, q)
-		if mode != modeMul {
-			Comment("z = z + r mod q, as lattigo's CRed")
-			VPADDQ(out, r, r)
-			r = cred32(r, q)
+	for k := range 2 {
+		x, y := xs[k], ys[k]
+		out := Mem{Base: zp, Index: i, Scale: 8, Disp: 32 * k}
+		var v VecVirtual
+		switch mode {
+		case modeMulLazy, modeMulLazyThenAddLazy:
+			Comment("lo = x*y; m = lo*mrc mod 2^64 as mh:ml")
+			lo := YMM()
+			VPMULUDQ(y, x, lo)
+			loHi := YMM()
+			VPSRLQ(U8(32), lo, loHi)
+			p := YMM()
+			VPMULUDQ(cl, lo, p) // low half: ml
+			a := YMM()
+			VPMULUDQ(ch, lo, a)
+			b := YMM()
+			VPMULUDQ(cl, loHi, b)
+			mh := YMM()
+			VPSRLQ(U8(32), p, mh)
+			VPADDQ(a, mh, mh)
+			VPADDQ(b, mh, mh) // low half: mh
+			Comment("h = (mh*q + (ml*q >> 32)) >> 32; lazy = q - h")
+			VPMULUDQ(q, p, p)
+			VPSRLQ(U8(32), p, p)
+			VPMULUDQ(q, mh, mh)
+			VPADDQ(p, mh, mh)
+			VPSRLQ(U8(32), mh, mh)
+			v = YMM()
+			VPSUBQ(mh, q, v)
+			if mode == modeMulLazyThenAddLazy {
+				VPADDQ(out, v, v)
+			}
+		case modeMul, modeMulThenAdd:
+			Comment("T = x*y; u = T*2^-32 mod q, in (-q, 2^32)")
+			t := YMM()
+			VPMULUDQ(y, x, t)
+			m := YMM()
+			VPMULUDQ(cl, t, m)
+			VPMULUDQ(q, m, m)
+			VPSRLQ(U8(32), t, t)
+			VPSRLQ(U8(32), m, m)
+			VPSUBQ(m, t, t)
+			Comment("v = u*2^-32 mod q, in [0, q]")
+			VPMULUDQ(cn, t, m)
+			VPMULUDQ(q, m, m)
+			VPADDQ(t, m, m)
+			VPSRLQ(U8(32), m, m)
+			v = cred32(m, q)
+			if mode == modeMulThenAdd {
+				Comment("z = z + v mod q, as lattigo's CRed")
+				VPADDQ(out, v, v)
+				v = cred32(v, q)
+			}
+		case modeScalarThenAdd:
+			v = cred32(r.shoup(x, s, ss), q)
+			VPADDQ(out, v, v)
+			v = cred32(v, q)
 		}
+		VMOVDQU(v, out)
 	}
-	VMOVDQU(r, out)
 
-	ADDQ(I8(4), i)
+	ADDQ(I8(8), i)
 	JMP(LabelRef(name + "_loop"))
 
 	Label(name + "_done")
@@ -215,21 +266,21 @@ const (
 	opNeg
 )
 
-// addSubNeg emits Add, Sub or Neg over the first len(p1)&^3 words, for
+// addSubNeg emits Add, Sub or Neg over the first len(p1)&^15 words, for
 // inputs in lattigo's ranges ([0, q), or [0, q] for Neg) and q < 2^31.
 func addSubNeg(name string, op int) {
 	switch op {
 	case opNeg:
 		TEXT(name, NOSPLIT, "func(p1, p2 []uint64, q uint64)")
 		Pragma("noescape")
-		doc(name + " sets p2[i] = q - p1[i] (lattigo's Neg) for the first len(p1)&^3 words.")
+		doc(name + " sets p2[i] = q - p1[i] (lattigo's Neg) for the first len(p1)&^15 words.")
 	default:
 		TEXT(name, NOSPLIT, "func(p1, p2, p3 []uint64, q uint64)")
 		Pragma("noescape")
 		if op == opAdd {
-			doc(name + " sets p3[i] = p1[i] + p2[i] mod q (lattigo's Add) for the first\nlen(p1)&^3 words. q < 2^31, inputs in [0, q).")
+			doc(name + " sets p3[i] = p1[i] + p2[i] mod q (lattigo's Add) for the first\nlen(p1)&^15 words. q < 2^31, inputs in [0, q).")
 		} else {
-			doc(name + " sets p3[i] = p1[i] - p2[i] mod q (lattigo's Sub) for the first\nlen(p1)&^3 words. q < 2^31, inputs in [0, q).")
+			doc(name + " sets p3[i] = p1[i] - p2[i] mod q (lattigo's Sub) for the first\nlen(p1)&^15 words. q < 2^31, inputs in [0, q).")
 		}
 	}
 	xp := Load(Param("p1").Base(), GP64())
@@ -242,29 +293,32 @@ func addSubNeg(name string, op int) {
 		zp = Load(Param("p3").Base(), GP64())
 	}
 	q := broadcast("q")
-	ANDQ(I8(-4), n)
+	ANDQ(I8(-16), n)
 	i := GP64()
 	XORQ(i, i)
 
 	Label(name + "_loop")
 	CMPQ(i, n)
 	JAE(LabelRef(name + "_done"))
-	x := YMM()
-	VMOVDQU(Mem{Base: xp, Index: i, Scale: 8}, x)
-	r := YMM()
-	switch op {
-	case opAdd:
-		VPADDQ(Mem{Base: yp, Index: i, Scale: 8}, x, r)
-		r = cred32(r, q)
-	case opSub:
-		VPADDQ(q, x, r)
-		VPSUBQ(Mem{Base: yp, Index: i, Scale: 8}, r, r)
-		r = cred32(r, q)
-	case opNeg:
-		VPSUBQ(x, q, r)
+	for k := range 4 {
+		at := func(p Register) Mem { return Mem{Base: p, Index: i, Scale: 8, Disp: 32 * k} }
+		x := YMM()
+		VMOVDQU(at(xp), x)
+		r := YMM()
+		switch op {
+		case opAdd:
+			VPADDQ(at(yp), x, r)
+			r = cred32(r, q)
+		case opSub:
+			VPADDQ(q, x, r)
+			VPSUBQ(at(yp), r, r)
+			r = cred32(r, q)
+		case opNeg:
+			VPSUBQ(x, q, r)
+		}
+		VMOVDQU(r, at(zp))
 	}
-	VMOVDQU(r, Mem{Base: zp, Index: i, Scale: 8})
-	ADDQ(I8(4), i)
+	ADDQ(I8(16), i)
 	JMP(LabelRef(name + "_loop"))
 
 	Label(name + "_done")
