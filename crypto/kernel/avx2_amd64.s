@@ -15,7 +15,7 @@ TEXT ·mulMontAVX2(SB), NOSPLIT, $0-96
 	MOVQ         SI, X0
 	VPBROADCASTQ X0, Y0
 
-	// qi = q^-1 and -qi mod 2^32 (low halves used)
+	// qi = q^-1 and -qi mod 2^32 (low halves used), 0
 	MOVQ         mrc+80(FP), SI
 	MOVQ         SI, X1
 	VPBROADCASTQ X1, Y1
@@ -94,71 +94,72 @@ TEXT ·mulMontLazyAVX2(SB), NOSPLIT, $0-96
 	MOVQ         SI, X0
 	VPBROADCASTQ X0, Y0
 
-	// mrc (low half used) and mrc >> 32
+	// qi = q^-1 and -qi mod 2^32 (low halves used), 0
 	MOVQ         mrc+80(FP), SI
 	MOVQ         SI, X1
 	VPBROADCASTQ X1, Y1
-	VPSRLQ       $0x20, Y1, Y2
+	VPXOR        Y2, Y2, Y2
+	VPSUBQ       Y1, Y2, Y3
 	MOVQ         $0xffffffff00000000, SI
-	MOVQ         SI, X3
-	VPBROADCASTQ X3, Y3
+	MOVQ         SI, X4
+	VPBROADCASTQ X4, Y4
 	ANDQ         $-8, CX
 	XORQ         SI, SI
 
 mulMontLazyAVX2_loop:
 	CMPQ    SI, CX
 	JAE     mulMontLazyAVX2_done
-	VMOVDQU (AX)(SI*8), Y5
-	VMOVDQU (DX)(SI*8), Y6
-	VMOVDQU 32(AX)(SI*8), Y7
-	VMOVDQU 32(DX)(SI*8), Y8
+	VMOVDQU (AX)(SI*8), Y6
+	VMOVDQU (DX)(SI*8), Y7
+	VMOVDQU 32(AX)(SI*8), Y8
+	VMOVDQU 32(DX)(SI*8), Y9
 
 	// stop at 8 words with an input of 2^32 or more
-	VPOR   Y5, Y6, Y4
-	VPOR   Y7, Y4, Y4
-	VPOR   Y8, Y4, Y4
-	VPTEST Y3, Y4
+	VPOR   Y6, Y7, Y5
+	VPOR   Y8, Y5, Y5
+	VPOR   Y9, Y5, Y5
+	VPTEST Y4, Y5
 	JNZ    mulMontLazyAVX2_done
 
-	// lo = x*y; m = lo*mrc mod 2^64 as mh:ml
-	VPMULUDQ Y6, Y5, Y4
-	VPSRLQ   $0x20, Y4, Y5
-	VPMULUDQ Y1, Y4, Y6
-	VPMULUDQ Y2, Y4, Y4
-	VPMULUDQ Y1, Y5, Y5
-	VPSRLQ   $0x20, Y6, Y9
-	VPADDQ   Y4, Y9, Y9
-	VPADDQ   Y5, Y9, Y9
-
-	// h = (mh*q + (ml*q >> 32)) >> 32; lazy = q - h
+	// T = x*y; u = T*2^-32 mod q, in (-q, 2^32)
+	VPMULUDQ Y7, Y6, Y5
+	VPMULUDQ Y1, Y5, Y6
 	VPMULUDQ Y0, Y6, Y6
+	VPSRLQ   $0x20, Y5, Y5
 	VPSRLQ   $0x20, Y6, Y6
-	VPMULUDQ Y0, Y9, Y9
-	VPADDQ   Y6, Y9, Y9
-	VPSRLQ   $0x20, Y9, Y9
-	VPSUBQ   Y9, Y0, Y4
-	VMOVDQU  Y4, (BX)(SI*8)
+	VPSUBQ   Y6, Y5, Y5
 
-	// lo = x*y; m = lo*mrc mod 2^64 as mh:ml
-	VPMULUDQ Y8, Y7, Y4
-	VPSRLQ   $0x20, Y4, Y5
-	VPMULUDQ Y1, Y4, Y6
-	VPMULUDQ Y2, Y4, Y4
-	VPMULUDQ Y1, Y5, Y5
-	VPSRLQ   $0x20, Y6, Y7
-	VPADDQ   Y4, Y7, Y7
-	VPADDQ   Y5, Y7, Y7
-
-	// h = (mh*q + (ml*q >> 32)) >> 32; lazy = q - h
+	// v = u*2^-32 mod q, in [0, q]
+	VPMULUDQ Y3, Y5, Y6
 	VPMULUDQ Y0, Y6, Y6
+	VPADDQ   Y5, Y6, Y6
 	VPSRLQ   $0x20, Y6, Y6
-	VPMULUDQ Y0, Y7, Y7
-	VPADDQ   Y6, Y7, Y7
-	VPSRLQ   $0x20, Y7, Y7
-	VPSUBQ   Y7, Y0, Y4
-	VMOVDQU  Y4, 32(BX)(SI*8)
-	ADDQ     $+8, SI
-	JMP      mulMontLazyAVX2_loop
+
+	// lattigo's lazy word: q for v = 0, else v
+	VPCMPEQQ  Y2, Y6, Y5
+	VBLENDVPD Y5, Y0, Y6, Y6
+	VMOVDQU   Y6, (BX)(SI*8)
+
+	// T = x*y; u = T*2^-32 mod q, in (-q, 2^32)
+	VPMULUDQ Y9, Y8, Y5
+	VPMULUDQ Y1, Y5, Y6
+	VPMULUDQ Y0, Y6, Y6
+	VPSRLQ   $0x20, Y5, Y5
+	VPSRLQ   $0x20, Y6, Y6
+	VPSUBQ   Y6, Y5, Y5
+
+	// v = u*2^-32 mod q, in [0, q]
+	VPMULUDQ Y3, Y5, Y6
+	VPMULUDQ Y0, Y6, Y6
+	VPADDQ   Y5, Y6, Y6
+	VPSRLQ   $0x20, Y6, Y6
+
+	// lattigo's lazy word: q for v = 0, else v
+	VPCMPEQQ  Y2, Y6, Y5
+	VBLENDVPD Y5, Y0, Y6, Y6
+	VMOVDQU   Y6, 32(BX)(SI*8)
+	ADDQ      $+8, SI
+	JMP       mulMontLazyAVX2_loop
 
 mulMontLazyAVX2_done:
 	MOVQ SI, ret+88(FP)
@@ -176,7 +177,7 @@ TEXT ·mulMontThenAddAVX2(SB), NOSPLIT, $0-96
 	MOVQ         SI, X0
 	VPBROADCASTQ X0, Y0
 
-	// qi = q^-1 and -qi mod 2^32 (low halves used)
+	// qi = q^-1 and -qi mod 2^32 (low halves used), 0
 	MOVQ         mrc+80(FP), SI
 	MOVQ         SI, X1
 	VPBROADCASTQ X1, Y1
@@ -265,73 +266,74 @@ TEXT ·mulMontLazyThenAddLazyAVX2(SB), NOSPLIT, $0-96
 	MOVQ         SI, X0
 	VPBROADCASTQ X0, Y0
 
-	// mrc (low half used) and mrc >> 32
+	// qi = q^-1 and -qi mod 2^32 (low halves used), 0
 	MOVQ         mrc+80(FP), SI
 	MOVQ         SI, X1
 	VPBROADCASTQ X1, Y1
-	VPSRLQ       $0x20, Y1, Y2
+	VPXOR        Y2, Y2, Y2
+	VPSUBQ       Y1, Y2, Y3
 	MOVQ         $0xffffffff00000000, SI
-	MOVQ         SI, X3
-	VPBROADCASTQ X3, Y3
+	MOVQ         SI, X4
+	VPBROADCASTQ X4, Y4
 	ANDQ         $-8, CX
 	XORQ         SI, SI
 
 mulMontLazyThenAddLazyAVX2_loop:
 	CMPQ    SI, CX
 	JAE     mulMontLazyThenAddLazyAVX2_done
-	VMOVDQU (AX)(SI*8), Y5
-	VMOVDQU (DX)(SI*8), Y6
-	VMOVDQU 32(AX)(SI*8), Y7
-	VMOVDQU 32(DX)(SI*8), Y8
+	VMOVDQU (AX)(SI*8), Y6
+	VMOVDQU (DX)(SI*8), Y7
+	VMOVDQU 32(AX)(SI*8), Y8
+	VMOVDQU 32(DX)(SI*8), Y9
 
 	// stop at 8 words with an input of 2^32 or more
-	VPOR   Y5, Y6, Y4
-	VPOR   Y7, Y4, Y4
-	VPOR   Y8, Y4, Y4
-	VPTEST Y3, Y4
+	VPOR   Y6, Y7, Y5
+	VPOR   Y8, Y5, Y5
+	VPOR   Y9, Y5, Y5
+	VPTEST Y4, Y5
 	JNZ    mulMontLazyThenAddLazyAVX2_done
 
-	// lo = x*y; m = lo*mrc mod 2^64 as mh:ml
-	VPMULUDQ Y6, Y5, Y4
-	VPSRLQ   $0x20, Y4, Y5
-	VPMULUDQ Y1, Y4, Y6
-	VPMULUDQ Y2, Y4, Y4
-	VPMULUDQ Y1, Y5, Y5
-	VPSRLQ   $0x20, Y6, Y9
-	VPADDQ   Y4, Y9, Y9
-	VPADDQ   Y5, Y9, Y9
-
-	// h = (mh*q + (ml*q >> 32)) >> 32; lazy = q - h
+	// T = x*y; u = T*2^-32 mod q, in (-q, 2^32)
+	VPMULUDQ Y7, Y6, Y5
+	VPMULUDQ Y1, Y5, Y6
 	VPMULUDQ Y0, Y6, Y6
+	VPSRLQ   $0x20, Y5, Y5
 	VPSRLQ   $0x20, Y6, Y6
-	VPMULUDQ Y0, Y9, Y9
-	VPADDQ   Y6, Y9, Y9
-	VPSRLQ   $0x20, Y9, Y9
-	VPSUBQ   Y9, Y0, Y4
-	VPADDQ   (BX)(SI*8), Y4, Y4
-	VMOVDQU  Y4, (BX)(SI*8)
+	VPSUBQ   Y6, Y5, Y5
 
-	// lo = x*y; m = lo*mrc mod 2^64 as mh:ml
-	VPMULUDQ Y8, Y7, Y4
-	VPSRLQ   $0x20, Y4, Y5
-	VPMULUDQ Y1, Y4, Y6
-	VPMULUDQ Y2, Y4, Y4
-	VPMULUDQ Y1, Y5, Y5
-	VPSRLQ   $0x20, Y6, Y7
-	VPADDQ   Y4, Y7, Y7
-	VPADDQ   Y5, Y7, Y7
-
-	// h = (mh*q + (ml*q >> 32)) >> 32; lazy = q - h
+	// v = u*2^-32 mod q, in [0, q]
+	VPMULUDQ Y3, Y5, Y6
 	VPMULUDQ Y0, Y6, Y6
+	VPADDQ   Y5, Y6, Y6
 	VPSRLQ   $0x20, Y6, Y6
-	VPMULUDQ Y0, Y7, Y7
-	VPADDQ   Y6, Y7, Y7
-	VPSRLQ   $0x20, Y7, Y7
-	VPSUBQ   Y7, Y0, Y4
-	VPADDQ   32(BX)(SI*8), Y4, Y4
-	VMOVDQU  Y4, 32(BX)(SI*8)
-	ADDQ     $+8, SI
-	JMP      mulMontLazyThenAddLazyAVX2_loop
+
+	// lattigo's lazy word: q for v = 0, else v
+	VPCMPEQQ  Y2, Y6, Y5
+	VBLENDVPD Y5, Y0, Y6, Y6
+	VPADDQ    (BX)(SI*8), Y6, Y6
+	VMOVDQU   Y6, (BX)(SI*8)
+
+	// T = x*y; u = T*2^-32 mod q, in (-q, 2^32)
+	VPMULUDQ Y9, Y8, Y5
+	VPMULUDQ Y1, Y5, Y6
+	VPMULUDQ Y0, Y6, Y6
+	VPSRLQ   $0x20, Y5, Y5
+	VPSRLQ   $0x20, Y6, Y6
+	VPSUBQ   Y6, Y5, Y5
+
+	// v = u*2^-32 mod q, in [0, q]
+	VPMULUDQ Y3, Y5, Y6
+	VPMULUDQ Y0, Y6, Y6
+	VPADDQ   Y5, Y6, Y6
+	VPSRLQ   $0x20, Y6, Y6
+
+	// lattigo's lazy word: q for v = 0, else v
+	VPCMPEQQ  Y2, Y6, Y5
+	VBLENDVPD Y5, Y0, Y6, Y6
+	VPADDQ    32(BX)(SI*8), Y6, Y6
+	VMOVDQU   Y6, 32(BX)(SI*8)
+	ADDQ      $+8, SI
+	JMP       mulMontLazyThenAddLazyAVX2_loop
 
 mulMontLazyThenAddLazyAVX2_done:
 	MOVQ SI, ret+88(FP)

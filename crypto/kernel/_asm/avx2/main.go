@@ -85,30 +85,21 @@ const (
 // writing anything for them, at the first 8 words with an input of 2^32 or
 // more, which the Go side finishes with the generic code.
 //
-// The lazy forms must return lattigo's word, not only a congruent one.
-// lattigo computes, in 64-bit words, hi:lo = x*y, m = lo*mrc mod 2^64 (mrc =
-// q^-1 mod 2^64), h = floor(m*q / 2^64) and returns hi - h + q. With x, y <
-// 2^32, hi = 0, and the loop computes the same words from 32-bit halves (m =
-// mh:ml, mrc = ch:cl), six VPMULUDQ:
-//
-//	lo = x*y
-//	ml = lo*cl mod 2^32
-//	mh = (lo*cl >> 32) + lo*ch + (lo>>32)*cl  mod 2^32
-//	h  = (mh*q + (ml*q >> 32)) >> 32          < q; mh*q < 2^63: no overflow
-//	lazy = q - h                              in [1, q]
-//
-// The reduced forms only need x*y*2^-64 mod q in [0, q), which two Montgomery
-// steps by 2^32 give with five (qi = q^-1 mod 2^32, the low half of mrc):
+// Two Montgomery steps by 2^32 give x*y*2^-64 mod q with five VPMULUDQ (qi =
+// q^-1 mod 2^32, the low half of lattigo's mrc = q^-1 mod 2^64):
 //
 //	T  = x*y < 2^64;  m = T*qi mod 2^32       T - m*q = 0 mod 2^32
 //	u  = (T>>32) - (m*q>>32)                  in (-q, 2^32)
 //	m2 = -u*qi mod 2^32                       u + m2*q = 0 mod 2^32
 //	v  = (u + m2*q) >> 32                     in [0, q], = x*y*2^-64 mod q
 //
-// (u < 0 has a nonzero low half, so m2 >= 1 and u + m2*q > 0.)
-//
-// and a last conditional subtraction. The scalar form multiplies by the
-// scalar in normal form s = scalar*2^-64 mod q, with Shoup's method (three).
+// (u < 0 has a nonzero low half, so m2 >= 1 and u + m2*q > 0.) The reduced
+// forms map v = q to 0. The lazy forms must return lattigo's word, not only a
+// congruent one: lattigo computes hi:lo = x*y, m = lo*mrc mod 2^64 and
+// returns hi - h + q, h = floor(m*q/2^64) < q. With x, y < 2^32, hi = 0, so
+// that word is in [1, q]: the one value of [1, q] congruent to v, that is v,
+// or q for v = 0. The scalar form multiplies by the scalar in normal form s =
+// scalar*2^-64 mod q with Shoup's method (three VPMULUDQ).
 func mulMont(name string, mode int) {
 	if mode == modeScalarThenAdd {
 		TEXT(name, NOSPLIT, "func(p1 []uint64, s, ss uint64, p2 []uint64, q uint64) int")
@@ -145,19 +136,14 @@ func mulMont(name string, mode int) {
 
 	q := broadcast("q")
 	r := ring{q: q}
-	var cl, ch, cn VecVirtual
-	switch mode {
-	case modeMulLazy, modeMulLazyThenAddLazy:
-		Comment("mrc (low half used) and mrc >> 32")
+	var cl, cn, zero VecVirtual
+	if mode != modeScalarThenAdd {
+		Comment("qi = q^-1 and -qi mod 2^32 (low halves used), 0")
 		cl = broadcast("mrc")
-		ch = YMM()
-		VPSRLQ(U8(32), cl, ch)
-	case modeMul, modeMulThenAdd:
-		Comment("qi = q^-1 and -qi mod 2^32 (low halves used)")
-		cl = broadcast("mrc")
+		zero = YMM()
+		VPXOR(zero, zero, zero)
 		cn = YMM()
-		VPXOR(cn, cn, cn)
-		VPSUBQ(cl, cn, cn)
+		VPSUBQ(cl, zero, cn)
 	}
 	hiMask := broadcastConst(0xffffffff00000000)
 
@@ -195,34 +181,7 @@ func mulMont(name string, mode int) {
 		out := Mem{Base: zp, Index: i, Scale: 8, Disp: 32 * k}
 		var v VecVirtual
 		switch mode {
-		case modeMulLazy, modeMulLazyThenAddLazy:
-			Comment("lo = x*y; m = lo*mrc mod 2^64 as mh:ml")
-			lo := YMM()
-			VPMULUDQ(y, x, lo)
-			loHi := YMM()
-			VPSRLQ(U8(32), lo, loHi)
-			p := YMM()
-			VPMULUDQ(cl, lo, p) // low half: ml
-			a := YMM()
-			VPMULUDQ(ch, lo, a)
-			b := YMM()
-			VPMULUDQ(cl, loHi, b)
-			mh := YMM()
-			VPSRLQ(U8(32), p, mh)
-			VPADDQ(a, mh, mh)
-			VPADDQ(b, mh, mh) // low half: mh
-			Comment("h = (mh*q + (ml*q >> 32)) >> 32; lazy = q - h")
-			VPMULUDQ(q, p, p)
-			VPSRLQ(U8(32), p, p)
-			VPMULUDQ(q, mh, mh)
-			VPADDQ(p, mh, mh)
-			VPSRLQ(U8(32), mh, mh)
-			v = YMM()
-			VPSUBQ(mh, q, v)
-			if mode == modeMulLazyThenAddLazy {
-				VPADDQ(out, v, v)
-			}
-		case modeMul, modeMulThenAdd:
+		case modeMul, modeMulThenAdd, modeMulLazy, modeMulLazyThenAddLazy:
 			Comment("T = x*y; u = T*2^-32 mod q, in (-q, 2^32)")
 			t := YMM()
 			VPMULUDQ(y, x, t)
@@ -237,11 +196,23 @@ func mulMont(name string, mode int) {
 			VPMULUDQ(q, m, m)
 			VPADDQ(t, m, m)
 			VPSRLQ(U8(32), m, m)
-			v = cred32(m, q)
-			if mode == modeMulThenAdd {
+			switch mode {
+			case modeMul:
+				v = cred32(m, q)
+			case modeMulThenAdd:
+				v = cred32(m, q)
 				Comment("z = z + v mod q, as lattigo's CRed")
 				VPADDQ(out, v, v)
 				v = cred32(v, q)
+			default:
+				Comment("lattigo's lazy word: q for v = 0, else v")
+				z := YMM()
+				VPCMPEQQ(zero, m, z)
+				VBLENDVPD(z, q, m, m) // z ? q : v
+				v = m
+				if mode == modeMulLazyThenAddLazy {
+					VPADDQ(out, v, v)
+				}
 			}
 		case modeScalarThenAdd:
 			v = cred32(r.shoup(x, s, ss), q)
