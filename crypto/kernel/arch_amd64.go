@@ -18,13 +18,13 @@ func archImpls() []*Impl {
 var avx512Impl = &Impl{
 	name:      AVX512,
 	supported: func() bool { return cpu.X86.HasAVX512F && cpu.X86.HasAVX512IFMA },
-	f: func() funcs {
+	f: preferAVX2Below31(func() funcs { // for q < 2^31, see preferAVX2Below31
 		f := genericFuncs
 		f.mulMont = mulMontAVX512
 		f.mulMontThenAdd = mulMontThenAddAVX512
 		f.mulScalarMontThenAdd = mulScalarMontThenAddAVX512
 		return f
-	}(),
+	}()),
 }
 
 // ifmaMaxModulus bounds the moduli of the IFMA path: q < 2^50 keeps x*y < 4q^2

@@ -186,7 +186,7 @@ func getNTTTables(roots []uint64, n int, q, mrc, nInvMont uint64) *nttTables {
 // the order of reductions. Larger moduli, smaller rings and other root tables
 // (the conjugate-invariant ring's, of 2N roots) take the generic code.
 func nttAVX2(p1, p2 []uint64, n int, q, mrc, bredHi uint64, roots []uint64) {
-	if q >= avx2MaxModulus || n < 16 || len(roots) != n {
+	if !avx2NTTApplies(n, q, roots) {
 		nttGeneric(p1, p2, n, q, mrc, bredHi, roots)
 		return
 	}
@@ -203,7 +203,7 @@ func nttAVX2(p1, p2 []uint64, n int, q, mrc, bredHi uint64, roots []uint64) {
 // three Gentleman-Sande stages fused on blocks of 8, radix-2 stages, and the
 // last stage fused with the multiplication by N^-1, ending in [0, q).
 func inttAVX2(p1, p2 []uint64, n int, q, mrc, nInv uint64, roots []uint64) {
-	if q >= avx2MaxModulus || n < 16 || len(roots) != n {
+	if !avx2NTTApplies(n, q, roots) {
 		inttGeneric(p1, p2, n, q, mrc, nInv, roots)
 		return
 	}
@@ -214,4 +214,71 @@ func inttAVX2(p1, p2 []uint64, n int, q, mrc, nInv uint64, roots []uint64) {
 		gsStageAVX2(p2, p2, d, t.w[n/d:], q)
 	}
 	gsLastAVX2(p2, p2, &t.last, q)
+}
+
+// avx2NTTApplies reports whether the AVX2 transforms handle this SubRing: q <
+// 2^31, N >= 16 and the standard ring's N roots (the conjugate-invariant
+// ring, NthRoot = 4N, has 2N).
+func avx2NTTApplies(n int, q uint64, roots []uint64) bool {
+	return q < avx2MaxModulus && n >= 16 && len(roots) == n
+}
+
+// preferAVX2Below31 returns f with the operations in which the AVX2 loops beat
+// the avx512 variant's own for moduli below 2^31 (measured at 30 bits on an
+// AVX-512 IFMA host: the transforms, the lazy products, the scalar product by
+// Shoup's method, Add, Sub, Neg) running them for such moduli; f's own
+// otherwise. IFMA's 8 lanes win MulCoeffsMontgomery and its ThenAdd form.
+func preferAVX2Below31(f funcs) funcs {
+	base := f
+	f.ntt = func(p1, p2 []uint64, n int, q, mrc, bred uint64, roots []uint64) {
+		if avx2NTTApplies(n, q, roots) {
+			nttAVX2(p1, p2, n, q, mrc, bred, roots)
+		} else {
+			base.ntt(p1, p2, n, q, mrc, bred, roots)
+		}
+	}
+	f.intt = func(p1, p2 []uint64, n int, q, mrc, nInv uint64, roots []uint64) {
+		if avx2NTTApplies(n, q, roots) {
+			inttAVX2(p1, p2, n, q, mrc, nInv, roots)
+		} else {
+			base.intt(p1, p2, n, q, mrc, nInv, roots)
+		}
+	}
+	below := func(avx2, other func(p1, p2, p3 []uint64, q, mrc uint64)) func(p1, p2, p3 []uint64, q, mrc uint64) {
+		return func(p1, p2, p3 []uint64, q, mrc uint64) {
+			if q < avx2MaxModulus {
+				avx2(p1, p2, p3, q, mrc)
+			} else {
+				other(p1, p2, p3, q, mrc)
+			}
+		}
+	}
+	f.mulMontLazy = below(mulMontLazyAVX2Wrap, base.mulMontLazy)
+	f.mulMontLazyThenAddLazy = below(mulMontLazyThenAddLazyAVX2Wrap, base.mulMontLazyThenAddLazy)
+	f.mulScalarMontThenAdd = func(p1 []uint64, scalar uint64, p2 []uint64, q, mrc uint64) {
+		if q < avx2MaxModulus {
+			mulScalarMontThenAddAVX2Wrap(p1, scalar, p2, q, mrc)
+		} else {
+			base.mulScalarMontThenAdd(p1, scalar, p2, q, mrc)
+		}
+	}
+	addSub := func(avx2, other func(p1, p2, p3 []uint64, q uint64)) func(p1, p2, p3 []uint64, q uint64) {
+		return func(p1, p2, p3 []uint64, q uint64) {
+			if q < avx2MaxModulus {
+				avx2(p1, p2, p3, q)
+			} else {
+				other(p1, p2, p3, q)
+			}
+		}
+	}
+	f.add = addSub(addAVX2Wrap, base.add)
+	f.sub = addSub(subAVX2Wrap, base.sub)
+	f.neg = func(p1, p2 []uint64, q uint64) {
+		if q < avx2MaxModulus {
+			negAVX2Wrap(p1, p2, q)
+		} else {
+			base.neg(p1, p2, q)
+		}
+	}
+	return f
 }

@@ -483,7 +483,7 @@ func nttTail(name string, inverse bool) {
 		x, y = r.ct(a, b, w4, w4s)
 		x, y = pairs(x, y) // x0 x1 x4 x5, x2 x3 x6 x7
 		x, y = r.ct(x, y, w2, w2s)
-		x, y = pairs(x, y) // x0..x3, x4..x7
+		x, y = pairs(x, y)  // x0..x3, x4..x7
 		x, y = unpack(x, y) // x0 x4 x2 x6, x1 x5 x3 x7
 		x, y = r.ct(x, y, w1, w1s)
 		Comment("reduce to [0, q)")
