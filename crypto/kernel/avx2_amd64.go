@@ -10,9 +10,9 @@ import (
 
 // avx2Impl is the AVX2 variant, for moduli below 2^31 (avx2MaxModulus): the
 // forward and inverse NTT of the standard ring, the Montgomery products
-// (plain, lazy and the then-add forms), Add, Sub and Neg run in AVX2 assembly
-// (avx2_amd64.s, generated from _asm/avx2); larger moduli, and Reduce, are
-// the generic code.
+// (plain, lazy and the then-add forms), Add, Sub, Neg and Reduce run in AVX2
+// assembly (avx2_amd64.s, generated from _asm/avx2); larger moduli are the
+// generic code.
 var avx2Impl = &Impl{
 	name:      AVX2,
 	supported: func() bool { return cpu.X86.HasAVX2 },
@@ -28,6 +28,7 @@ var avx2Impl = &Impl{
 		f.add = addAVX2Wrap
 		f.sub = subAVX2Wrap
 		f.neg = negAVX2Wrap
+		f.reduce = reduceAVX2Wrap
 		return f
 	}(),
 }
@@ -119,6 +120,18 @@ func negAVX2Wrap(p1, p2 []uint64, q uint64) {
 	negAVX2(p1, p2[:n], q)
 	i := n &^ 15
 	negGeneric(p1[i:], p2[i:n], q)
+}
+
+func reduceAVX2Wrap(p1, p2 []uint64, q, bredHi uint64) {
+	if q >= avx2MaxModulus {
+		reduceGeneric(p1, p2, q, bredHi)
+		return
+	}
+	n := len(p1)
+	c := (1 << 32) % q
+	reduceAVX2(p1, p2[:n], q, c, shoup(c, q), shoup(1, q))
+	i := n &^ 7
+	reduceGeneric(p1[i:], p2[i:n], q, bredHi)
 }
 
 // nttTables are the twiddles of one SubRing's NTT (forward or backward) in
@@ -226,7 +239,7 @@ func avx2NTTApplies(n int, q uint64, roots []uint64) bool {
 // preferAVX2Below31 returns f with the operations in which the AVX2 loops beat
 // the avx512 variant's own for moduli below 2^31 (measured at 30 bits on an
 // AVX-512 IFMA host: the transforms, the lazy products, the scalar product by
-// Shoup's method, Add, Sub, Neg) running them for such moduli; f's own
+// Shoup's method, Add, Sub, Neg, Reduce) running them for such moduli; f's own
 // otherwise. IFMA's 8 lanes win MulCoeffsMontgomery and its ThenAdd form.
 func preferAVX2Below31(f funcs) funcs {
 	base := f
@@ -278,6 +291,13 @@ func preferAVX2Below31(f funcs) funcs {
 			negAVX2Wrap(p1, p2, q)
 		} else {
 			base.neg(p1, p2, q)
+		}
+	}
+	f.reduce = func(p1, p2 []uint64, q, bred uint64) {
+		if q < avx2MaxModulus {
+			reduceAVX2Wrap(p1, p2, q, bred)
+		} else {
+			base.reduce(p1, p2, q, bred)
 		}
 	}
 	return f

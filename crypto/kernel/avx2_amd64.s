@@ -525,6 +525,89 @@ negAVX2_done:
 	VZEROUPPER
 	RET
 
+// func reduceAVX2(p1 []uint64, p2 []uint64, q uint64, c uint64, cs uint64, ones uint64)
+// Requires: AVX, AVX2, SSE2
+TEXT ·reduceAVX2(SB), NOSPLIT, $0-80
+	MOVQ         p1_base+0(FP), AX
+	MOVQ         p1_len+8(FP), CX
+	MOVQ         p2_base+24(FP), DX
+	MOVQ         q+48(FP), BX
+	MOVQ         BX, X0
+	VPBROADCASTQ X0, Y0
+	VPADDQ       Y0, Y0, Y1
+	MOVQ         c+56(FP), BX
+	MOVQ         BX, X2
+	VPBROADCASTQ X2, Y2
+	MOVQ         cs+64(FP), BX
+	MOVQ         BX, X3
+	VPBROADCASTQ X3, Y3
+	MOVQ         ones+72(FP), BX
+	MOVQ         BX, X4
+	VPBROADCASTQ X4, Y4
+	MOVQ         $0x00000000ffffffff, BX
+	MOVQ         BX, X5
+	VPBROADCASTQ X5, Y5
+	ANDQ         $-8, CX
+	XORQ         BX, BX
+
+reduceAVX2_loop:
+	CMPQ    BX, CX
+	JAE     reduceAVX2_done
+	VMOVDQU (AX)(BX*8), Y6
+
+	// a1*c mod q in [0, 2q)
+	VPSRLQ   $0x20, Y6, Y7
+	VPMULUDQ Y3, Y7, Y8
+	VPSRLQ   $0x20, Y8, Y8
+	VPMULUDQ Y0, Y8, Y8
+	VPMULUDQ Y2, Y7, Y7
+	VPSUBQ   Y8, Y7, Y7
+
+	// a0 mod q in [0, 2q): a0 - floor(a0*ones/2^32)*q, taken mod 2^32
+	VPMULUDQ Y4, Y6, Y8
+	VPSRLQ   $0x20, Y8, Y8
+	VPMULUDQ Y0, Y8, Y8
+	VPSUBQ   Y8, Y6, Y8
+	VPAND    Y5, Y8, Y8
+
+	// sum in [0, 4q), reduced
+	VPADDQ    Y7, Y8, Y8
+	VPSUBQ    Y1, Y8, Y6
+	VBLENDVPD Y6, Y8, Y6, Y6
+	VPSUBQ    Y0, Y6, Y7
+	VPMINUD   Y7, Y6, Y7
+	VMOVDQU   Y7, (DX)(BX*8)
+	VMOVDQU   32(AX)(BX*8), Y6
+
+	// a1*c mod q in [0, 2q)
+	VPSRLQ   $0x20, Y6, Y7
+	VPMULUDQ Y3, Y7, Y8
+	VPSRLQ   $0x20, Y8, Y8
+	VPMULUDQ Y0, Y8, Y8
+	VPMULUDQ Y2, Y7, Y7
+	VPSUBQ   Y8, Y7, Y7
+
+	// a0 mod q in [0, 2q): a0 - floor(a0*ones/2^32)*q, taken mod 2^32
+	VPMULUDQ Y4, Y6, Y8
+	VPSRLQ   $0x20, Y8, Y8
+	VPMULUDQ Y0, Y8, Y8
+	VPSUBQ   Y8, Y6, Y8
+	VPAND    Y5, Y8, Y8
+
+	// sum in [0, 4q), reduced
+	VPADDQ    Y7, Y8, Y8
+	VPSUBQ    Y1, Y8, Y6
+	VBLENDVPD Y6, Y8, Y6, Y6
+	VPSUBQ    Y0, Y6, Y7
+	VPMINUD   Y7, Y6, Y7
+	VMOVDQU   Y7, 32(DX)(BX*8)
+	ADDQ      $+8, BX
+	JMP       reduceAVX2_loop
+
+reduceAVX2_done:
+	VZEROUPPER
+	RET
+
 // func ctStageAVX2(src []uint64, dst []uint64, t int, w []uint64, q uint64)
 // Requires: AVX, AVX2, SSE2
 TEXT ·ctStageAVX2(SB), NOSPLIT, $0-88

@@ -59,6 +59,13 @@ func subAVX2(p1 []uint64, p2 []uint64, p3 []uint64, q uint64)
 //go:noescape
 func negAVX2(p1 []uint64, p2 []uint64, q uint64)
 
+// reduceAVX2 sets p2[i] = p1[i] mod q (lattigo's Reduce) for the first
+// len(p1)&^7 words. q < 2^31, c = 2^32 mod q, cs = floor(c*2^32/q), ones =
+// floor(2^32/q).
+//
+//go:noescape
+func reduceAVX2(p1 []uint64, p2 []uint64, q uint64, c uint64, cs uint64, ones uint64)
+
 // ctStageAVX2 runs one Cooley-Tukey stage of distance t (a multiple of 8)
 // over src into dst: (x, y) -> (x + w*y, x - w*y), w = w[2g] in group g of 2t
 // words, w[2g+1] its Shoup constant. Values in [0, 2q), q < 2^31.

@@ -32,6 +32,7 @@ func main() {
 	addSubNeg("addAVX2", opAdd)
 	addSubNeg("subAVX2", opSub)
 	addSubNeg("negAVX2", opNeg)
+	reduce()
 	nttStage("ctStageAVX2", false)
 	nttStage("gsStageAVX2", true)
 	nttTail("ctTailAVX2", false)
@@ -290,6 +291,57 @@ func addSubNeg(name string, op int) {
 		VMOVDQU(r, at(zp))
 	}
 	ADDQ(I8(16), i)
+	JMP(LabelRef(name + "_loop"))
+
+	Label(name + "_done")
+	VZEROUPPER()
+	RET()
+}
+
+// reduce emits lattigo's Reduce, a mod q in [0, q) for any 64-bit a, for q <
+// 2^31, from the halves a = a1*2^32 + a0: a1*(2^32 mod q) and a0*1, each
+// reduced into [0, 2q) by Shoup's method (a1, a0 < 2^32), summed and brought
+// into [0, q). Five VPMULUDQ per four words; lattigo's Barrett takes two
+// 64-bit multiplications per word.
+func reduce() {
+	name := "reduceAVX2"
+	TEXT(name, NOSPLIT, "func(p1, p2 []uint64, q, c, cs, ones uint64)")
+	Pragma("noescape")
+	doc(name + " sets p2[i] = p1[i] mod q (lattigo's Reduce) for the first\nlen(p1)&^7 words. q < 2^31, c = 2^32 mod q, cs = floor(c*2^32/q), ones =\nfloor(2^32/q).")
+	xp := Load(Param("p1").Base(), GP64())
+	n := Load(Param("p1").Len(), GP64())
+	zp := Load(Param("p2").Base(), GP64())
+	r := newRing()
+	c, cs, ones := broadcast("c"), broadcast("cs"), broadcast("ones")
+	lowMask := broadcastConst(0xffffffff)
+	ANDQ(I8(-8), n)
+	i := GP64()
+	XORQ(i, i)
+
+	Label(name + "_loop")
+	CMPQ(i, n)
+	JAE(LabelRef(name + "_done"))
+	for k := range 2 {
+		at := Mem{Base: xp, Index: i, Scale: 8, Disp: 32 * k}
+		a := YMM()
+		VMOVDQU(at, a)
+		Comment("a1*c mod q in [0, 2q)")
+		a1 := YMM()
+		VPSRLQ(U8(32), a, a1)
+		r1 := r.shoup(a1, c, cs)
+		Comment("a0 mod q in [0, 2q): a0 - floor(a0*ones/2^32)*q, taken mod 2^32")
+		h := YMM()
+		VPMULUDQ(ones, a, h)
+		VPSRLQ(U8(32), h, h)
+		VPMULUDQ(r.q, h, h)
+		VPSUBQ(h, a, h)
+		VPAND(lowMask, h, h)
+		Comment("sum in [0, 4q), reduced")
+		VPADDQ(r1, h, h)
+		v := cred32(csub(h, r.q2), r.q)
+		VMOVDQU(v, Mem{Base: zp, Index: i, Scale: 8, Disp: 32 * k})
+	}
+	ADDQ(I8(8), i)
 	JMP(LabelRef(name + "_loop"))
 
 	Label(name + "_done")
