@@ -23,7 +23,8 @@
 // returns, bit for bit, for every variant; the tests check this against lattigo
 // itself. The package does not check its inputs' ranges (that would cost as much
 // as the operation), does not implement the conjugate-invariant ring, and
-// allocates nothing.
+// allocates nothing but the avx2 variant's twiddle tables, once per SubRing
+// (kept for the life of the process, as lattigo keeps the SubRing's own).
 //
 // # Variants and dispatch
 //
@@ -34,8 +35,12 @@
 //     accelerates only some operations and only moduli below 2^50 (the IFMA
 //     path); for the rest it calls the generic code, so every variant
 //     computes every operation;
-//   - "avx2" (for 30-bit primes) is named but not built yet: forcing it
-//     falls back to generic with a warning.
+//   - "avx2": assembly on amd64, generated with avo from _asm/avx2, for moduli
+//     below 2^31 (AVX2 multiplies 32x32 -> 64 bits, VPMULUDQ): NTT and INTT of
+//     the standard ring (N >= 16), the five Montgomery products, Add, Sub,
+//     Neg and Reduce; larger moduli take the generic code. On an AVX-512
+//     host the avx512 variant also runs the AVX2 loops for such moduli where
+//     they are faster than its own.
 //
 // At init the package picks the best variant that is built for this
 // architecture and that the CPU supports, from golang.org/x/sys/cpu flags.
