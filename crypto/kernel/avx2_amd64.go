@@ -147,18 +147,22 @@ type nttTables struct {
 	// r[4b+1], r[4b+3]) of r = w[N/2:], then their Shoup constants.
 	tail []uint64
 	// last: for the inverse, w*N^-1 and N^-1 (normal form) of the last stage,
-	// each followed by its Shoup constant.
+	// each followed by its Shoup constant (zero in the forward tables).
 	last [4]uint64
 }
 
+// nttKey identifies a roots table by content, not by address: lattigo's
+// table for degree n and modulus q is the powers of one primitive 2n-th root
+// psi (psi^-1 for the backward table) in a fixed order, and its entry n/2 is
+// psi itself. Rings rebuilt with the same parameters (one per job, say) so
+// share one set of tables instead of adding a set each.
 type nttKey struct {
-	roots *uint64
-	q     uint64
-	n     int
+	q, psi uint64
+	n      int
 }
 
-// nttCache holds the tables of every SubRing seen, keyed by its roots table:
-// lattigo never changes a SubRing's roots once built.
+// nttCache holds the tables of every roots table seen. A SubRing's tables
+// never change once lattigo has built them.
 var nttCache sync.Map // nttKey -> *nttTables
 
 // shoup returns floor(w*2^32/q) for w < q < 2^32.
@@ -168,7 +172,7 @@ func shoup(w, q uint64) uint64 { return w << 32 / q }
 func mulModQ(a, b, q uint64) uint64 { return a * b % q }
 
 func getNTTTables(roots []uint64, n int, q, mrc, nInvMont uint64) *nttTables {
-	key := nttKey{&roots[0], q, n}
+	key := nttKey{q, roots[n/2], n}
 	if t, ok := nttCache.Load(key); ok {
 		return t.(*nttTables)
 	}

@@ -4,40 +4,40 @@
 
 package kernel
 
-// mulMontAVX2 sets p3[i] = p1[i]*p2[i]*2^-64 mod q (lattigo's MRed) for the first
-// words, 8 at a time, whose inputs are below 2^32, and returns how many it did.
-// q < 2^31, mrc = q^-1 mod 2^64 (lattigo's MRedConstant).
+// mulMontAVX2 sets p3[i] = p1[i]*p2[i]*2^-64 mod q (lattigo's MRed).
+// It does the leading blocks of 8 words whose inputs are below 2^32 and
+// returns how many words it did. q < 2^31, mrc = q^-1 mod 2^64 (lattigo's MRedConstant).
 //
 //go:noescape
 func mulMontAVX2(p1 []uint64, p2 []uint64, p3 []uint64, q uint64, mrc uint64) int
 
-// mulMontLazyAVX2 sets p3[i] to lattigo's MRedLazy(p1[i], p2[i]) for the first
-// words, 8 at a time, whose inputs are below 2^32, and returns how many it did.
-// q < 2^31, mrc = q^-1 mod 2^64 (lattigo's MRedConstant).
+// mulMontLazyAVX2 sets p3[i] to lattigo's MRedLazy(p1[i], p2[i]).
+// It does the leading blocks of 8 words whose inputs are below 2^32 and
+// returns how many words it did. q < 2^31, mrc = q^-1 mod 2^64 (lattigo's MRedConstant).
 //
 //go:noescape
 func mulMontLazyAVX2(p1 []uint64, p2 []uint64, p3 []uint64, q uint64, mrc uint64) int
 
-// mulMontThenAddAVX2 sets p3[i] = p3[i] + p1[i]*p2[i]*2^-64 mod q, p3[i] < q,
-// (lattigo's MulCoeffsMontgomeryThenAdd) for the first
-// words, 8 at a time, whose inputs are below 2^32, and returns how many it did.
-// q < 2^31, mrc = q^-1 mod 2^64 (lattigo's MRedConstant).
+// mulMontThenAddAVX2 sets p3[i] = p3[i] + p1[i]*p2[i]*2^-64 mod q for p3[i] < q
+// (lattigo's MulCoeffsMontgomeryThenAdd).
+// It does the leading blocks of 8 words whose inputs are below 2^32 and
+// returns how many words it did. q < 2^31, mrc = q^-1 mod 2^64 (lattigo's MRedConstant).
 //
 //go:noescape
 func mulMontThenAddAVX2(p1 []uint64, p2 []uint64, p3 []uint64, q uint64, mrc uint64) int
 
-// mulMontLazyThenAddLazyAVX2 adds lattigo's MRedLazy(p1[i], p2[i]) to p3[i] for the first
-// words, 8 at a time, whose inputs are below 2^32, and returns how many it did.
-// q < 2^31, mrc = q^-1 mod 2^64 (lattigo's MRedConstant).
+// mulMontLazyThenAddLazyAVX2 adds lattigo's MRedLazy(p1[i], p2[i]) to p3[i].
+// It does the leading blocks of 8 words whose inputs are below 2^32 and
+// returns how many words it did. q < 2^31, mrc = q^-1 mod 2^64 (lattigo's MRedConstant).
 //
 //go:noescape
 func mulMontLazyThenAddLazyAVX2(p1 []uint64, p2 []uint64, p3 []uint64, q uint64, mrc uint64) int
 
-// mulScalarMontThenAddAVX2 sets p2[i] = p2[i] + p1[i]*s mod q, p2[i] < q, s < q, ss =
-// floor(s*2^32/q) (lattigo's MulScalarMontgomeryThenAdd, s the scalar out of
-// Montgomery form) for the first
-// words, 8 at a time, whose inputs are below 2^32, and returns how many it did.
-// q < 2^31.
+// mulScalarMontThenAddAVX2 sets p2[i] = p2[i] + p1[i]*s mod q for p2[i] < q
+// (lattigo's MulScalarMontgomeryThenAdd, s the scalar out of Montgomery form).
+// It does the leading blocks of 8 words whose inputs are below 2^32 and
+// returns how many words it did. q < 2^31,
+// s < q, ss = floor(s*2^32/q).
 //
 //go:noescape
 func mulScalarMontThenAddAVX2(p1 []uint64, s uint64, ss uint64, p2 []uint64, q uint64) int

@@ -108,19 +108,19 @@ func mulMont(name string, mode int) {
 		TEXT(name, NOSPLIT, "func(p1, p2, p3 []uint64, q, mrc uint64) int")
 	}
 	Pragma("noescape")
-	const tail = "for the first\nwords, 8 at a time, whose inputs are below 2^32, and returns how many it did.\nq < 2^31"
+	const tail = "\nIt does the leading blocks of 8 words whose inputs are below 2^32 and\nreturns how many words it did. q < 2^31"
 	const mrcDoc = ", mrc = q^-1 mod 2^64 (lattigo's MRedConstant)."
 	switch mode {
 	case modeMul:
-		doc(name + " sets p3[i] = p1[i]*p2[i]*2^-64 mod q (lattigo's MRed) " + tail + mrcDoc)
+		doc(name + " sets p3[i] = p1[i]*p2[i]*2^-64 mod q (lattigo's MRed)." + tail + mrcDoc)
 	case modeMulLazy:
-		doc(name + " sets p3[i] to lattigo's MRedLazy(p1[i], p2[i]) " + tail + mrcDoc)
+		doc(name + " sets p3[i] to lattigo's MRedLazy(p1[i], p2[i])." + tail + mrcDoc)
 	case modeMulThenAdd:
-		doc(name + " sets p3[i] = p3[i] + p1[i]*p2[i]*2^-64 mod q, p3[i] < q,\n(lattigo's MulCoeffsMontgomeryThenAdd) " + tail + mrcDoc)
+		doc(name + " sets p3[i] = p3[i] + p1[i]*p2[i]*2^-64 mod q for p3[i] < q\n(lattigo's MulCoeffsMontgomeryThenAdd)." + tail + mrcDoc)
 	case modeMulLazyThenAddLazy:
-		doc(name + " adds lattigo's MRedLazy(p1[i], p2[i]) to p3[i] " + tail + mrcDoc)
+		doc(name + " adds lattigo's MRedLazy(p1[i], p2[i]) to p3[i]." + tail + mrcDoc)
 	case modeScalarThenAdd:
-		doc(name + " sets p2[i] = p2[i] + p1[i]*s mod q, p2[i] < q, s < q, ss =\nfloor(s*2^32/q) (lattigo's MulScalarMontgomeryThenAdd, s the scalar out of\nMontgomery form) " + tail + ".")
+		doc(name + " sets p2[i] = p2[i] + p1[i]*s mod q for p2[i] < q\n(lattigo's MulScalarMontgomeryThenAdd, s the scalar out of Montgomery form)." + tail + ",\ns < q, ss = floor(s*2^32/q).")
 	}
 
 	xp := Load(Param("p1").Base(), GP64())
