@@ -154,11 +154,13 @@ type nttTables struct {
 // nttKey identifies a roots table by content, not by address: lattigo's
 // table for degree n and modulus q is the powers of one primitive 2n-th root
 // psi (psi^-1 for the backward table) in a fixed order, and its entry n/2 is
-// psi itself. Rings rebuilt with the same parameters (one per job, say) so
-// share one set of tables instead of adding a set each.
+// psi itself (in Montgomery form). Rings rebuilt with the same parameters
+// (one per job, say) so share one set of tables instead of adding a set
+// each. nInv is 0 for forward tables, which keeps them apart from backward
+// ones even if some ring's psi were another's psi^-1.
 type nttKey struct {
-	q, psi uint64
-	n      int
+	q, psi, nInv uint64
+	n            int
 }
 
 // nttCache holds the tables of every roots table seen. A SubRing's tables
@@ -172,7 +174,7 @@ func shoup(w, q uint64) uint64 { return w << 32 / q }
 func mulModQ(a, b, q uint64) uint64 { return a * b % q }
 
 func getNTTTables(roots []uint64, n int, q, mrc, nInvMont uint64) *nttTables {
-	key := nttKey{q, roots[n/2], n}
+	key := nttKey{q, roots[n/2], nInvMont, n}
 	if t, ok := nttCache.Load(key); ok {
 		return t.(*nttTables)
 	}
