@@ -248,6 +248,9 @@ func avx2NTTApplies(n int, q uint64, roots []uint64) bool {
 // Shoup's method, Add, Sub, Neg, Reduce) running them for such moduli; f's own
 // otherwise. IFMA's 8 lanes win MulCoeffsMontgomery and its ThenAdd form.
 func preferAVX2Below31(f funcs) funcs {
+	if !cpu.X86.HasAVX2 { // every AVX-512 CPU has it, but a hypervisor may hide it
+		return f
+	}
 	base := f
 	f.ntt = func(p1, p2 []uint64, n int, q, mrc, bred uint64, roots []uint64) {
 		if avx2NTTApplies(n, q, roots) {

@@ -6,6 +6,8 @@ import (
 	"math/rand/v2"
 	"slices"
 	"testing"
+
+	"github.com/tuneinsight/lattigo/v5/ring"
 )
 
 // TestAVX2Loops calls the AVX2 Montgomery loops directly, so that a loop that
@@ -66,6 +68,40 @@ func TestAVX2Loops(t *testing.T) {
 		}
 		if i := firstDiff(got[:n&^7], want[:n&^7]); i >= 0 {
 			t.Fatalf("mulScalarMontThenAdd q=%d: word %d: got %d, generic %d", q, i, got[i], want[i])
+		}
+	}
+}
+
+// TestAVX2NTTDefers checks that the AVX2 transforms leave to the generic code
+// the roots tables they do not handle: the conjugate-invariant ring's 2N
+// roots (NthRoot = 4N), whatever the generic code then does with them.
+func TestAVX2NTTDefers(t *testing.T) {
+	if !avx2Impl.supported() {
+		t.Skip("no AVX2")
+	}
+	t.Parallel()
+	r, err := ring.NewRingConjugateInvariant(64, []uint64{testRing(t, 7, []int{30}).SubRings[0].Modulus})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := r.SubRings[0]
+	rng := rand.New(rand.NewPCG(7, 8))
+	p := make([]uint64, s.N)
+	fill(rng, p, dReduced, s.Modulus, 1)
+	if len(s.RootsForward) != 2*s.N {
+		t.Fatalf("conjugate-invariant ring has %d roots for N=%d", len(s.RootsForward), s.N)
+	}
+	for _, inverse := range []bool{false, true} {
+		want, got := make([]uint64, s.N), make([]uint64, s.N)
+		if inverse {
+			genericFuncs.intt(p, want, s.N, s.Modulus, s.MRedConstant, s.NInv, s.RootsBackward)
+			avx2Impl.f.intt(p, got, s.N, s.Modulus, s.MRedConstant, s.NInv, s.RootsBackward)
+		} else {
+			genericFuncs.ntt(p, want, s.N, s.Modulus, s.MRedConstant, s.BRedConstant[0], s.RootsForward)
+			avx2Impl.f.ntt(p, got, s.N, s.Modulus, s.MRedConstant, s.BRedConstant[0], s.RootsForward)
+		}
+		if !slices.Equal(got, want) {
+			t.Fatalf("inverse=%v: the avx2 transform did not defer to generic on 2N roots", inverse)
 		}
 	}
 }
