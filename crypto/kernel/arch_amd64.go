@@ -8,7 +8,7 @@ import "golang.org/x/sys/cpu"
 // order of preference. Each one reports from golang.org/x/sys/cpu whether this
 // CPU (and OS) can run it.
 func archImpls() []*Impl {
-	return []*Impl{avx512Impl}
+	return []*Impl{avx2Impl, avx512Impl}
 }
 
 // avx512Impl is the AVX-512 variant. It accelerates, with IFMA (52-bit
@@ -20,7 +20,7 @@ func archImpls() []*Impl {
 var avx512Impl = &Impl{
 	name:      AVX512,
 	supported: func() bool { return cpu.X86.HasAVX512F && cpu.X86.HasAVX512DQ && cpu.X86.HasAVX512IFMA },
-	f: func() funcs {
+	f: preferAVX2Below31(func() funcs { // for q < 2^31, see preferAVX2Below31
 		f := genericFuncs
 		f.mulMont = mulMontAVX512
 		f.mulMontThenAdd = mulMontThenAddAVX512
@@ -32,7 +32,7 @@ var avx512Impl = &Impl{
 		f.ntt, f.intt = nttAVX512, inttAVX512
 		f.nttCI, f.inttCI = nttCIAVX512, inttCIAVX512
 		return f
-	}(),
+	}()),
 }
 
 // ifmaMaxModulus bounds the moduli of the IFMA path: q < 2^50 keeps x*y < 4q^2

@@ -24,8 +24,8 @@
 // those ranges the result equals what the SubRing method of the same name
 // returns, bit for bit, for every variant; the tests check this against lattigo
 // itself. The package does not check its inputs' ranges (that would cost as much
-// as the operation) and allocates nothing, except that the avx512 variant
-// computes, once per SubRing and modulus, its own copy of the NTT roots.
+// as the operation) and allocates nothing but the twiddle tables of the
+// avx512 and avx2 NTTs, computed once per SubRing and modulus.
 //
 // # Variants and dispatch
 //
@@ -40,10 +40,14 @@
 //     (MulCoeffsMontgomery, MulCoeffsMontgomeryThenAdd,
 //     MulScalarMontgomeryThenAdd); with AVX-512F/DQ it accelerates Add, Sub,
 //     Neg and Reduce for every modulus (Reduce from 2^20, with a quotient
-//     estimated in double precision); for the rest it calls the generic
-//     code, so every variant computes every operation;
-//   - "avx2" (for 30-bit primes) is named but not built yet: forcing it
-//     falls back to generic with a warning.
+//     estimated in double precision); for moduli below 2^31 it runs the
+//     avx2 loops where they are faster than its own; for the rest it calls
+//     the generic code, so every variant computes every operation;
+//   - "avx2": assembly on amd64, generated with avo from _asm/avx2, for moduli
+//     below 2^31 (AVX2 multiplies 32x32 -> 64 bits, VPMULUDQ): NTT and INTT of
+//     the standard ring (N >= 16), the five Montgomery products, Add, Sub,
+//     Neg and Reduce; larger moduli, and the conjugate-invariant NTT, take
+//     the generic code.
 //
 // At init the package picks the best variant that is built for this
 // architecture and that the CPU supports, from golang.org/x/sys/cpu flags.

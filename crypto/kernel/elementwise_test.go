@@ -58,33 +58,3 @@ func TestReduceAroundMultiples(t *testing.T) {
 		}
 	}
 }
-
-// TestAddSubNegAnyWords checks that every variant's Add, Sub and Neg equal the
-// generic code on any 64-bit words, beyond the ranges they document, so that
-// no variant depends on its inputs being reduced for its own correctness.
-func TestAddSubNegAnyWords(t *testing.T) {
-	t.Parallel()
-	impls := allImpls(t)
-	rng := rand.New(rand.NewPCG(7, 8))
-	for _, b := range []int{30, 50, 61} {
-		s := testRing(t, 10, []int{b}).SubRings[0]
-		n := 8*37 + 3
-		a, c := make([]uint64, n), make([]uint64, n)
-		fill(rng, a, dAny, s.Modulus, 1)
-		fill(rng, c, dAny, s.Modulus, 8)
-		for _, k := range impls {
-			for name, run := range map[string]func(k *Impl, out []uint64){
-				"Add": func(k *Impl, out []uint64) { k.Add(s, a, c, out) },
-				"Sub": func(k *Impl, out []uint64) { k.Sub(s, a, c, out) },
-				"Neg": func(k *Impl, out []uint64) { k.Neg(s, a, out) },
-			} {
-				want, got := make([]uint64, n), make([]uint64, n)
-				run(genericImpl, want)
-				run(k, got)
-				if i := firstDiff(got, want); i >= 0 {
-					t.Fatalf("%s %s q=%d: coefficient %d: got %d, generic %d", k.Name(), name, s.Modulus, i, got[i], want[i])
-				}
-			}
-		}
-	}
-}

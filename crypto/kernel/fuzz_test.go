@@ -1,6 +1,7 @@
 package kernel
 
 import (
+	"bytes"
 	"encoding/binary"
 	"math/rand/v2"
 	"testing"
@@ -23,6 +24,13 @@ func FuzzKernels(f *testing.F) {
 	f.Add(uint8(3), uint8(3), uint8(31), uint64(2), []byte{0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff})
 	f.Add(uint8(0), uint8(0x80+4), uint8(19), uint64(3), []byte{0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff})
 	f.Add(uint8(2), uint8(0x80+7), uint8(20), uint64(4), []byte{})
+	// every operation with 30- and 31-bit primes (the avx2 range), N = 2^4 and
+	// 2^7, the first words at the top of their range
+	for i := range ops {
+		for qBits := range uint8(2) {
+			f.Add(uint8(i), 1+3*qBits, qBits, uint64(i), bytes.Repeat([]byte{0xff}, 8*int(5+qBits)))
+		}
+	}
 	impls := allImpls(f)
 	f.Fuzz(func(t *testing.T, opIndex, logN, qBits uint8, seed uint64, data []byte) {
 		o := ops[int(opIndex)%len(ops)]

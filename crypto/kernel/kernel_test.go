@@ -298,7 +298,9 @@ func TestAgainstLattigo(t *testing.T) {
 		{13, 3, 49},
 		{13, 13, 33},
 		{14, 4, 58},
+		{13, 2, 30}, // 30, 31 bits: the avx2 range
 		{14, 1, 50},
+		{14, 2, 30},
 		{14, 8, 36},
 		{15, 2, 31},
 		{15, 1, 61},
@@ -358,7 +360,7 @@ func TestSmallDegrees(t *testing.T) {
 	rng := rand.New(rand.NewPCG(1, 2))
 	for logN := 3; logN <= 9; logN++ {
 		for _, typ := range ringTypes {
-			r := testRingOf(t, typ, logN, []int{30, 40, 49, 50, 51, 61})
+			r := testRingOf(t, typ, logN, []int{30, 31, 40, 49, 50, 51, 61})
 			for _, s := range r.SubRings {
 				checkSmall(t, s, rng, impls, typ != ring.Standard)
 			}

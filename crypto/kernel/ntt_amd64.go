@@ -51,7 +51,7 @@ func shoupTablesOf(roots []uint64, q, mrc uint64, n int, ci bool) *shoupTables {
 	t := &shoupTables{w: make([]uint64, n+8), wp: make([]uint64, n+8)}
 	set := func(i int, r uint64) {
 		t.w[i] = mred(r, 1, q, mrc)
-		t.wp[i] = shoup(t.w[i], q)
+		t.wp[i] = shoup52(t.w[i], q)
 	}
 	if ci {
 		set(0, roots[1])
@@ -72,8 +72,8 @@ func shoupTablesOf(roots []uint64, q, mrc uint64, n int, ci bool) *shoupTables {
 	return v.(*shoupTables)
 }
 
-// shoup returns floor(w*2^52/q) for w < q.
-func shoup(w, q uint64) uint64 {
+// shoup52 returns floor(w*2^52/q) for w < q.
+func shoup52(w, q uint64) uint64 {
 	quo, _ := bits.Div64(w>>12, w<<52, q)
 	return quo
 }
@@ -129,7 +129,7 @@ func inttAVX512(p1, p2 []uint64, n int, q, mrc, nInv uint64, roots []uint64) {
 	// the last stage, one block with root w[1], scaled by N^-1 on the way
 	s := mred(nInv, 1, q, mrc)
 	ws := mred(t.w[1], nInv, q, mrc)
-	inttLastIFMA(p2, s, shoup(s, q), ws, shoup(ws, q), q)
+	inttLastIFMA(p2, s, shoup52(s, q), ws, shoup52(ws, q), q)
 }
 
 func inttCIAVX512(p1, p2 []uint64, n int, q, mrc, nInv uint64, roots []uint64) {
@@ -140,7 +140,7 @@ func inttCIAVX512(p1, p2 []uint64, n int, q, mrc, nInv uint64, roots []uint64) {
 	t := shoupTablesOf(roots, q, mrc, n, true)
 	inttStagesIFMA(p1, p2, n, q, t, n)
 	s := mred(nInv, 1, q, mrc)
-	inttFoldIFMA(p2, t.w[0], t.wp[0], s, shoup(s, q), q)
+	inttFoldIFMA(p2, t.w[0], t.wp[0], s, shoup52(s, q), q)
 	// word 0 of the fold is doubled, then scaled as the others
 	p2[0] = mred(p2[0]<<1, nInv, q, mrc)
 }
