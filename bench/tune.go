@@ -22,6 +22,7 @@ import (
 	"github.com/mitai-dev/mitai/protocol/keygen"
 	"github.com/mitai-dev/mitai/protocol/psi"
 	"github.com/mitai-dev/mitai/protocol/score"
+	"github.com/tuneinsight/lattigo/v5/core/rlwe"
 	"github.com/tuneinsight/lattigo/v5/ring"
 )
 
@@ -95,7 +96,9 @@ type TuneReport struct {
 //     runs, on the ring and limb count of the preset's score circuit: the
 //     fastest variant per operation;
 //  2. the score job on each preset with its kernels: the fastest preset;
-//  3. the score job with 1, GOMAXPROCS and 2·GOMAXPROCS workers;
+//  3. one party's score work (encode, encrypt, key-switch share of its
+//     blocks) with 1, GOMAXPROCS and 2·GOMAXPROCS workers, as one node does
+//     it (in the in-process job every party shares the cores);
 //  4. a PSI job (in process, over a pipe) with the same worker counts.
 //
 // Each candidate is timed Rounds times, the candidates interleaved (the
@@ -157,14 +160,17 @@ func RunTune(ctx context.Context, o TuneOptions) (*TuneReport, error) {
 	}
 	kernel.SetActive(tuned)
 
-	// 3. Score workers.
+	// 3. Score workers: one party's ciphertext work, as a node does it.
+	blocks := max(4*runtime.GOMAXPROCS(0), he.Blocks(o.ScoreRows, 1<<14))
+	work, err := newPartyWork(prof.Preset, runner.keys[prof.Preset]["bank"], runner.parties, blocks)
+	if err != nil {
+		return nil, err
+	}
 	var workerCands []tuneCandidate
 	for _, w := range workerCounts() {
-		workerCands = append(workerCands, tuneCandidate{name: strconv.Itoa(w), run: func() (float64, error) {
-			return runner.run(ctx, prof.Preset, w)
-		}})
+		workerCands = append(workerCands, tuneCandidate{name: strconv.Itoa(w), run: func() (float64, error) { return work.run(w) }})
 	}
-	choice, err = timeCandidates(fmt.Sprintf("score job, %s, %d rows, 3 parties in one process", prof.Preset, o.ScoreRows), "score workers", "s", workerCands, o.Rounds, progress)
+	choice, err = timeCandidates(fmt.Sprintf("one party's score work: encode, encrypt and key-switch share of %d blocks, %s", blocks, prof.Preset), "score workers", "s", workerCands, o.Rounds, progress)
 	if err != nil {
 		return nil, err
 	}
@@ -320,10 +326,11 @@ func timeCandidates(on, setting, unit string, cands []tuneCandidate, rounds int,
 // scoreRunner holds generated credit data and a collective key set per
 // preset, to time score jobs on.
 type scoreRunner struct {
-	data   *datagen.CreditData
-	blocks map[string]*score.Block
-	keys   map[string]map[string]*keygen.Result // preset -> party -> keys
-	rows   int
+	data    *datagen.CreditData
+	blocks  map[string]*score.Block
+	keys    map[string]map[string]*keygen.Result // preset -> party -> keys
+	parties []string
+	rows    int
 }
 
 func newScoreRunner(ctx context.Context, presets []string, rows int, seed uint64, progress io.Writer) (*scoreRunner, error) {
@@ -334,7 +341,7 @@ func newScoreRunner(ctx context.Context, presets []string, rows int, seed uint64
 		return nil, err
 	}
 	blocks, _, _ := data.Aligned()
-	r := &scoreRunner{data: data, blocks: blocks, keys: map[string]map[string]*keygen.Result{}, rows: rows}
+	r := &scoreRunner{data: data, blocks: blocks, keys: map[string]map[string]*keygen.Result{}, parties: parties, rows: rows}
 	for _, p := range presets {
 		s := make([]byte, 32)
 		if _, err := rand.Read(s); err != nil {
@@ -429,4 +436,95 @@ func runPSIPipe(ctx context.Context, left, right keyTable, workers int) (float64
 		return 0, fmt.Errorf("psi: intersection of %d, want %d", res.IntersectionSize, want)
 	}
 	return time.Since(start).Seconds(), nil
+}
+
+// partyWork is one party's ciphertext work in a score job, for timing the
+// worker count a node should use: encode, encrypt and key-switch-share each
+// of blocks blocks, spread over workers goroutines, with the party's keys.
+// In a real job each node does this for its own party alone, which is why
+// it is timed apart from the in-process job (where every party shares the
+// cores).
+type partyWork struct {
+	preset *he.Preset
+	keys   *keygen.Result
+	sk     *rlwe.SecretKey
+	pkR    *rlwe.PublicKey
+	values []float64
+	blocks int
+}
+
+func newPartyWork(preset string, keys *keygen.Result, parties []string, blocks int) (*partyWork, error) {
+	p, err := he.PresetByName(preset)
+	if err != nil {
+		return nil, err
+	}
+	sk, err := keys.Secret.KeySwitchKey(keys.KeySet, parties)
+	if err != nil {
+		return nil, err
+	}
+	var seed [32]byte
+	if _, err := rand.Read(seed[:]); err != nil {
+		return nil, err
+	}
+	rk, err := he.NewReceiverKey(p, seed)
+	if err != nil {
+		return nil, err
+	}
+	values := make([]float64, p.Slots())
+	rng := mrand.New(mrand.NewPCG(uint64(blocks), 0x776f726b))
+	for i := range values {
+		values[i] = rng.NormFloat64()
+	}
+	return &partyWork{preset: p, keys: keys, sk: sk, pkR: rk.Public, values: values, blocks: blocks}, nil
+}
+
+// run does the work on workers goroutines and returns its wall seconds.
+func (w *partyWork) run(workers int) (float64, error) {
+	next := make(chan int, w.blocks)
+	for b := range w.blocks {
+		next <- b
+	}
+	close(next)
+	errs := make(chan error, workers)
+	start := time.Now()
+	for range workers {
+		go func() {
+			errs <- w.worker(next)
+		}()
+	}
+	var first error
+	for range workers {
+		if err := <-errs; err != nil && first == nil {
+			first = err
+		}
+	}
+	return time.Since(start).Seconds(), first
+}
+
+func (w *partyWork) worker(next <-chan int) error {
+	p := w.preset
+	enc, err := he.NewEncoder(p)
+	if err != nil {
+		return err
+	}
+	encr, err := he.NewEncryptor(p, w.keys.KeySet.PublicKey)
+	if err != nil {
+		return err
+	}
+	ks, err := he.NewKeySwitcher(p, p.LogSmudge)
+	if err != nil {
+		return err
+	}
+	for range next {
+		pt, err := enc.Encode(w.values, p.AffineLevel, p.AffineLogScale)
+		if err != nil {
+			return err
+		}
+		ct, err := encr.EncryptNew(pt)
+		if err != nil {
+			return err
+		}
+		ks.Share(w.sk, w.pkR, ct)
+	}
+	return nil
 }

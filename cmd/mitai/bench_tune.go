@@ -20,7 +20,8 @@ func benchTuneCmd() *cobra.Command {
   1. every crypto/kernel operation with every variant this CPU runs, on the
      ring of each score preset (its degree, limbs and prime sizes);
   2. a 3-party score job on each preset, with that preset's fastest kernels;
-  3. the score job with 1, GOMAXPROCS and 2×GOMAXPROCS workers;
+  3. one party's score work (encode, encrypt, key-switch share) with 1,
+     GOMAXPROCS and 2×GOMAXPROCS workers, as one node does it;
   4. a PSI intersection with the same worker counts;
 
 and writes the fastest choices to --out, a profile that 'mitai node
