@@ -146,7 +146,7 @@ func RunTune(ctx context.Context, o TuneOptions) (*TuneReport, error) {
 			return runner.run(ctx, name, 0)
 		}})
 	}
-	choice, err := timeCandidates(fmt.Sprintf("score preset (%d rows, 3 parties, kernels tuned per preset)", o.ScoreRows), "score preset", "s", presetCands, o.Rounds, progress)
+	choice, err := timeCandidates(fmt.Sprintf("score preset (%d rows, 3 parties, kernels tuned per preset)", o.ScoreRows), "score preset", "s", presetCands, he.DefaultPreset, o.Rounds, progress)
 	if err != nil {
 		return nil, err
 	}
@@ -170,7 +170,7 @@ func RunTune(ctx context.Context, o TuneOptions) (*TuneReport, error) {
 	for _, w := range workerCounts() {
 		workerCands = append(workerCands, tuneCandidate{name: strconv.Itoa(w), run: func() (float64, error) { return work.run(w) }})
 	}
-	choice, err = timeCandidates(fmt.Sprintf("one party's score work: encode, encrypt and key-switch share of %d blocks, %s", blocks, prof.Preset), "score workers", "s", workerCands, o.Rounds, progress)
+	choice, err = timeCandidates(fmt.Sprintf("one party's score work: encode, encrypt and key-switch share of %d blocks, %s", blocks, prof.Preset), "score workers", "s", workerCands, strconv.Itoa(runtime.GOMAXPROCS(0)), o.Rounds, progress)
 	if err != nil {
 		return nil, err
 	}
@@ -185,7 +185,7 @@ func RunTune(ctx context.Context, o TuneOptions) (*TuneReport, error) {
 			return runPSIPipe(ctx, left, right, w)
 		}})
 	}
-	choice, err = timeCandidates(fmt.Sprintf("psi intersection, %s, %d keys a side, both roles in one process", group.DefaultName, o.PSIRows), "psi workers", "s", workerCands, o.Rounds, progress)
+	choice, err = timeCandidates(fmt.Sprintf("psi intersection, %s, %d keys a side, both roles in one process", group.DefaultName, o.PSIRows), "psi workers", "s", workerCands, strconv.Itoa(runtime.GOMAXPROCS(0)), o.Rounds, progress)
 	if err != nil {
 		return nil, err
 	}
@@ -260,6 +260,26 @@ func tuneKernels(ctx context.Context, r *ring.Ring, p *he.Preset, o TuneOptions)
 	return chosen, choices, nil
 }
 
+// settle is how much faster than the default a candidate must be to replace
+// it in a whole-job choice: a smaller difference is within the noise of a
+// shared machine.
+const settle = 1.03
+
+// decideWithDefault is decide, except that the default candidate (named
+// def) stays chosen unless another's median beats it by the factor settle.
+func decideWithDefault(c *tuning.Choice, def string) {
+	decide(c)
+	best, worst := math.Inf(1), 0.0
+	for _, cand := range c.Candidates {
+		best, worst = min(best, cand.Median), max(worst, cand.Median)
+	}
+	for _, cand := range c.Candidates {
+		if cand.Name == def && cand.Median <= settle*best {
+			c.Chosen, c.Gain = def, worst/cand.Median
+		}
+	}
+}
+
 // decide sets the choice's Chosen (lowest median) and Gain.
 func decide(c *tuning.Choice) {
 	best, worst := 0, 0
@@ -295,8 +315,8 @@ type tuneCandidate struct {
 
 // timeCandidates times every candidate rounds times, interleaved (the order
 // rotating each round), after one untimed warm-up run each, and keeps the
-// lowest median.
-func timeCandidates(on, setting, unit string, cands []tuneCandidate, rounds int, progress io.Writer) (tuning.Choice, error) {
+// lowest median, or the default candidate def when it is within settle of it.
+func timeCandidates(on, setting, unit string, cands []tuneCandidate, def string, rounds int, progress io.Writer) (tuning.Choice, error) {
 	fmt.Fprintf(progress, "%s: %d candidates × %d rounds on %s\n", setting, len(cands), rounds, on)
 	samples := make([][]float64, len(cands))
 	for _, c := range cands {
@@ -318,7 +338,7 @@ func timeCandidates(on, setting, unit string, cands []tuneCandidate, rounds int,
 	for i, cand := range cands {
 		c.Candidates = append(c.Candidates, tuning.Candidate{Name: cand.name, Median: median(samples[i]), Samples: samples[i]})
 	}
-	decide(&c)
+	decideWithDefault(&c, def)
 	fmt.Fprintf(progress, "  %s\n", describe(c))
 	return c, nil
 }
