@@ -27,7 +27,8 @@ func benchTuneCmd() *cobra.Command {
 and writes the fastest choices to --out, a profile that 'mitai node
 --tuning FILE' loads (or that a node finds as tuning.json in its data folder).
 Each candidate is timed --rounds times, interleaved with the others, and the
-median decides; the profile records the CPU model, its flags, the Go version
+lowest median decides (a worker count or preset keeps its default unless
+another candidate is 3% faster); the profile records the CPU model, its flags, the Go version
 and every timing behind each choice. A kernel sweep over N = 2^12..2^16 at the
 chosen preset's primes follows, for the report.
 
