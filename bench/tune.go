@@ -37,6 +37,10 @@ type TuneOptions struct {
 	// PSIRows is the keys per party of the PSI job timed for each worker
 	// count (default 20,000).
 	PSIRows int
+	// Variants are the kernel variants to choose from (default
+	// kernel.Variants(): every one this CPU runs). Naming fewer tunes for a
+	// host without the others (generic,avx2 for an AVX2-only server).
+	Variants []string
 	// Rounds is the number of timings of each candidate (default 5).
 	Rounds int
 	// ChartLogN are the ring degrees of the kernel sweep behind the speedup
@@ -74,6 +78,14 @@ func (o TuneOptions) withDefaults() (TuneOptions, error) {
 	}
 	if o.Progress == nil {
 		o.Progress = io.Discard
+	}
+	if len(o.Variants) == 0 {
+		o.Variants = kernel.Variants()
+	}
+	for _, v := range o.Variants {
+		if _, err := kernel.Get(v); err != nil {
+			return o, fmt.Errorf("bench tune: %w", err)
+		}
 	}
 	if o.ScoreRows < 1 || o.PSIRows < 1 || o.Rounds < 1 {
 		return o, fmt.Errorf("bench tune: score rows %d, psi rows %d, rounds %d: each must be at least 1", o.ScoreRows, o.PSIRows, o.Rounds)
@@ -130,14 +142,19 @@ func RunTune(ctx context.Context, o TuneOptions) (*TuneReport, error) {
 		}
 	}
 
-	// 2. The preset, each with its kernels.
+	// 2. The preset, each with its kernels (operations not tuned run the best
+	// of o.Variants).
+	base, err := kernel.Get(o.Variants[len(o.Variants)-1])
+	if err != nil {
+		return nil, err
+	}
 	runner, err := newScoreRunner(ctx, o.Presets, o.ScoreRows, o.Seed, progress)
 	if err != nil {
 		return nil, err
 	}
 	var presetCands []tuneCandidate
 	for _, name := range o.Presets {
-		k, err := kernel.Compose("tuned", prev, kernelsFor[name])
+		k, err := kernel.Compose("tuned", base, kernelsFor[name])
 		if err != nil {
 			return nil, err
 		}
@@ -196,7 +213,7 @@ func RunTune(ctx context.Context, o TuneOptions) (*TuneReport, error) {
 	p, _ := he.PresetByName(prof.Preset)
 	fmt.Fprintf(progress, "kernel sweep for the chart: N=2^%v, %d limbs of %d bits\n", o.ChartLogN, p.AffineLevel+1, p.MaxPrimeBits())
 	sweep, err := RunKernels(ctx, KernelOptions{LogN: o.ChartLogN, Limbs: []int{p.AffineLevel + 1}, ModulusBits: []int{p.MaxPrimeBits()},
-		Rounds: o.Rounds, Seed: o.Seed, Progress: progress})
+		Rings: []string{RingConjugateInvariant}, Variants: o.Variants, Rounds: o.Rounds, Seed: o.Seed, Progress: progress})
 	if err != nil {
 		return nil, err
 	}
@@ -226,7 +243,7 @@ func presetRing(p *he.Preset) (*ring.Ring, error) {
 // time on r.
 func tuneKernels(ctx context.Context, r *ring.Ring, p *he.Preset, o TuneOptions) (map[string]string, []tuning.Choice, error) {
 	var impls []*kernel.Impl
-	for _, v := range kernel.Variants() {
+	for _, v := range o.Variants {
 		k, err := kernel.Get(v)
 		if err != nil {
 			return nil, nil, err

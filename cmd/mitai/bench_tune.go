@@ -70,6 +70,7 @@ job must use the same one, so nodes do not pick it alone.`,
 	f.IntVar(&o.ScoreRows, "rows", 0, "rows of the score job timed per candidate (default 131072)")
 	f.IntVar(&o.PSIRows, "psi-rows", 0, "keys a side of the PSI job timed per worker count (default 20000)")
 	f.IntVar(&o.Rounds, "rounds", 5, "timings per candidate; the median decides")
+	f.StringSliceVar(&o.Variants, "variants", nil, "kernel variants to choose from (default every one this CPU runs; generic,avx2 tunes for an AVX2-only host)")
 	f.IntSliceVar(&o.ChartLogN, "chart-logn", nil, "ring degrees (log2 N) of the kernel sweep for the report (default 12..16)")
 	f.Uint64Var(&o.Seed, "seed", 1, "seed of the generated data and inputs")
 	return cmd
