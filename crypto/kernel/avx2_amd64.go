@@ -9,10 +9,10 @@ import (
 )
 
 // avx2Impl is the AVX2 variant, for moduli below 2^31 (avx2MaxModulus): the
-// forward and inverse NTT of the standard ring, the Montgomery products
-// (plain, lazy and the then-add forms), Add, Sub, Neg and Reduce run in AVX2
-// assembly (avx2_amd64.s, generated from _asm/avx2); larger moduli are the
-// generic code.
+// forward and inverse NTT of both ring types (N >= 16), the Montgomery
+// products (plain, lazy and the then-add forms), Add, Sub, Neg and Reduce run
+// in AVX2 assembly (avx2_amd64.s, generated from _asm/avx2); larger moduli
+// and smaller rings are the generic code.
 var avx2Impl = &Impl{
 	name:      AVX2,
 	supported: func() bool { return cpu.X86.HasAVX2 },
@@ -324,28 +324,16 @@ func avx2NTTApplies(n int, q uint64, roots []uint64, ci bool) bool {
 
 // preferAVX2Below31 returns f with the operations in which the AVX2 loops beat
 // the avx512 variant's own for moduli below 2^31 (measured at 30 bits on an
-// AVX-512 IFMA host: the transforms, the lazy products, the scalar product by
-// Shoup's method, Add, Sub, Neg, Reduce) running them for such moduli; f's own
-// otherwise. IFMA's 8 lanes win MulCoeffsMontgomery and its ThenAdd form.
+// AVX-512 IFMA host: the lazy products, the scalar product by Shoup's method,
+// Add, Sub, Neg, Reduce) running them for such moduli; f's own otherwise.
+// IFMA's 8 lanes win MulCoeffsMontgomery and its ThenAdd form, and the NTT
+// and INTT of both ring types: about twice as fast as the AVX2 transforms at
+// 30 and 31 bits, N = 2^12..2^16.
 func preferAVX2Below31(f funcs) funcs {
 	if !cpu.X86.HasAVX2 { // every AVX-512 CPU has it, but a hypervisor may hide it
 		return f
 	}
 	base := f
-	f.ntt = func(p1, p2 []uint64, n int, q, mrc, bred uint64, roots []uint64) {
-		if avx2NTTApplies(n, q, roots, false) {
-			nttAVX2(p1, p2, n, q, mrc, bred, roots)
-		} else {
-			base.ntt(p1, p2, n, q, mrc, bred, roots)
-		}
-	}
-	f.intt = func(p1, p2 []uint64, n int, q, mrc, nInv uint64, roots []uint64) {
-		if avx2NTTApplies(n, q, roots, false) {
-			inttAVX2(p1, p2, n, q, mrc, nInv, roots)
-		} else {
-			base.intt(p1, p2, n, q, mrc, nInv, roots)
-		}
-	}
 	below := func(avx2, other func(p1, p2, p3 []uint64, q, mrc uint64)) func(p1, p2, p3 []uint64, q, mrc uint64) {
 		return func(p1, p2, p3 []uint64, q, mrc uint64) {
 			if q < avx2MaxModulus {
