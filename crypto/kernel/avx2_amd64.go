@@ -296,7 +296,7 @@ func inttCIAVX2(p1, p2 []uint64, n int, q, mrc, nInv uint64, roots []uint64) {
 	t := getNTTTables(roots, n, q, mrc, nInv, true)
 	gsStagesAVX2(p1, p2, t, q, n)
 	ciFoldScaleAVX2(p2, p2, &t.last, q)
-	p2[0] = mred(p2[0]<<1, nInv, q, mrc)
+	p2[0] = mred(p2[0]<<1, nInv, q, mrc) // not folded: doubled, then scaled as the others
 }
 
 // gsStagesAVX2 runs the Gentleman-Sande stages of distance below dEnd from

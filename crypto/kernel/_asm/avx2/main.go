@@ -604,9 +604,11 @@ func gsLast() {
 // ciFold emits the folding stage of the conjugate-invariant NTT, the first
 // forward stage or, with the multiplication by (2N)^-1, the last inverse one:
 // (x_j, x_k) -> (x_j - w*x_k, x_k - w*x_j) mod 2q for 1 <= j <= N/2, k = N-j.
-// Each step takes 8 words from j up and the 8 words below k, reversed in
+// Each step takes the 8 words from j up and the 8 ending at N-j, reversed in
 // registers; the two runs meet at N/2, which both compute and write, the same
-// value, after reading it.
+// value, after reading it. (Fusing the fold with the next stage, on the words
+// j, N/2-j, N/2+j and N-j, saved a pass over memory but measured 2-4%
+// slower: a limb is in L2 at these sizes.)
 func ciFold(name string, scale bool) {
 	TEXT(name, NOSPLIT, "func(src, dst []uint64, c *[4]uint64, q uint64)")
 	Pragma("noescape")
