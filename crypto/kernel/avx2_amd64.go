@@ -9,10 +9,10 @@ import (
 )
 
 // avx2Impl is the AVX2 variant, for moduli below 2^31 (avx2MaxModulus): the
-// forward and inverse NTT of the standard ring, the Montgomery products
-// (plain, lazy and the then-add forms), Add, Sub, Neg and Reduce run in AVX2
-// assembly (avx2_amd64.s, generated from _asm/avx2); larger moduli are the
-// generic code.
+// forward and inverse NTT of both ring types (N >= 16), the Montgomery
+// products (plain, lazy and the then-add forms), Add, Sub, Neg and Reduce run
+// in AVX2 assembly (avx2_amd64.s, generated from _asm/avx2); larger moduli
+// and smaller rings are the generic code.
 var avx2Impl = &Impl{
 	name:      AVX2,
 	supported: func() bool { return cpu.X86.HasAVX2 },
@@ -20,6 +20,8 @@ var avx2Impl = &Impl{
 		f := genericFuncs
 		f.ntt = nttAVX2
 		f.intt = inttAVX2
+		f.nttCI = nttCIAVX2
+		f.inttCI = inttCIAVX2
 		f.mulMont = mulMontAVX2Wrap
 		f.mulMontLazy = mulMontLazyAVX2Wrap
 		f.mulMontThenAdd = mulMontThenAddAVX2Wrap
@@ -135,10 +137,12 @@ func reduceAVX2Wrap(p1, p2 []uint64, q, bredHi uint64) {
 }
 
 // nttTables are the twiddles of one SubRing's NTT (forward or backward) in
-// the form the AVX2 loops read, for q < 2^31.
+// the form the AVX2 loops read, for q < 2^31. Both ring types use the
+// standard transform's layout, the stage of m blocks with roots m..2m-1 (see
+// packCI for the conjugate-invariant table).
 type nttTables struct {
-	// w[2k], w[2k+1]: the k-th root of lattigo's table (bit-reversed order)
-	// in normal form, and its Shoup constant floor(w*2^32/q).
+	// w[2k], w[2k+1]: the k-th root (bit-reversed order) in normal form, and
+	// its Shoup constant floor(w*2^32/q).
 	w []uint64
 	// tail[16b:16b+16]: for the block of 8 coefficients b of the last three
 	// forward (first three inverse) stages, the twiddles of distance 2 as
@@ -146,21 +150,25 @@ type nttTables struct {
 	// Shoup constants, then those of distance 1 as lanes (r[4b], r[4b+2],
 	// r[4b+1], r[4b+3]) of r = w[N/2:], then their Shoup constants.
 	tail []uint64
-	// last: for the inverse, w*N^-1 and N^-1 (normal form) of the last stage,
-	// each followed by its Shoup constant (zero in the forward tables).
+	// last: for the standard inverse, w*N^-1 and N^-1 (normal form) of the
+	// last stage; for the conjugate-invariant ring, the folding root and
+	// (2N)^-1; each followed by its Shoup constant. The forward tables have
+	// no inverse scaling: zero there.
 	last [4]uint64
 }
 
 // nttKey identifies a roots table by content, not by address: lattigo's
-// table for degree n and modulus q is the powers of one primitive 2n-th root
-// psi (psi^-1 for the backward table) in a fixed order, and its entry n/2 is
-// psi itself (in Montgomery form). Rings rebuilt with the same parameters
-// (one per job, say) so share one set of tables instead of adding a set
-// each. nInv is 0 for forward tables, which keeps them apart from backward
-// ones even if some ring's psi were another's psi^-1.
+// table for degree n and modulus q is the powers of one primitive root psi
+// (psi^-1 for the backward table) in a fixed order, and its entry n/2 (after
+// packCI for the conjugate-invariant ring) is psi itself, in Montgomery form.
+// Rings rebuilt with the same parameters (one per job, say) so share one set
+// of tables instead of adding a set each. nInv is 0 for forward tables, which
+// keeps them apart from backward ones even if some ring's psi were another's
+// psi^-1.
 type nttKey struct {
 	q, psi, nInv uint64
 	n            int
+	ci           bool
 }
 
 // nttCache holds the tables of every roots table seen. A SubRing's tables
@@ -173,10 +181,32 @@ func shoup32(w, q uint64) uint64 { return w << 32 / q }
 // mulModQ returns a*b mod q for a, b < q < 2^32.
 func mulModQ(a, b, q uint64) uint64 { return a * b % q }
 
-func getNTTTables(roots []uint64, n int, q, mrc, nInvMont uint64) *nttTables {
-	key := nttKey{q, roots[n/2], nInvMont, n}
+// packCI returns the roots of the stages of a conjugate-invariant table (2N
+// long, the stage of m blocks at roots[2m : 3m]) at the standard table's
+// places (roots[m : 2m]), with the folding root roots[1] at 0: N words.
+func packCI(roots []uint64, n int) []uint64 {
+	p := make([]uint64, n)
+	p[0] = roots[1]
+	for m := 1; m < n; m *= 2 {
+		copy(p[m:2*m], roots[2*m:3*m])
+	}
+	return p
+}
+
+// getNTTTables returns the tables of roots, a standard SubRing's table (ci
+// false) or a conjugate-invariant one's, with nInvMont its N^-1 or (2N)^-1
+// for a backward table and 0 for a forward one.
+func getNTTTables(roots []uint64, n int, q, mrc, nInvMont uint64, ci bool) *nttTables {
+	psi := roots[n/2]
+	if ci {
+		psi = roots[n] // packCI(roots, n)[n/2]
+	}
+	key := nttKey{q, psi, nInvMont, n, ci}
 	if t, ok := nttCache.Load(key); ok {
 		return t.(*nttTables)
+	}
+	if ci {
+		roots = packCI(roots, n)
 	}
 	t := &nttTables{w: make([]uint64, 2*n), tail: make([]uint64, 2*n)}
 	for k := range n {
@@ -193,8 +223,11 @@ func getNTTTables(roots []uint64, n int, q, mrc, nInvMont uint64) *nttTables {
 		}
 	}
 	nInv := mred(nInvMont, 1, q, mrc)
-	wn := mulModQ(r(1), nInv, q)
-	t.last = [4]uint64{wn, shoup32(wn, q), nInv, shoup32(nInv, q)}
+	w := mulModQ(r(1), nInv, q)
+	if ci {
+		w = r(0)
+	}
+	t.last = [4]uint64{w, shoup32(w, q), nInv, shoup32(nInv, q)}
 	v, _ := nttCache.LoadOrStore(key, t)
 	return v.(*nttTables)
 }
@@ -202,70 +235,105 @@ func getNTTTables(roots []uint64, n int, q, mrc, nInvMont uint64) *nttTables {
 // nttAVX2 is lattigo's NTTStandard for q < 2^31 and N >= 16: radix-2
 // Cooley-Tukey stages on values in [0, 2q), the last three fused on blocks of
 // 8, ending in [0, q). The output is canonical, so it is lattigo's whatever
-// the order of reductions. Larger moduli, smaller rings and other root tables
-// (the conjugate-invariant ring's, of 2N roots) take the generic code.
+// the order of reductions. Larger moduli and smaller rings take the generic
+// code.
 func nttAVX2(p1, p2 []uint64, n int, q, mrc, bredHi uint64, roots []uint64) {
-	if !avx2NTTApplies(n, q, roots) {
+	if !avx2NTTApplies(n, q, roots, false) {
 		nttGeneric(p1, p2, n, q, mrc, bredHi, roots)
 		return
 	}
-	p1, p2 = p1[:n], p2[:n]
-	t := getNTTTables(roots, n, q, mrc, 0)
-	ctStageAVX2(p1, p2, n/2, t.w[2:], q)
-	for d := n / 4; d >= 8; d /= 2 {
-		ctStageAVX2(p2, p2, d, t.w[n/d:], q) // roots from index n/(2d), 2 words each
+	ctStagesAVX2(p1[:n], p2[:n], getNTTTables(roots, n, q, mrc, 0, false), q)
+}
+
+// nttCIAVX2 is lattigo's NTTConjugateInvariant for q < 2^31 and N >= 16: the
+// folding stage, then the stages of nttAVX2 over the packed roots.
+func nttCIAVX2(p1, p2 []uint64, n int, q, mrc, bredHi uint64, roots []uint64) {
+	if !avx2NTTApplies(n, q, roots, true) {
+		nttCIGeneric(p1, p2, n, q, mrc, bredHi, roots)
+		return
 	}
-	ctTailAVX2(p2, p2, t.w[n/4:], t.tail, q)
+	p1, p2 = p1[:n], p2[:n]
+	t := getNTTTables(roots, n, q, mrc, 0, true)
+	ciFoldAVX2(p1, p2, &t.last, q)
+	p2[0] = p1[0]
+	ctStagesAVX2(p2, p2, t, q)
+}
+
+// ctStagesAVX2 runs the Cooley-Tukey stages of the standard transform from
+// src (in [0, 2q)) to dst (in [0, q)).
+func ctStagesAVX2(src, dst []uint64, t *nttTables, q uint64) {
+	n := len(src)
+	ctStageAVX2(src, dst, n/2, t.w[2:], q)
+	for d := n / 4; d >= 8; d /= 2 {
+		ctStageAVX2(dst, dst, d, t.w[n/d:], q) // roots from index n/(2d), 2 words each
+	}
+	ctTailAVX2(dst, dst, t.w[n/4:], t.tail, q)
 }
 
 // inttAVX2 is lattigo's INTTStandard for q < 2^31 and N >= 16: the first
 // three Gentleman-Sande stages fused on blocks of 8, radix-2 stages, and the
 // last stage fused with the multiplication by N^-1, ending in [0, q).
 func inttAVX2(p1, p2 []uint64, n int, q, mrc, nInv uint64, roots []uint64) {
-	if !avx2NTTApplies(n, q, roots) {
+	if !avx2NTTApplies(n, q, roots, false) {
 		inttGeneric(p1, p2, n, q, mrc, nInv, roots)
 		return
 	}
 	p1, p2 = p1[:n], p2[:n]
-	t := getNTTTables(roots, n, q, mrc, nInv)
-	gsTailAVX2(p1, p2, t.w[n/4:], t.tail, q)
-	for d := 8; d < n/2; d *= 2 {
-		gsStageAVX2(p2, p2, d, t.w[n/d:], q)
-	}
+	t := getNTTTables(roots, n, q, mrc, nInv, false)
+	gsStagesAVX2(p1, p2, t, q, n/2)
 	gsLastAVX2(p2, p2, &t.last, q)
 }
 
+// inttCIAVX2 is lattigo's INTTConjugateInvariant for q < 2^31 and N >= 16:
+// every Gentleman-Sande stage over the packed roots, the folding stage fused
+// with the multiplication by (2N)^-1, and word 0 doubled and scaled.
+func inttCIAVX2(p1, p2 []uint64, n int, q, mrc, nInv uint64, roots []uint64) {
+	if !avx2NTTApplies(n, q, roots, true) {
+		inttCIGeneric(p1, p2, n, q, mrc, nInv, roots)
+		return
+	}
+	p1, p2 = p1[:n], p2[:n]
+	t := getNTTTables(roots, n, q, mrc, nInv, true)
+	gsStagesAVX2(p1, p2, t, q, n)
+	ciFoldScaleAVX2(p2, p2, &t.last, q)
+	p2[0] = mred(p2[0]<<1, nInv, q, mrc) // not folded: doubled, then scaled as the others
+}
+
+// gsStagesAVX2 runs the Gentleman-Sande stages of distance below dEnd from
+// src to dst, in [0, 2q): the standard transform stops before its last stage
+// (dEnd = n/2), which gsLastAVX2 runs with the scaling; the
+// conjugate-invariant one runs them all (dEnd = n).
+func gsStagesAVX2(src, dst []uint64, t *nttTables, q uint64, dEnd int) {
+	n := len(src)
+	gsTailAVX2(src, dst, t.w[n/4:], t.tail, q)
+	for d := 8; d < dEnd; d *= 2 {
+		gsStageAVX2(dst, dst, d, t.w[n/d:], q)
+	}
+}
+
 // avx2NTTApplies reports whether the AVX2 transforms handle this SubRing: q <
-// 2^31, N >= 16 and the standard ring's N roots (the conjugate-invariant
-// ring, NthRoot = 4N, has 2N).
-func avx2NTTApplies(n int, q uint64, roots []uint64) bool {
-	return q < avx2MaxModulus && n >= 16 && len(roots) == n
+// 2^31, N >= 16 and a roots table of the ring type's length (N, or 2N for
+// the conjugate-invariant ring).
+func avx2NTTApplies(n int, q uint64, roots []uint64, ci bool) bool {
+	want := n
+	if ci {
+		want = 2 * n
+	}
+	return q < avx2MaxModulus && n >= 16 && len(roots) == want
 }
 
 // preferAVX2Below31 returns f with the operations in which the AVX2 loops beat
 // the avx512 variant's own for moduli below 2^31 (measured at 30 bits on an
-// AVX-512 IFMA host: the transforms, the lazy products, the scalar product by
-// Shoup's method, Add, Sub, Neg, Reduce) running them for such moduli; f's own
-// otherwise. IFMA's 8 lanes win MulCoeffsMontgomery and its ThenAdd form.
+// AVX-512 IFMA host: the lazy products, the scalar product by Shoup's method,
+// Add, Sub, Neg, Reduce) running them for such moduli; f's own otherwise.
+// IFMA's 8 lanes win MulCoeffsMontgomery and its ThenAdd form, and the NTT
+// and INTT of both ring types: about twice as fast as the AVX2 transforms at
+// 30 and 31 bits, N = 2^12..2^16.
 func preferAVX2Below31(f funcs) funcs {
 	if !cpu.X86.HasAVX2 { // every AVX-512 CPU has it, but a hypervisor may hide it
 		return f
 	}
 	base := f
-	f.ntt = func(p1, p2 []uint64, n int, q, mrc, bred uint64, roots []uint64) {
-		if avx2NTTApplies(n, q, roots) {
-			nttAVX2(p1, p2, n, q, mrc, bred, roots)
-		} else {
-			base.ntt(p1, p2, n, q, mrc, bred, roots)
-		}
-	}
-	f.intt = func(p1, p2 []uint64, n int, q, mrc, nInv uint64, roots []uint64) {
-		if avx2NTTApplies(n, q, roots) {
-			inttAVX2(p1, p2, n, q, mrc, nInv, roots)
-		} else {
-			base.intt(p1, p2, n, q, mrc, nInv, roots)
-		}
-	}
 	below := func(avx2, other func(p1, p2, p3 []uint64, q, mrc uint64)) func(p1, p2, p3 []uint64, q, mrc uint64) {
 		return func(p1, p2, p3 []uint64, q, mrc uint64) {
 			if q < avx2MaxModulus {

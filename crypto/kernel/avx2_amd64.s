@@ -938,3 +938,175 @@ gsLastAVX2_loop:
 	JB        gsLastAVX2_loop
 	VZEROUPPER
 	RET
+
+// func ciFoldAVX2(src []uint64, dst []uint64, c *[4]uint64, q uint64)
+// Requires: AVX, AVX2, SSE2
+TEXT ·ciFoldAVX2(SB), NOSPLIT, $0-64
+	MOVQ         src_base+0(FP), AX
+	MOVQ         src_len+8(FP), CX
+	MOVQ         dst_base+24(FP), DX
+	MOVQ         c+48(FP), BX
+	MOVQ         q+56(FP), SI
+	MOVQ         SI, X0
+	VPBROADCASTQ X0, Y0
+	VPADDQ       Y0, Y0, Y1
+	VPBROADCASTQ (BX), Y2
+	VPBROADCASTQ 8(BX), Y3
+
+	// y runs down from word N-8, x up from word 1, N/16 steps
+	LEAQ -64(AX)(CX*8), BX
+	LEAQ -64(DX)(CX*8), SI
+	SHRQ $0x04, CX
+
+ciFoldAVX2_loop:
+	VMOVDQU   8(AX), Y4
+	VPERMQ    $0x1b, 32(BX), Y5
+	VMOVDQU   40(AX), Y6
+	VPERMQ    $0x1b, (BX), Y7
+	VPMULUDQ  Y3, Y4, Y8
+	VPSRLQ    $0x20, Y8, Y8
+	VPMULUDQ  Y0, Y8, Y8
+	VPMULUDQ  Y2, Y4, Y9
+	VPSUBQ    Y8, Y9, Y9
+	VPMULUDQ  Y3, Y5, Y8
+	VPSRLQ    $0x20, Y8, Y8
+	VPMULUDQ  Y0, Y8, Y8
+	VPMULUDQ  Y2, Y5, Y10
+	VPSUBQ    Y8, Y10, Y10
+	VPSUBQ    Y10, Y4, Y4
+	VPADDQ    Y1, Y4, Y8
+	VBLENDVPD Y4, Y8, Y4, Y4
+	VPSUBQ    Y9, Y5, Y5
+	VPADDQ    Y1, Y5, Y8
+	VBLENDVPD Y5, Y8, Y5, Y5
+	VPERMQ    $0x1b, Y5, Y5
+	VMOVDQU   Y4, 8(DX)
+	VMOVDQU   Y5, 32(SI)
+	VPMULUDQ  Y3, Y6, Y4
+	VPSRLQ    $0x20, Y4, Y4
+	VPMULUDQ  Y0, Y4, Y4
+	VPMULUDQ  Y2, Y6, Y5
+	VPSUBQ    Y4, Y5, Y5
+	VPMULUDQ  Y3, Y7, Y4
+	VPSRLQ    $0x20, Y4, Y4
+	VPMULUDQ  Y0, Y4, Y4
+	VPMULUDQ  Y2, Y7, Y8
+	VPSUBQ    Y4, Y8, Y8
+	VPSUBQ    Y8, Y6, Y4
+	VPADDQ    Y1, Y4, Y6
+	VBLENDVPD Y4, Y6, Y4, Y4
+	VPSUBQ    Y5, Y7, Y5
+	VPADDQ    Y1, Y5, Y6
+	VBLENDVPD Y5, Y6, Y5, Y5
+	VPERMQ    $0x1b, Y5, Y5
+	VMOVDQU   Y4, 40(DX)
+	VMOVDQU   Y5, (SI)
+	ADDQ      $+64, AX
+	ADDQ      $+64, DX
+	SUBQ      $+64, BX
+	SUBQ      $+64, SI
+	DECQ      CX
+	JNZ       ciFoldAVX2_loop
+	VZEROUPPER
+	RET
+
+// func ciFoldScaleAVX2(src []uint64, dst []uint64, c *[4]uint64, q uint64)
+// Requires: AVX, AVX2, SSE2
+TEXT ·ciFoldScaleAVX2(SB), NOSPLIT, $0-64
+	MOVQ         src_base+0(FP), AX
+	MOVQ         src_len+8(FP), CX
+	MOVQ         dst_base+24(FP), DX
+	MOVQ         c+48(FP), BX
+	MOVQ         q+56(FP), SI
+	MOVQ         SI, X0
+	VPBROADCASTQ X0, Y0
+	VPADDQ       Y0, Y0, Y1
+	VPBROADCASTQ (BX), Y2
+	VPBROADCASTQ 8(BX), Y3
+	VPBROADCASTQ 16(BX), Y4
+	VPBROADCASTQ 24(BX), Y5
+
+	// y runs down from word N-8, x up from word 1, N/16 steps
+	LEAQ -64(AX)(CX*8), BX
+	LEAQ -64(DX)(CX*8), SI
+	SHRQ $0x04, CX
+
+ciFoldScaleAVX2_loop:
+	VMOVDQU   8(AX), Y6
+	VPERMQ    $0x1b, 32(BX), Y7
+	VMOVDQU   40(AX), Y8
+	VPERMQ    $0x1b, (BX), Y9
+	VPMULUDQ  Y3, Y6, Y10
+	VPSRLQ    $0x20, Y10, Y10
+	VPMULUDQ  Y0, Y10, Y10
+	VPMULUDQ  Y2, Y6, Y11
+	VPSUBQ    Y10, Y11, Y11
+	VPMULUDQ  Y3, Y7, Y10
+	VPSRLQ    $0x20, Y10, Y10
+	VPMULUDQ  Y0, Y10, Y10
+	VPMULUDQ  Y2, Y7, Y12
+	VPSUBQ    Y10, Y12, Y12
+	VPSUBQ    Y12, Y6, Y6
+	VPADDQ    Y1, Y6, Y10
+	VBLENDVPD Y6, Y10, Y6, Y6
+	VPSUBQ    Y11, Y7, Y7
+	VPADDQ    Y1, Y7, Y10
+	VBLENDVPD Y7, Y10, Y7, Y7
+	VPMULUDQ  Y5, Y6, Y10
+	VPSRLQ    $0x20, Y10, Y10
+	VPMULUDQ  Y0, Y10, Y10
+	VPMULUDQ  Y4, Y6, Y6
+	VPSUBQ    Y10, Y6, Y6
+	VPSUBQ    Y0, Y6, Y10
+	VBLENDVPD Y10, Y6, Y10, Y10
+	VPMULUDQ  Y5, Y7, Y6
+	VPSRLQ    $0x20, Y6, Y6
+	VPMULUDQ  Y0, Y6, Y6
+	VPMULUDQ  Y4, Y7, Y7
+	VPSUBQ    Y6, Y7, Y7
+	VPSUBQ    Y0, Y7, Y6
+	VBLENDVPD Y6, Y7, Y6, Y6
+	VPERMQ    $0x1b, Y6, Y6
+	VMOVDQU   Y10, 8(DX)
+	VMOVDQU   Y6, 32(SI)
+	VPMULUDQ  Y3, Y8, Y6
+	VPSRLQ    $0x20, Y6, Y6
+	VPMULUDQ  Y0, Y6, Y6
+	VPMULUDQ  Y2, Y8, Y7
+	VPSUBQ    Y6, Y7, Y7
+	VPMULUDQ  Y3, Y9, Y6
+	VPSRLQ    $0x20, Y6, Y6
+	VPMULUDQ  Y0, Y6, Y6
+	VPMULUDQ  Y2, Y9, Y10
+	VPSUBQ    Y6, Y10, Y10
+	VPSUBQ    Y10, Y8, Y6
+	VPADDQ    Y1, Y6, Y8
+	VBLENDVPD Y6, Y8, Y6, Y6
+	VPSUBQ    Y7, Y9, Y7
+	VPADDQ    Y1, Y7, Y8
+	VBLENDVPD Y7, Y8, Y7, Y7
+	VPMULUDQ  Y5, Y6, Y8
+	VPSRLQ    $0x20, Y8, Y8
+	VPMULUDQ  Y0, Y8, Y8
+	VPMULUDQ  Y4, Y6, Y6
+	VPSUBQ    Y8, Y6, Y6
+	VPSUBQ    Y0, Y6, Y8
+	VBLENDVPD Y8, Y6, Y8, Y8
+	VPMULUDQ  Y5, Y7, Y6
+	VPSRLQ    $0x20, Y6, Y6
+	VPMULUDQ  Y0, Y6, Y6
+	VPMULUDQ  Y4, Y7, Y7
+	VPSUBQ    Y6, Y7, Y7
+	VPSUBQ    Y0, Y7, Y6
+	VBLENDVPD Y6, Y7, Y6, Y6
+	VPERMQ    $0x1b, Y6, Y6
+	VMOVDQU   Y8, 40(DX)
+	VMOVDQU   Y6, (SI)
+	ADDQ      $+64, AX
+	ADDQ      $+64, DX
+	SUBQ      $+64, BX
+	SUBQ      $+64, SI
+	DECQ      CX
+	JNZ       ciFoldScaleAVX2_loop
+	VZEROUPPER
+	RET

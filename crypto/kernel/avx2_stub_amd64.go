@@ -101,3 +101,21 @@ func gsTailAVX2(src []uint64, dst []uint64, w4 []uint64, tail []uint64, q uint64
 //
 //go:noescape
 func gsLastAVX2(src []uint64, dst []uint64, c *[4]uint64, q uint64)
+
+// ciFoldAVX2 runs the first forward stage of the conjugate-invariant NTT
+// from src to dst (N = len(src) words, a multiple of 16, possibly the same):
+// (x_j, x_k) -> (x_j - w*x_k, x_k - w*x_j) mod 2q, in [0, 2q), for 1 <= j <= N/2,
+// k = N-j; c = (w, w', ...), w' its Shoup constant. Inputs in [0, 2q),
+// q < 2^31. Word 0 is not written.
+//
+//go:noescape
+func ciFoldAVX2(src []uint64, dst []uint64, c *[4]uint64, q uint64)
+
+// ciFoldScaleAVX2 runs the last inverse stage of the conjugate-invariant NTT
+// from src to dst (N = len(src) words, a multiple of 16, possibly the same)
+// with the multiplication by s: (x_j, x_k) -> ((x_j - w*x_k)*s, (x_k - w*x_j)*s)
+// mod q, in [0, q), for 1 <= j <= N/2, k = N-j; c = (w, w', s, s'), w' and s'
+// Shoup constants. Inputs in [0, 2q), q < 2^31. Word 0 is not written.
+//
+//go:noescape
+func ciFoldScaleAVX2(src []uint64, dst []uint64, c *[4]uint64, q uint64)

@@ -4,6 +4,7 @@ package kernel
 
 import (
 	"math/rand/v2"
+	"reflect"
 	"slices"
 	"testing"
 
@@ -72,36 +73,83 @@ func TestAVX2Loops(t *testing.T) {
 	}
 }
 
-// TestAVX2NTTDefers checks that the AVX2 transforms leave to the generic code
-// the roots tables they do not handle: the conjugate-invariant ring's 2N
-// roots (NthRoot = 4N), whatever the generic code then does with them.
-func TestAVX2NTTDefers(t *testing.T) {
+// TestAVX2CINTT checks that the avx2 variant runs its own conjugate-invariant
+// transforms, not the generic fallback, wherever they apply (q < 2^31, N >=
+// 16): that they are wired in and accept these rings, the folding loops
+// called directly against the generic fold on random and edge inputs, and
+// the variant's NTT and INTT against lattigo's.
+func TestAVX2CINTT(t *testing.T) {
 	if !avx2Impl.supported() {
 		t.Skip("no AVX2")
 	}
 	t.Parallel()
-	r, err := ring.NewRingConjugateInvariant(64, []uint64{testRing(t, 7, []int{30}).SubRings[0].Modulus})
-	if err != nil {
-		t.Fatal(err)
+	addr := func(f any) uintptr { return reflect.ValueOf(f).Pointer() }
+	if addr(avx2Impl.f.nttCI) != addr(nttCIAVX2) || addr(avx2Impl.f.inttCI) != addr(inttCIAVX2) {
+		t.Fatal("the avx2 variant's conjugate-invariant NTT or INTT is not nttCIAVX2, inttCIAVX2")
 	}
-	s := r.SubRings[0]
 	rng := rand.New(rand.NewPCG(7, 8))
-	p := make([]uint64, s.N)
-	fill(rng, p, dReduced, s.Modulus, 1)
-	if len(s.RootsForward) != 2*s.N {
-		t.Fatalf("conjugate-invariant ring has %d roots for N=%d", len(s.RootsForward), s.N)
-	}
-	for _, inverse := range []bool{false, true} {
-		want, got := make([]uint64, s.N), make([]uint64, s.N)
-		if inverse {
-			genericFuncs.intt(p, want, s.N, s.Modulus, s.MRedConstant, s.NInv, s.RootsBackward)
-			avx2Impl.f.intt(p, got, s.N, s.Modulus, s.MRedConstant, s.NInv, s.RootsBackward)
-		} else {
-			genericFuncs.ntt(p, want, s.N, s.Modulus, s.MRedConstant, s.BRedConstant[0], s.RootsForward)
-			avx2Impl.f.ntt(p, got, s.N, s.Modulus, s.MRedConstant, s.BRedConstant[0], s.RootsForward)
+	for _, bits := range []int{30, 31} {
+		for logN := 4; logN <= 16; logN++ {
+			r := testRingOf(t, ring.ConjugateInvariant, logN, []int{bits, bits})
+			for _, s := range r.SubRings {
+				checkAVX2CI(t, s, rng)
+			}
 		}
-		if !slices.Equal(got, want) {
-			t.Fatalf("inverse=%v: the avx2 transform did not defer to generic on 2N roots", inverse)
+	}
+}
+
+func checkAVX2CI(t *testing.T, s *ring.SubRing, rng *rand.Rand) {
+	n, q, mrc := s.N, s.Modulus, s.MRedConstant
+	if !avx2NTTApplies(n, q, s.RootsForward, true) || !avx2NTTApplies(n, q, s.RootsBackward, true) {
+		t.Fatalf("q=%d N=%d: the avx2 conjugate-invariant transforms refuse the ring", q, n)
+	}
+	x := make([]uint64, n)
+	fill(rng, x, dLazy2Q, q, 1)
+	for i, e := range []uint64{0, 1, q - 1, q, 2*q - 1} {
+		x[1+i], x[n-1-2*i], x[n/2-i] = e, e, e
+	}
+	const unset = 1 << 63
+	fold := slices.Clone(x)
+	ciFold(x, fold, n, q, mrc, s.RootsForward[1])
+	ft := getNTTTables(s.RootsForward, n, q, mrc, 0, true)
+	got := make([]uint64, n)
+	got[0] = unset
+	ciFoldAVX2(x, got, &ft.last, q)
+	for j := range n {
+		if j == 0 && got[0] != unset || j > 0 && (got[j] >= 2*q || got[j]%q != fold[j]%q) {
+			t.Fatalf("ciFoldAVX2 q=%d N=%d: word %d: got %d, generic %d (mod q)", q, n, j, got[j], fold[j]%q)
+		}
+	}
+	bt := getNTTTables(s.RootsBackward, n, q, mrc, s.NInv, true)
+	ciFold(x, fold, n, q, mrc, s.RootsBackward[1])
+	got[0] = unset
+	ciFoldScaleAVX2(x, got, &bt.last, q)
+	for j := range n {
+		want := uint64(unset)
+		if j > 0 {
+			want = mred(fold[j], s.NInv, q, mrc)
+		}
+		if got[j] != want {
+			t.Fatalf("ciFoldScaleAVX2 q=%d N=%d: word %d: got %d, want %d", q, n, j, got[j], want)
+		}
+	}
+
+	for _, inverse := range []bool{false, true} {
+		want, got, inPlace := make([]uint64, n), make([]uint64, n), slices.Clone(x)
+		if inverse {
+			s.INTT(x, want)
+			avx2Impl.INTT(s, x, got)
+			avx2Impl.INTT(s, inPlace, inPlace)
+		} else {
+			s.NTT(x, want)
+			avx2Impl.NTT(s, x, got)
+			avx2Impl.NTT(s, inPlace, inPlace)
+		}
+		if i := firstDiff(got, want); i >= 0 {
+			t.Fatalf("inverse=%v q=%d N=%d: word %d: got %d, lattigo %d", inverse, q, n, i, got[i], want[i])
+		}
+		if i := firstDiff(inPlace, want); i >= 0 {
+			t.Fatalf("inverse=%v q=%d N=%d in place: word %d: got %d, lattigo %d", inverse, q, n, i, inPlace[i], want[i])
 		}
 	}
 }

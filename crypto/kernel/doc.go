@@ -41,13 +41,14 @@
 //     MulScalarMontgomeryThenAdd); with AVX-512F/DQ it accelerates Add, Sub,
 //     Neg and Reduce for every modulus (Reduce from 2^20, with a quotient
 //     estimated in double precision); for moduli below 2^31 it runs the
-//     avx2 loops where they are faster than its own; for the rest it calls
-//     the generic code, so every variant computes every operation;
+//     avx2 loops where they are faster than its own (not the NTTs: IFMA's
+//     are about twice as fast); for the rest it calls the generic code, so
+//     every variant computes every operation;
 //   - "avx2": assembly on amd64, generated with avo from _asm/avx2, for moduli
 //     below 2^31 (AVX2 multiplies 32x32 -> 64 bits, VPMULUDQ): NTT and INTT of
-//     the standard ring (N >= 16), the five Montgomery products, Add, Sub,
-//     Neg and Reduce; larger moduli, and the conjugate-invariant NTT, take
-//     the generic code.
+//     both ring types (N >= 16; the conjugate-invariant one as a folding pass
+//     and the standard passes), the five Montgomery products, Add, Sub, Neg
+//     and Reduce; larger moduli and smaller rings take the generic code.
 //
 // At init the package picks the best variant that is built for this
 // architecture and that the CPU supports, from golang.org/x/sys/cpu flags.

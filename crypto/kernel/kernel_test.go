@@ -283,7 +283,7 @@ func bitsCycle(first, limbs int) []int {
 // stays within a few seconds.
 func TestAgainstLattigo(t *testing.T) {
 	t.Parallel()
-	cases := []struct{ logN, limbs, firstBits int }{
+	sampled := []struct{ logN, limbs, firstBits int }{
 		{10, 16, 30}, // 30..45 bits
 		{10, 16, 46}, // 46..61 bits
 		{10, 1, 61},
@@ -309,15 +309,26 @@ func TestAgainstLattigo(t *testing.T) {
 		{16, 2, 60},
 		{16, 3, 30},
 	}
+	type ringCase struct {
+		logN int
+		bits []int
+	}
+	var cases []ringCase
+	for _, tc := range sampled {
+		cases = append(cases, ringCase{tc.logN, bitsCycle(tc.firstBits, tc.limbs)})
+	}
+	for logN := 10; logN <= 16; logN++ { // the avx2 range, limbs as in the affine30 presets
+		cases = append(cases, ringCase{logN, []int{30, 30, 30, 30, 31, 31}})
+	}
 	impls := allImpls(t)
 	for _, typ := range ringTypes {
 		for _, tc := range cases {
-			bitSizes := bitsCycle(tc.firstBits, tc.limbs)
-			t.Run(fmt.Sprintf("%s/N=2^%d/limbs=%d/bits=%d..", typ, tc.logN, tc.limbs, tc.firstBits), func(t *testing.T) {
+			bitSizes := tc.bits
+			t.Run(fmt.Sprintf("%s/N=2^%d/bits=%v", typ, tc.logN, bitSizes), func(t *testing.T) {
 				t.Parallel()
 				r := testRingOf(t, typ, tc.logN, bitSizes)
 				N := r.N()
-				rng := rand.New(rand.NewPCG(uint64(tc.logN), uint64(tc.limbs*100+tc.firstBits)))
+				rng := rand.New(rand.NewPCG(uint64(tc.logN), uint64(len(bitSizes)*100+bitSizes[0])))
 				a, b, c := make([]uint64, N), make([]uint64, N), make([]uint64, N)
 				for _, o := range ops {
 					if typ != ring.Standard && !isNTT(o) {
@@ -360,7 +371,7 @@ func TestSmallDegrees(t *testing.T) {
 	rng := rand.New(rand.NewPCG(1, 2))
 	for logN := 3; logN <= 9; logN++ {
 		for _, typ := range ringTypes {
-			r := testRingOf(t, typ, logN, []int{30, 31, 40, 49, 50, 51, 61})
+			r := testRingOf(t, typ, logN, []int{30, 30, 31, 31, 40, 49, 50, 51, 61})
 			for _, s := range r.SubRings {
 				checkSmall(t, s, rng, impls, typ != ring.Standard)
 			}
@@ -527,43 +538,50 @@ func TestForcedVariant(t *testing.T) {
 	}
 }
 
-// BenchmarkNTT times NTT and INTT of every variant on one 50-bit limb (the
-// IFMA range) of both ring types, each call alternating with lattigo's on the
-// same input, and reports medians of the per-call times: the variant's ns per
-// butterfly (N/2 log2 N per transform) and its speedup over lattigo. Medians
-// of alternating calls hold up on a shared machine, where timings of many
-// calls in a row do not; ns/op counts both calls.
+// BenchmarkNTT times NTT and INTT of every variant on one limb of 30 bits
+// (the avx2 range) and of 50 (the IFMA range) of both ring types, each call
+// alternating with lattigo's on the same input, and reports medians of the
+// per-call times: the variant's ns per butterfly (N/2 log2 N per transform)
+// and its speedup over lattigo. Medians of alternating calls hold up on a
+// shared machine, where timings of many calls in a row do not; ns/op counts
+// both calls.
 func BenchmarkNTT(b *testing.B) {
 	for _, typ := range ringTypes {
-		for logN := 12; logN <= 16; logN++ {
-			s := testRingOf(b, typ, logN, []int{50}).SubRings[0]
-			rng := rand.New(rand.NewPCG(5, 6))
-			a := make([]uint64, s.N)
-			fill(rng, a, dReduced, s.Modulus, 1)
-			out := make([]uint64, s.N)
-			butterflies := float64(s.N / 2 * logN)
-			for _, k := range allImpls(b) {
-				for _, inverse := range []bool{false, true} {
-					name, lattigo, variant := "NTT", func() { s.NTT(a, out) }, func() { k.NTT(s, a, out) }
-					if inverse {
-						name, lattigo, variant = "INTT", func() { s.INTT(a, out) }, func() { k.INTT(s, a, out) }
-					}
-					b.Run(fmt.Sprintf("%s/%s/N=2^%d/%s", name, typ, logN, k.Name()), func(b *testing.B) {
-						var tl, tk []float64
-						for b.Loop() {
-							t0 := time.Now()
-							lattigo()
-							t1 := time.Now()
-							variant()
-							tl = append(tl, float64(t1.Sub(t0)))
-							tk = append(tk, float64(time.Since(t1)))
-						}
-						ml, mk := medianOf(tl), medianOf(tk)
-						b.ReportMetric(mk/butterflies, "ns/butterfly")
-						b.ReportMetric(ml/mk, "speedup")
-					})
-				}
+		for _, bits := range []int{30, 50} {
+			for logN := 12; logN <= 16; logN++ {
+				benchNTT(b, testRingOf(b, typ, logN, []int{bits}).SubRings[0], typ, bits, logN)
 			}
+		}
+	}
+}
+
+// benchNTT runs BenchmarkNTT's cases of one limb.
+func benchNTT(b *testing.B, s *ring.SubRing, typ ring.Type, bits, logN int) {
+	rng := rand.New(rand.NewPCG(5, 6))
+	a := make([]uint64, s.N)
+	fill(rng, a, dReduced, s.Modulus, 1)
+	out := make([]uint64, s.N)
+	butterflies := float64(s.N / 2 * logN)
+	for _, k := range allImpls(b) {
+		for _, inverse := range []bool{false, true} {
+			name, lattigo, variant := "NTT", func() { s.NTT(a, out) }, func() { k.NTT(s, a, out) }
+			if inverse {
+				name, lattigo, variant = "INTT", func() { s.INTT(a, out) }, func() { k.INTT(s, a, out) }
+			}
+			b.Run(fmt.Sprintf("%s/%s/%dbit/N=2^%d/%s", name, typ, bits, logN, k.Name()), func(b *testing.B) {
+				var tl, tk []float64
+				for b.Loop() {
+					t0 := time.Now()
+					lattigo()
+					t1 := time.Now()
+					variant()
+					tl = append(tl, float64(t1.Sub(t0)))
+					tk = append(tk, float64(time.Since(t1)))
+				}
+				ml, mk := medianOf(tl), medianOf(tk)
+				b.ReportMetric(mk/butterflies, "ns/butterfly")
+				b.ReportMetric(ml/mk, "speedup")
+			})
 		}
 	}
 }
