@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"os"
 	"path/filepath"
 
 	"github.com/spf13/cobra"
@@ -40,6 +41,9 @@ job must use the same one, so nodes do not pick it alone.`,
 			o.Progress = cmd.ErrOrStderr()
 			rep, err := bench.RunTune(cmd.Context(), o)
 			if err != nil {
+				return err
+			}
+			if err := os.MkdirAll(filepath.Dir(out), 0o755); err != nil {
 				return err
 			}
 			if err := rep.Profile.Save(out); err != nil {
