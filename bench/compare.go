@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"path/filepath"
 
 	"github.com/mitai-dev/mitai/crypto/kernel"
 	"github.com/mitai-dev/mitai/internal/tuning"
@@ -45,6 +46,10 @@ func TunedConfig(path string) (Config, error) {
 			return Config{}, err
 		}
 		return Config{Name: "tuned (CPU features, no profile)", Kernel: k}, nil
+	}
+	path, err := filepath.Abs(path) // node configs resolve relative paths from their own folder
+	if err != nil {
+		return Config{}, err
 	}
 	p, err := tuning.Load(path)
 	if err != nil {

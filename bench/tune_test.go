@@ -101,3 +101,21 @@ func TestHECompareTiny(t *testing.T) {
 		t.Fatalf("tuned run's probability error %g", c.Configs[1].MaxProbabilityError)
 	}
 }
+
+// TestTunedConfigAbsolutePath: the profile path handed to node processes is
+// absolute (their configs resolve relative paths from their own folder).
+func TestTunedConfigAbsolutePath(t *testing.T) {
+	dir := t.TempDir()
+	t.Chdir(dir)
+	p := &tuning.Profile{Version: tuning.Version, Host: tuning.ThisHost(), PSIWorkers: 1}
+	if err := p.Save("tuning.json"); err != nil {
+		t.Fatal(err)
+	}
+	c, err := TunedConfig("tuning.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !filepath.IsAbs(c.ProfilePath) || c.PSIWorkers != 1 {
+		t.Fatalf("config %+v", c)
+	}
+}
