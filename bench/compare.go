@@ -6,6 +6,7 @@ import (
 	"io"
 	"path/filepath"
 
+	"github.com/mitai-dev/mitai/crypto/he"
 	"github.com/mitai-dev/mitai/crypto/kernel"
 	"github.com/mitai-dev/mitai/internal/tuning"
 )
@@ -18,6 +19,8 @@ type Config struct {
 	Kernel *kernel.Impl
 	// Workers per party (0: GOMAXPROCS) for score jobs; PSIWorkers for PSI.
 	Workers, PSIWorkers int
+	// LimbParallelism is crypto/he's (0 or 1: sequential limbs).
+	LimbParallelism int
 	// Preset of the score job; empty means the options' preset.
 	Preset string
 	// ProfilePath is the profile nodes load in process benchmarks (PSI);
@@ -59,7 +62,8 @@ func TunedConfig(path string) (Config, error) {
 	if err != nil {
 		return Config{}, err
 	}
-	return Config{Name: "tuned", Kernel: k, Workers: p.ScoreWorkers, PSIWorkers: p.PSIWorkers, Preset: p.Preset, ProfilePath: path}, nil
+	return Config{Name: "tuned", Kernel: k, Workers: p.ScoreWorkers, PSIWorkers: p.PSIWorkers, LimbParallelism: p.LimbParallelism,
+		Preset: p.Preset, ProfilePath: path}, nil
 }
 
 // ConfigResult is one configuration's figures over the runs.
@@ -127,7 +131,7 @@ func (c *Comparison) finish() {
 // RunHECompare runs the score job of RunHE under each configuration, runs
 // times each, interleaved, on the same generated data (new keys each run),
 // and reports each configuration's median beside the first's. The process's
-// kernel variant is restored afterwards.
+// kernel variant and limb parallelism are restored afterwards.
 func RunHECompare(ctx context.Context, o HEOptions, configs []Config, runs int) (*Comparison, error) {
 	o, err := o.withDefaults()
 	if err != nil {
@@ -137,10 +141,11 @@ func RunHECompare(ctx context.Context, o HEOptions, configs []Config, runs int) 
 	if err != nil {
 		return nil, err
 	}
-	prev := kernel.Active()
-	defer kernel.SetActive(prev)
+	prev, prevLimbs := kernel.Active(), he.LimbParallelism()
+	defer func() { kernel.SetActive(prev); he.SetLimbParallelism(prevLimbs) }()
 	reps, err := interleave(ctx, configs, runs, func(c Config) (*HEReport, error) {
 		kernel.SetActive(c.Kernel)
+		he.SetLimbParallelism(c.LimbParallelism)
 		oc := o
 		oc.Workers = c.Workers
 		if c.Preset != "" {

@@ -109,8 +109,10 @@ type TuneReport struct {
 //     fastest variant per operation;
 //  2. the score job on each preset with its kernels: the fastest preset;
 //  3. one party's score work (encode, encrypt, key-switch share of its
-//     blocks) with 1, GOMAXPROCS and 2·GOMAXPROCS workers, as one node does
-//     it (in the in-process job every party shares the cores);
+//     blocks) with 1, GOMAXPROCS and 2·GOMAXPROCS workers (parallelism
+//     across ciphertexts), each with the limbs of a ciphertext one after the
+//     other or on up to GOMAXPROCS goroutines (across limbs), as one node
+//     does it (in the in-process job every party shares the cores);
 //  4. a PSI job (in process, over a pipe) with the same worker counts.
 //
 // Each candidate is timed Rounds times, the candidates interleaved (the
@@ -177,26 +179,37 @@ func RunTune(ctx context.Context, o TuneOptions) (*TuneReport, error) {
 	}
 	kernel.SetActive(tuned)
 
-	// 3. Score workers: one party's ciphertext work, as a node does it.
+	// 3. Score parallelism across ciphertexts (workers) and across the
+	// limbs of one ciphertext: one party's ciphertext work, as a node does it.
 	blocks := max(4*runtime.GOMAXPROCS(0), he.Blocks(o.ScoreRows, 1<<14))
 	work, err := newPartyWork(prof.Preset, runner.keys[prof.Preset]["bank"], runner.parties, blocks)
 	if err != nil {
 		return nil, err
 	}
-	var workerCands []tuneCandidate
+	defer he.SetLimbParallelism(he.LimbParallelism())
+	limbs := work.preset.AffineLevel + 1
+	var parCands []tuneCandidate
 	for _, w := range workerCounts() {
-		workerCands = append(workerCands, tuneCandidate{name: strconv.Itoa(w), run: func() (float64, error) { return work.run(w) }})
+		for _, lp := range slices.Compact([]int{1, min(limbs, runtime.GOMAXPROCS(0))}) {
+			parCands = append(parCands, tuneCandidate{name: parallelismName(w, lp), run: func() (float64, error) {
+				he.SetLimbParallelism(lp)
+				return work.run(w)
+			}})
+		}
 	}
-	choice, err = timeCandidates(fmt.Sprintf("one party's score work: encode, encrypt and key-switch share of %d blocks, %s", blocks, prof.Preset), "score workers", "s", workerCands, strconv.Itoa(runtime.GOMAXPROCS(0)), o.Rounds, progress)
+	choice, err = timeCandidates(fmt.Sprintf("one party's score work: encode, encrypt and key-switch share of %d blocks, %s (%d limbs)", blocks, prof.Preset, limbs),
+		"score parallelism", "s", parCands, parallelismName(runtime.GOMAXPROCS(0), 1), o.Rounds, progress)
 	if err != nil {
 		return nil, err
 	}
-	prof.ScoreWorkers, _ = strconv.Atoi(choice.Chosen)
+	if _, err := fmt.Sscanf(choice.Chosen, "workers=%d limbs=%d", &prof.ScoreWorkers, &prof.LimbParallelism); err != nil {
+		return nil, fmt.Errorf("bench tune: %q: %w", choice.Chosen, err)
+	}
 	prof.Choices = append(prof.Choices, choice)
 
 	// 4. PSI workers.
 	left, right := psiKeys(o.PSIRows, o.Seed)
-	workerCands = nil
+	var workerCands []tuneCandidate
 	for _, w := range workerCounts() {
 		workerCands = append(workerCands, tuneCandidate{name: strconv.Itoa(w), run: func() (float64, error) {
 			return runPSIPipe(ctx, left, right, w)
@@ -218,6 +231,11 @@ func RunTune(ctx context.Context, o TuneOptions) (*TuneReport, error) {
 		return nil, err
 	}
 	return &TuneReport{Profile: prof, Sweep: sweep}, nil
+}
+
+// parallelismName names a score parallelism candidate.
+func parallelismName(workers, limbs int) string {
+	return fmt.Sprintf("workers=%d limbs=%d", workers, limbs)
 }
 
 // workerCounts are the candidate goroutine counts: 1, GOMAXPROCS and twice

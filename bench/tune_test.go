@@ -46,7 +46,7 @@ func TestRunTuneTiny(t *testing.T) {
 			t.Fatalf("%s: chosen %q gain %v", c.Setting, c.Chosen, c.Gain)
 		}
 	}
-	for _, s := range []string{"kernel NTT", "score preset", "score workers", "psi workers"} {
+	for _, s := range []string{"kernel NTT", "score preset", "score parallelism", "psi workers"} {
 		if !settings[s] {
 			t.Fatalf("no %q choice in %v", s, settings)
 		}

@@ -9,7 +9,8 @@ import (
 )
 
 // loadTuning finds the node's host profile (cfg.Tuning, else tuning.json in
-// the data folder) and applies its kernel choices to the process. A profile
+// the data folder) and applies its kernel choices and limb parallelism to the
+// process; the worker counts it returns go to each job. A profile
 // that cannot be read, or that names a kernel variant this CPU cannot run
 // (one measured on another machine), stops the node: running with settings
 // the operator did not get would hide the mistake. MITAI_KERNEL, when set,
@@ -25,12 +26,15 @@ func loadTuning(cfg Config, log *slog.Logger) (tuning.Profile, error) {
 		log.Info("no tuning profile: kernels chosen by CPU features", "kernel", kernel.Active().Name(), "cpu_features", kernel.CPUFeatures())
 		return tuning.Profile{}, nil
 	}
-	if forced := os.Getenv(kernel.EnvVar); forced != "" {
+	forced := os.Getenv(kernel.EnvVar)
+	if forced != "" {
 		log.Warn("tuning profile's kernel choices ignored: "+kernel.EnvVar+" is set", "profile", path, kernel.EnvVar, forced, "kernel", kernel.Active().Name())
-	} else if err := p.ApplyKernels(); err != nil {
+	}
+	if err := p.Apply(forced == ""); err != nil {
 		return tuning.Profile{}, err
 	}
 	log.Info("tuning profile loaded", "profile", path, "measured_on", p.Host.CPU, "created", p.Created,
-		"kernels", p.Kernels, "score_workers", p.ScoreWorkers, "psi_workers", p.PSIWorkers, "preset_advice", p.Preset)
+		"kernels", p.Kernels, "score_workers", p.ScoreWorkers, "limb_parallelism", p.LimbParallelism,
+		"psi_workers", p.PSIWorkers, "preset_advice", p.Preset)
 	return *p, nil
 }

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/mitai-dev/mitai/crypto/he"
 	"github.com/mitai-dev/mitai/crypto/kernel"
 	"github.com/mitai-dev/mitai/internal/tuning"
 )
@@ -19,15 +20,15 @@ func TestNodeLoadsTuning(t *testing.T) {
 	if os.Getenv(kernel.EnvVar) != "" {
 		t.Skip(kernel.EnvVar + " is set: the node ignores the profile's kernels")
 	}
-	prev := kernel.Active()
-	defer kernel.SetActive(prev)
+	prev, prevLimbs := kernel.Active(), he.LimbParallelism()
+	defer func() { kernel.SetActive(prev); he.SetLimbParallelism(prevLimbs) }()
 	c := newCluster(t)
 	dir := filepath.Join(c.dir, "bank")
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		t.Fatal(err)
 	}
 	p := &tuning.Profile{Version: tuning.Version, Host: tuning.ThisHost(),
-		Kernels: map[string]string{"NTT": kernel.Generic}, ScoreWorkers: 3, PSIWorkers: 1}
+		Kernels: map[string]string{"NTT": kernel.Generic}, ScoreWorkers: 3, PSIWorkers: 1, LimbParallelism: 2}
 	if err := p.Save(filepath.Join(dir, tuning.FileName)); err != nil {
 		t.Fatal(err)
 	}
@@ -35,8 +36,8 @@ func TestNodeLoadsTuning(t *testing.T) {
 	if got := kernel.Active().Name(); got != "tuned" {
 		t.Fatalf("active kernel %s, want the profile's composition", got)
 	}
-	if n.exec.scoreWorkers != 3 || n.exec.psiWorkers != 1 {
-		t.Fatalf("workers score=%d psi=%d, want 3 and 1", n.exec.scoreWorkers, n.exec.psiWorkers)
+	if n.exec.scoreWorkers != 3 || n.exec.psiWorkers != 1 || he.LimbParallelism() != 2 {
+		t.Fatalf("workers score=%d psi=%d limbs=%d, want 3, 1 and 2", n.exec.scoreWorkers, n.exec.psiWorkers, he.LimbParallelism())
 	}
 
 	bad := filepath.Join(c.dir, "bad.json")

@@ -21,8 +21,9 @@ func benchTuneCmd() *cobra.Command {
   1. every crypto/kernel operation with every variant this CPU runs, on the
      ring of each score preset (its degree, limbs and prime sizes);
   2. a 3-party score job on each preset, with that preset's fastest kernels;
-  3. one party's score work (encode, encrypt, key-switch share) with 1,
-     GOMAXPROCS and 2×GOMAXPROCS workers, as one node does it;
+  3. one party's score work (encode, encrypt, key-switch share), as one node
+     does it, with 1, GOMAXPROCS and 2×GOMAXPROCS workers (across
+     ciphertexts), each with a ciphertext's limbs in sequence or in parallel;
   4. a PSI intersection with the same worker counts;
 
 and writes the fastest choices to --out, a profile that 'mitai node
@@ -60,7 +61,7 @@ job must use the same one, so nodes do not pick it alone.`,
 			p := rep.Profile
 			fmt.Fprintf(w, "profile written to %s (reports: %v)\n", out, paths)
 			fmt.Fprintf(w, "host: %s %v, %s\n", p.Host.CPU, p.Host.CPUFeatures, p.Host.GoVersion)
-			fmt.Fprintf(w, "preset advice: %s; score workers %d; psi workers %d\n", p.Preset, p.ScoreWorkers, p.PSIWorkers)
+			fmt.Fprintf(w, "preset advice: %s; score workers %d, limb parallelism %d; psi workers %d\n", p.Preset, p.ScoreWorkers, p.LimbParallelism, p.PSIWorkers)
 			for _, c := range p.Choices {
 				fmt.Fprintf(w, "  %-42s %-10s gain %.2fx\n", c.Setting, c.Chosen, c.Gain)
 			}

@@ -99,7 +99,9 @@ func (e *Encryptor) EncryptNew(pt *rlwe.Plaintext) (*rlwe.Ciphertext, error) {
 func (e *Encryptor) encryptWith(m, u, e0, e1 ring.Poly, ct *rlwe.Ciphertext) {
 	pk0, pk1 := e.pk.Value[0].Q, e.pk.Value[1].Q
 	c0, c1 := ct.Value[0], ct.Value[1]
-	for i, s := range e.params.RingQ().SubRings[:ct.Level()+1] {
+	subs := e.params.RingQ().SubRings[:ct.Level()+1]
+	forEachLimb(len(subs), func(i int) {
+		s := subs[i]
 		nttLimb(s, u.Coeffs[i])
 		nttLimb(s, e0.Coeffs[i])
 		nttLimb(s, e1.Coeffs[i])
@@ -108,5 +110,5 @@ func (e *Encryptor) encryptWith(m, u, e0, e1 ring.Poly, ct *rlwe.Ciphertext) {
 		kernel.Add(s, c0.Coeffs[i], m.Coeffs[i], c0.Coeffs[i])
 		kernel.MulCoeffsMontgomery(s, u.Coeffs[i], pk1.Coeffs[i], c1.Coeffs[i])
 		kernel.Add(s, c1.Coeffs[i], e1.Coeffs[i], c1.Coeffs[i])
-	}
+	})
 }

@@ -468,3 +468,32 @@ func BenchmarkShare(b *testing.B) {
 		}
 	})
 }
+
+// TestLimbParallelismSameResult: forEachLimb visits every limb once at every
+// setting, and with the limbs of one ciphertext spread over goroutines the
+// encryption and the share still equal lattigo's word for word (the two
+// tests run again as subtests, after the setting is made 4).
+func TestLimbParallelismSameResult(t *testing.T) {
+	prev := LimbParallelism()
+	t.Cleanup(func() { SetLimbParallelism(prev) })
+	for _, par := range []int{1, 2, 4} {
+		SetLimbParallelism(par)
+		if LimbParallelism() != par {
+			t.Fatalf("LimbParallelism() = %d after setting %d", LimbParallelism(), par)
+		}
+		hits := make([]int32, 7)
+		forEachLimb(len(hits), func(i int) { hits[i]++ })
+		for i, h := range hits {
+			if h != 1 {
+				t.Fatalf("parallelism %d: limb %d visited %d times", par, i, h)
+			}
+		}
+	}
+	SetLimbParallelism(0)
+	if LimbParallelism() != 1 {
+		t.Fatalf("SetLimbParallelism(0) gave %d, want 1", LimbParallelism())
+	}
+	SetLimbParallelism(4)
+	t.Run("encrypt", TestEncryptorMatchesLattigo)
+	t.Run("share", TestShareMatchesLattigo)
+}

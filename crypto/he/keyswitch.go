@@ -108,7 +108,9 @@ func (k *KeySwitcher) Share(sk *rlwe.SecretKey, pkR *rlwe.PublicKey, ct *rlwe.Ci
 func (k *KeySwitcher) shareWith(sk *rlwe.SecretKey, pkR *rlwe.PublicKey, c1, u, e0, e1 ring.Poly, sh *mhe.PublicKeySwitchShare) {
 	h0, h1 := sh.Value[0], sh.Value[1]
 	pk0, pk1, s := pkR.Value[0].Q, pkR.Value[1].Q, sk.Value.Q
-	for i, sub := range k.params.RingQ().SubRings[:sh.Level()+1] {
+	subs := k.params.RingQ().SubRings[:sh.Level()+1]
+	forEachLimb(len(subs), func(i int) {
+		sub := subs[i]
 		nttLimb(sub, u.Coeffs[i])
 		nttLimb(sub, e0.Coeffs[i])
 		nttLimb(sub, e1.Coeffs[i])
@@ -117,7 +119,7 @@ func (k *KeySwitcher) shareWith(sk *rlwe.SecretKey, pkR *rlwe.PublicKey, c1, u, 
 		kernel.Add(sub, h0.Coeffs[i], e0.Coeffs[i], h0.Coeffs[i])
 		kernel.MulCoeffsMontgomery(sub, u.Coeffs[i], pk1.Coeffs[i], h1.Coeffs[i])
 		kernel.Add(sub, h1.Coeffs[i], e1.Coeffs[i], h1.Coeffs[i])
-	}
+	})
 }
 
 // Aggregate adds share into acc.

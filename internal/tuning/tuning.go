@@ -49,6 +49,9 @@ type Profile struct {
 	// ScoreWorkers is the number of goroutines for a score job's ciphertext
 	// work (0: GOMAXPROCS).
 	ScoreWorkers int `json:"score_workers"`
+	// LimbParallelism is how many goroutines one ciphertext's RNS limbs may
+	// use (0 or 1: one after the other); see he.SetLimbParallelism.
+	LimbParallelism int `json:"limb_parallelism"`
 	// PSIWorkers is the number of goroutines for a PSI job's group
 	// operations (0: GOMAXPROCS).
 	PSIWorkers int `json:"psi_workers"`
@@ -120,7 +123,7 @@ func (p *Profile) Validate() error {
 	for _, w := range []struct {
 		name string
 		n    int
-	}{{"score_workers", p.ScoreWorkers}, {"psi_workers", p.PSIWorkers}} {
+	}{{"score_workers", p.ScoreWorkers}, {"psi_workers", p.PSIWorkers}, {"limb_parallelism", p.LimbParallelism}} {
 		if w.n < 0 || w.n > MaxWorkers {
 			return fmt.Errorf("tuning: %s = %d, want 0..%d", w.name, w.n, MaxWorkers)
 		}
@@ -194,14 +197,18 @@ func (p *Profile) KernelImpl() (*kernel.Impl, error) {
 	return kernel.Compose("tuned", base, p.Kernels)
 }
 
-// ApplyKernels makes p's kernel choices the ones crypto/kernel runs, for the
-// whole process.
-func (p *Profile) ApplyKernels() error {
-	k, err := p.KernelImpl()
-	if err != nil {
-		return err
+// Apply makes p's process-wide settings current: the limb parallelism of
+// crypto/he and, if kernels, p's kernel choices in crypto/kernel. (Worker
+// counts are per job; the node passes them to each job.)
+func (p *Profile) Apply(kernels bool) error {
+	if kernels {
+		k, err := p.KernelImpl()
+		if err != nil {
+			return err
+		}
+		kernel.SetActive(k)
 	}
-	kernel.SetActive(k)
+	he.SetLimbParallelism(p.LimbParallelism)
 	return nil
 }
 

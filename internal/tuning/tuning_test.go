@@ -6,6 +6,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/mitai-dev/mitai/crypto/he"
 	"github.com/mitai-dev/mitai/crypto/kernel"
 )
 
@@ -65,6 +66,7 @@ func TestLoadRejects(t *testing.T) {
 		{"op", `{"version":1,"kernels":{"FFT":"generic"}}`, `operation "FFT"`},
 		{"variant", `{"version":1,"kernels":{"NTT":"sse9"}}`, "unknown variant"},
 		{"workers", `{"version":1,"score_workers":-1}`, "score_workers"},
+		{"limbs", `{"version":1,"limb_parallelism":100000}`, "limb_parallelism"},
 		{"preset", `{"version":1,"preset":"rsa-2048"}`, "unknown parameter preset"},
 		{"trailing", `{"version":1}{}`, "after the profile"},
 	} {
@@ -75,14 +77,21 @@ func TestLoadRejects(t *testing.T) {
 	}
 }
 
-func TestApplyKernels(t *testing.T) {
-	prev := kernel.Active()
-	defer kernel.SetActive(prev)
+func TestApply(t *testing.T) {
+	prev, prevLimbs := kernel.Active(), he.LimbParallelism()
+	defer func() { kernel.SetActive(prev); he.SetLimbParallelism(prevLimbs) }()
 	p := validProfile()
-	if err := p.ApplyKernels(); err != nil {
+	p.LimbParallelism = 2
+	if err := p.Apply(false); err != nil {
+		t.Fatal(err)
+	}
+	if kernel.Active() != prev || he.LimbParallelism() != 2 {
+		t.Fatalf("Apply(false): kernel %s, limb parallelism %d", kernel.Active().Name(), he.LimbParallelism())
+	}
+	if err := p.Apply(true); err != nil {
 		t.Fatal(err)
 	}
 	if kernel.Active().Name() != "tuned" {
-		t.Fatalf("active variant %s after ApplyKernels", kernel.Active().Name())
+		t.Fatalf("active variant %s after Apply(true)", kernel.Active().Name())
 	}
 }
