@@ -61,5 +61,8 @@
 // The package-level functions (NTT, MulCoeffsMontgomery, ...) call the active
 // variant. Variants lists the variants this machine can run, Get returns one
 // by name so that tests and the tuner can run them side by side without
-// touching global state, and Select changes the active one.
+// touching global state, and Select changes the active one. Compose builds a
+// variant that takes each operation from the variant chosen for it (a host
+// profile from `mitai bench tune`, see internal/tuning), and SetActive makes
+// it the active one.
 package kernel
