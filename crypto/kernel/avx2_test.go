@@ -153,3 +153,18 @@ func checkAVX2CI(t *testing.T, s *ring.SubRing, rng *rand.Rand) {
 		}
 	}
 }
+
+// ciFold is the first stage of lattigo's conjugate-invariant NTT and the last
+// of its INTT: (x_j, x_k) -> (x_j + 2q - w*x_k, x_k + 2q - w*x_j) for
+// 1 <= j <= n/2, k = n-j, w*x lazy Montgomery products; x_0 is copied.
+// Inputs below 2q give outputs below 4q.
+func ciFold(p1, p2 []uint64, n int, q, mrc, w uint64) {
+	twoQ := 2 * q
+	for j, k := 1, n-1; j < k; j, k = j+1, k-1 {
+		x, y := p1[j], p1[k]
+		p2[j], p2[k] = x+twoQ-mredLazy(y, w, q, mrc), y+twoQ-mredLazy(x, w, q, mrc)
+	}
+	h := n >> 1
+	p2[h] = p1[h] + twoQ - mredLazy(p1[h], w, q, mrc)
+	p2[0] = p1[0]
+}

@@ -31,7 +31,9 @@
 //
 // A variant is one implementation of every operation:
 //
-//   - "generic": portable Go, always built and always tested;
+//   - "generic": portable Go, always built and always tested; its NTT and
+//     INTT are lattigo's own exported transforms (the reference; a Go port
+//     was 10-15% slower), everything else is this package's Go;
 //   - "avx512": assembly on amd64, generated with avo from _asm/. With
 //     AVX-512 IFMA (52-bit multiply-add), for moduli below 2^50 only, it
 //     accelerates NTT and INTT of both ring types for N >= 16 (Shoup
