@@ -30,13 +30,15 @@ and writes the fastest choices to --out, a profile that 'mitai node
 --tuning FILE' loads (or that a node finds as tuning.json in its data folder).
 Each candidate is timed --rounds times, interleaved with the others, and the
 lowest median decides (a worker count or preset keeps its default unless
-another candidate is 3% faster); the profile records the CPU model, its flags, the Go version
-and every timing behind each choice. A kernel sweep over N = 2^12..2^16 at the
-chosen preset's primes follows, for the report.
+another candidate is 3% faster); the profile records the CPU model, its
+flags, the Go version and every timing behind each choice. A kernel sweep over
+N = 2^12..2^16 at the chosen preset's primes follows, for the report.
 
-Reports go to the folder of --out (or --report): tuning.md, tuning-report.json
-and tuning-speedup.svg. The preset is advice: all parties of a key generation
-job must use the same one, so nodes do not pick it alone.`,
+Reports go to the folder of --out (or --report): tuning.md,
+tuning-report.json and tuning-speedup.svg/.png. The preset is advice: all
+parties of a key generation job must use the same one, so nodes do not pick
+it alone. PSI's batch size is not searched: both roles of a PSI job must use
+the same one, so it belongs to the job, not to a host.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			o.Progress = cmd.ErrOrStderr()
@@ -70,7 +72,7 @@ job must use the same one, so nodes do not pick it alone.`,
 	}
 	f := cmd.Flags()
 	f.StringVar(&out, "out", "tuning.json", "where to write the profile")
-	f.StringVar(&reportDir, "report", "", "folder for tuning.md, tuning-report.json and tuning-speedup.svg (default: the folder of --out)")
+	f.StringVar(&reportDir, "report", "", "folder for tuning.md, tuning-report.json and tuning-speedup.svg/.png (default: the folder of --out)")
 	f.StringSliceVar(&o.Presets, "presets", nil, "score presets to choose from (default: every affine preset at N = 2^14)")
 	f.IntVar(&o.ScoreRows, "rows", 0, "rows of the score job timed per candidate (default 131072)")
 	f.IntVar(&o.PSIRows, "psi-rows", 0, "keys a side of the PSI job timed per worker count (default 20000)")
