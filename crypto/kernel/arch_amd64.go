@@ -15,7 +15,7 @@ func archImpls() []*Impl {
 // multiply-add) and for moduli below 2^50, the NTT and INTT of both ring types
 // for N >= 16 (ntt_amd64.go) and the Montgomery products whose result is fully
 // reduced (MulCoeffsMontgomery, MulCoeffsMontgomeryThenAdd,
-// MulScalarMontgomeryThenAdd); with AVX-512F/DQ, Add, Sub, Neg and Reduce for
+// MulScalarMontgomeryThenAdd) and the lazy ones (lazy.go in _asm); with AVX-512F/DQ, Add, Sub, Neg and Reduce for
 // every modulus (avx512ops_amd64.go); everything else is the generic code.
 var avx512Impl = &Impl{
 	name:      AVX512,
@@ -24,6 +24,8 @@ var avx512Impl = &Impl{
 		f := genericFuncs
 		f.mulMont = mulMontAVX512
 		f.mulMontThenAdd = mulMontThenAddAVX512
+		f.mulMontLazy = ifmaLoop(mulMontLazyIFMA, mulMontLazyGeneric)
+		f.mulMontLazyThenAddLazy = ifmaLoop(mulMontLazyThenAddLazyIFMA, mulMontLazyThenAddLazyGeneric)
 		f.mulScalarMontThenAdd = mulScalarMontThenAddAVX512
 		f.add = addAVX512
 		f.sub = subAVX512
@@ -79,6 +81,28 @@ func mulMontThenAddAVX512(p1, p2, p3 []uint64, q, mrc uint64) {
 			j := min(i+8, n)
 			mulMontThenAddGeneric(p1[i:j], p2[i:j], p3[i:j], q, mrc)
 			i = j
+		}
+	}
+}
+
+// ifmaLoop runs an IFMA loop that takes lattigo's MRedConstant over the
+// vectors it accepts and generic over the rest (the tail, vectors with an
+// input of 2q or more, moduli of 2^50 or more).
+func ifmaLoop(loop func(p1, p2, p3 []uint64, q, mrc uint64) int, generic func(p1, p2, p3 []uint64, q, mrc uint64)) func(p1, p2, p3 []uint64, q, mrc uint64) {
+	return func(p1, p2, p3 []uint64, q, mrc uint64) {
+		if q >= ifmaMaxModulus {
+			generic(p1, p2, p3, q, mrc)
+			return
+		}
+		n := len(p1)
+		p2, p3 = p2[:n], p3[:n]
+		for i := 0; i < n; {
+			i += loop(p1[i:], p2[i:], p3[i:], q, mrc)
+			if i < n {
+				j := min(i+8, n)
+				generic(p1[i:j], p2[i:j], p3[i:j], q, mrc)
+				i = j
+			}
 		}
 	}
 }

@@ -479,6 +479,120 @@ mulScalarMontThenAddIFMA_done:
 	VZEROUPPER
 	RET
 
+// func mulMontLazyIFMA(p1 []uint64, p2 []uint64, p3 []uint64, q uint64, mrc uint64) int
+// Requires: AVX, AVX512DQ, AVX512F, AVX512IFMA
+TEXT ·mulMontLazyIFMA(SB), NOSPLIT, $0-96
+	MOVQ p1_base+0(FP), AX
+	MOVQ p1_len+8(FP), CX
+	MOVQ p2_base+24(FP), DX
+	MOVQ p3_base+48(FP), BX
+
+	// constants: q, 2q, q^-1 mod 2^64, 2^52-1
+	MOVQ         q+72(FP), SI
+	VPBROADCASTQ SI, Z0
+	VPADDQ       Z0, Z0, Z1
+	MOVQ         mrc+80(FP), SI
+	VPBROADCASTQ SI, Z2
+	MOVQ         $0x000fffffffffffff, SI
+	VPBROADCASTQ SI, Z3
+	ANDQ         $-8, CX
+	XORQ         SI, SI
+
+mulMontLazyIFMA_loop:
+	CMPQ      SI, CX
+	JAE       mulMontLazyIFMA_done
+	VMOVDQU64 (AX)(SI*8), Z4
+	VMOVDQU64 (DX)(SI*8), Z5
+
+	// stop at a vector with an input of 2q or more
+	VPMAXUQ  Z5, Z4, Z6
+	VPCMPUQ  $0x05, Z1, Z6, K1
+	KORTESTW K1, K1
+	JNZ      mulMontLazyIFMA_done
+
+	// m = (x*y mod 2^64)*q^-1 mod 2^64, split at bit 52
+	VPMULLQ Z5, Z4, Z6
+	VPMULLQ Z2, Z6, Z6
+	VPANDQ  Z3, Z6, Z8
+	VPSRLQ  $0x34, Z6, Z6
+
+	// S = mh*q + floor(ml*q/2^52); TH = floor(x*y/2^52)
+	VPMULLQ     Z0, Z6, Z6
+	VPMADD52HUQ Z0, Z8, Z6
+	VPXORQ      Z7, Z7, Z7
+	VPMADD52HUQ Z5, Z4, Z7
+
+	// r = (TH - S) >> 12 (arithmetic) + q
+	VPSUBQ    Z6, Z7, Z7
+	VPSRAQ    $0x0c, Z7, Z7
+	VPADDQ    Z0, Z7, Z7
+	VMOVDQU64 Z7, (BX)(SI*8)
+	ADDQ      $+8, SI
+	JMP       mulMontLazyIFMA_loop
+
+mulMontLazyIFMA_done:
+	MOVQ SI, ret+88(FP)
+	VZEROUPPER
+	RET
+
+// func mulMontLazyThenAddLazyIFMA(p1 []uint64, p2 []uint64, p3 []uint64, q uint64, mrc uint64) int
+// Requires: AVX, AVX512DQ, AVX512F, AVX512IFMA
+TEXT ·mulMontLazyThenAddLazyIFMA(SB), NOSPLIT, $0-96
+	MOVQ p1_base+0(FP), AX
+	MOVQ p1_len+8(FP), CX
+	MOVQ p2_base+24(FP), DX
+	MOVQ p3_base+48(FP), BX
+
+	// constants: q, 2q, q^-1 mod 2^64, 2^52-1
+	MOVQ         q+72(FP), SI
+	VPBROADCASTQ SI, Z0
+	VPADDQ       Z0, Z0, Z1
+	MOVQ         mrc+80(FP), SI
+	VPBROADCASTQ SI, Z2
+	MOVQ         $0x000fffffffffffff, SI
+	VPBROADCASTQ SI, Z3
+	ANDQ         $-8, CX
+	XORQ         SI, SI
+
+mulMontLazyThenAddLazyIFMA_loop:
+	CMPQ      SI, CX
+	JAE       mulMontLazyThenAddLazyIFMA_done
+	VMOVDQU64 (AX)(SI*8), Z4
+	VMOVDQU64 (DX)(SI*8), Z5
+
+	// stop at a vector with an input of 2q or more
+	VPMAXUQ  Z5, Z4, Z6
+	VPCMPUQ  $0x05, Z1, Z6, K1
+	KORTESTW K1, K1
+	JNZ      mulMontLazyThenAddLazyIFMA_done
+
+	// m = (x*y mod 2^64)*q^-1 mod 2^64, split at bit 52
+	VPMULLQ Z5, Z4, Z6
+	VPMULLQ Z2, Z6, Z6
+	VPANDQ  Z3, Z6, Z8
+	VPSRLQ  $0x34, Z6, Z6
+
+	// S = mh*q + floor(ml*q/2^52); TH = floor(x*y/2^52)
+	VPMULLQ     Z0, Z6, Z6
+	VPMADD52HUQ Z0, Z8, Z6
+	VPXORQ      Z7, Z7, Z7
+	VPMADD52HUQ Z5, Z4, Z7
+
+	// r = (TH - S) >> 12 (arithmetic) + q
+	VPSUBQ    Z6, Z7, Z7
+	VPSRAQ    $0x0c, Z7, Z7
+	VPADDQ    Z0, Z7, Z7
+	VMOVDQU64 (BX)(SI*8), Z4
+	VPADDQ    Z4, Z7, Z7
+	VMOVDQU64 Z7, (BX)(SI*8)
+	ADDQ      $+8, SI
+	JMP       mulMontLazyThenAddLazyIFMA_loop
+
+mulMontLazyThenAddLazyIFMA_done:
+	MOVQ SI, ret+88(FP)
+	VZEROUPPER
+	RET
+
 DATA ntt_spread4<>+0(SB)/8, $0x0000000000000000
 DATA ntt_spread4<>+8(SB)/8, $0x0000000000000000
 DATA ntt_spread4<>+16(SB)/8, $0x0000000000000000

@@ -26,6 +26,20 @@ func mulMontThenAddIFMA(p1 []uint64, p2 []uint64, p3 []uint64, q uint64, qInv ui
 //go:noescape
 func mulScalarMontThenAddIFMA(p1 []uint64, scalar uint64, p2 []uint64, q uint64, qInv uint64) int
 
+// mulMontLazyIFMA sets p3[i] = lattigo's MRedLazy(p1[i], p2[i]) for the first vectors of 8
+// whose inputs are below 2q, and returns how many words it did. q < 2^50,
+// mrc = q^-1 mod 2^64 (lattigo's MRedConstant).
+//
+//go:noescape
+func mulMontLazyIFMA(p1 []uint64, p2 []uint64, p3 []uint64, q uint64, mrc uint64) int
+
+// mulMontLazyThenAddLazyIFMA sets p3[i] += lattigo's MRedLazy(p1[i], p2[i]) for the first vectors of 8
+// whose inputs are below 2q, and returns how many words it did. q < 2^50,
+// mrc = q^-1 mod 2^64 (lattigo's MRedConstant).
+//
+//go:noescape
+func mulMontLazyThenAddLazyIFMA(p1 []uint64, p2 []uint64, p3 []uint64, q uint64, mrc uint64) int
+
 // nttR2IFMA runs one forward stage of half-width t (a multiple of 8) from src
 // to dst (len(src) words, possibly the same), block i with root w[i], w'[i];
 // inputs and outputs below 4q. q < 2^50.

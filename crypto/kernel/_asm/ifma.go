@@ -21,6 +21,8 @@ func main() {
 	mulMontIFMA("mulMontIFMA", modePointwise)
 	mulMontIFMA("mulMontThenAddIFMA", modePointwiseThenAdd)
 	mulMontIFMA("mulScalarMontThenAddIFMA", modeScalarThenAdd)
+	mulMontLazyIFMA("mulMontLazyIFMA", false)
+	mulMontLazyIFMA("mulMontLazyThenAddLazyIFMA", true)
 	nttRoutines()
 	Generate()
 }
