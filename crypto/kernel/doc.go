@@ -38,9 +38,8 @@
 //     AVX-512 IFMA (52-bit multiply-add), for moduli below 2^50 only, it
 //     accelerates NTT and INTT of both ring types for N >= 16 (Shoup
 //     butterflies, two stages per pass over memory, the last three stages in
-//     registers) and the fully reduced Montgomery products
-//     (MulCoeffsMontgomery, MulCoeffsMontgomeryThenAdd,
-//     MulScalarMontgomeryThenAdd); with AVX-512F/DQ it accelerates Add, Sub,
+//     registers) and all five Montgomery products, the lazy ones giving
+//     lattigo's exact lazy word; with AVX-512F/DQ it accelerates Add, Sub,
 //     Neg and Reduce for every modulus (Reduce from 2^20, with a quotient
 //     estimated in double precision); for moduli below 2^31 it runs the
 //     avx2 loops where they are faster than its own (not the NTTs: IFMA's
