@@ -17,6 +17,7 @@ import (
 	"github.com/mitai-dev/mitai/coordinator"
 	"github.com/mitai-dev/mitai/crypto/pki"
 	"github.com/mitai-dev/mitai/internal/coordclient"
+	"github.com/mitai-dev/mitai/internal/freeport"
 	"github.com/mitai-dev/mitai/internal/mtls"
 	mitaiv1 "github.com/mitai-dev/mitai/proto/mitai/v1"
 )
@@ -106,11 +107,11 @@ func StartCluster(ctx context.Context, o ClusterOptions) (*Cluster, error) {
 	}
 	var peers []coordinator.Peer
 	for i := 1; i <= o.Replicas; i++ {
-		api, err := freePort()
+		api, err := freeport.Addr()
 		if err != nil {
 			return nil, err
 		}
-		raftAddr, err := freePort()
+		raftAddr, err := freeport.Addr()
 		if err != nil {
 			return nil, err
 		}
@@ -121,7 +122,7 @@ func StartCluster(ctx context.Context, o ClusterOptions) (*Cluster, error) {
 			DataDir: filepath.Join(dir, "data"), LogPath: filepath.Join(dir, "replica.log"),
 		}
 		if o.Pprof {
-			if r.Pprof, err = freePort(); err != nil {
+			if r.Pprof, err = freeport.Addr(); err != nil {
 				return nil, err
 			}
 		}

@@ -9,7 +9,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -21,6 +20,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/mitai-dev/mitai/crypto/pki"
+	"github.com/mitai-dev/mitai/internal/freeport"
 	"github.com/mitai-dev/mitai/internal/mtls"
 	"github.com/mitai-dev/mitai/node"
 	mitaiv1 "github.com/mitai-dev/mitai/proto/mitai/v1"
@@ -136,7 +136,7 @@ func (n *Net) start(ctx context.Context, o Options, ca *pki.CA, pkiDir string, p
 	if err := creds.Save(pkiDir, stem); err != nil {
 		return nil, err
 	}
-	addr, err := freePort()
+	addr, err := freeport.Addr()
 	if err != nil {
 		return nil, err
 	}
@@ -251,14 +251,4 @@ func (n *Net) Stop() {
 			p.PeakRSS = ru.Maxrss * 1024 // kilobytes on Linux
 		}
 	}
-}
-
-// freePort returns a loopback address with a port that was free a moment ago.
-func freePort() (string, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return "", err
-	}
-	defer l.Close()
-	return l.Addr().String(), nil
 }

@@ -11,6 +11,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/mitai-dev/mitai/internal/freeport"
 )
 
 // TestWalkthrough runs README.md's manual two-node walk-through with the
@@ -98,12 +100,11 @@ func TestWalkthrough(t *testing.T) {
 }
 
 func freeAddr(t *testing.T) string {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+	addr, err := freeport.Addr()
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer l.Close()
-	return l.Addr().String()
+	return addr
 }
 
 func waitListening(t *testing.T, addr string) {
