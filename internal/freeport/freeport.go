@@ -14,26 +14,41 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"net"
+	"sync"
 )
 
 // The range Addr picks from: below Linux's default ephemeral range
 // (32768-60999) and above the registered ports most services use.
 const (
-	low  = 20000
+	low  = 15000
 	high = 32767
 )
 
-// Addr returns a 127.0.0.1:port address that was free when checked, with the
-// port outside the kernel's ephemeral range. After 64 taken ports it falls
-// back to one the kernel picks.
+// given holds the ports this process has handed out: one may not be bound
+// yet, so the check that it is free says nothing, and it is never given twice.
+var (
+	mu    sync.Mutex
+	given = map[int]bool{}
+)
+
+// Addr returns a 127.0.0.1:port address that was free when checked and that
+// this process has not handed out before, with the port outside the kernel's
+// ephemeral range. After 64 taken ports it falls back to one the kernel picks.
 func Addr() (string, error) {
+	mu.Lock()
+	defer mu.Unlock()
 	for range 64 {
-		addr := fmt.Sprintf("127.0.0.1:%d", low+rand.IntN(high-low+1))
+		port := low + rand.IntN(high-low+1)
+		if given[port] {
+			continue
+		}
+		addr := fmt.Sprintf("127.0.0.1:%d", port)
 		l, err := net.Listen("tcp", addr)
 		if err != nil {
 			continue
 		}
 		l.Close()
+		given[port] = true
 		return addr, nil
 	}
 	l, err := net.Listen("tcp", "127.0.0.1:0")
