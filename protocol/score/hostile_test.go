@@ -162,6 +162,12 @@ func runTamperedOn(t *testing.T, names []string, from, to string, fn func(msg []
 		go func() {
 			o := Options{JobID: "j", Receiver: "bank", Parties: names, KeySet: ks[p.name].KeySet, Secret: ks[p.name].Secret,
 				Model: p.model, IdleTimeout: 2 * time.Second}
+			if p.name == from {
+				// The tampering party waits longer than its victim, so that
+				// when it falls silent the victim's idle timeout fires before
+				// the tamperer's own gives up and closes its streams.
+				o.IdleTimeout = 10 * time.Second
+			}
 			if tweak != nil {
 				tweak(p.name, &o)
 			}
