@@ -131,6 +131,7 @@ func (o HEOptions) withDefaults() (HEOptions, error) {
 type heData struct {
 	data            *datagen.CreditData
 	blocks          map[string]*score.Block
+	logOdds         []float64 // the plaintext reference, per aligned row
 	generateSeconds float64
 }
 
@@ -142,13 +143,27 @@ func generateHE(o HEOptions) (*heData, error) {
 		return nil, err
 	}
 	blocks, _, _ := data.Aligned()
-	return &heData{data: data, blocks: blocks, generateSeconds: time.Since(start).Seconds()}, nil
+	z, err := data.PlainLogOdds(blocks)
+	if err != nil {
+		return nil, err
+	}
+	return &heData{data: data, blocks: blocks, logOdds: z, generateSeconds: time.Since(start).Seconds()}, nil
+}
+
+// parties are the data's parties, the receiver first, with their keys.
+func (d *heData) parties(keys map[string]*keygen.Result) []score.LocalParty {
+	var ps []score.LocalParty
+	for _, t := range d.data.Tables {
+		k := keys[t.Party]
+		ps = append(ps, score.LocalParty{Name: t.Party, Block: d.blocks[t.Party], Model: t.Model, KeySet: k.KeySet, Secret: k.Secret})
+	}
+	return ps
 }
 
 // measure runs a key generation and a score job on d and checks the
 // scores against plaintext. o has its defaults.
 func (d *heData) measure(ctx context.Context, o HEOptions) (*HEReport, error) {
-	data, blocks, progress := d.data, d.blocks, o.Progress
+	data, progress := d.data, o.Progress
 	rep := &HEReport{Preset: o.Preset, Parties: o.Parties, ScoreRows: o.Rows, Features: len(data.Tables[0].Columns),
 		GenerateSeconds: d.generateSeconds, Cores: runtime.GOMAXPROCS(0), GoVersion: runtime.Version(), CPU: tuning.CPUModel()}
 
@@ -174,11 +189,7 @@ func (d *heData) measure(ctx context.Context, o HEOptions) (*HEReport, error) {
 	}
 	rep.SealedSecretBytes = len(sealed)
 
-	var parties []score.LocalParty
-	for _, t := range data.Tables {
-		k := keys[t.Party]
-		parties = append(parties, score.LocalParty{Name: t.Party, Block: blocks[t.Party], Model: t.Model, KeySet: k.KeySet, Secret: k.Secret})
-	}
+	parties := d.parties(keys)
 	fmt.Fprintf(progress, "scoring %d rows\n", o.Rows)
 	runtime.GC()
 	rep.LoadAverage = loadAverage()
@@ -209,18 +220,8 @@ func (d *heData) measure(ctx context.Context, o HEOptions) (*HEReport, error) {
 	rep.BytesPerRow = float64(sent) / float64(o.Rows)
 
 	// Agreement with plaintext float64 on every row.
-	z := make([]float64, o.Rows)
-	for i, t := range data.Tables {
-		u, err := t.Model.Partial(blocks[t.Party], i == 0, false)
-		if err != nil {
-			return nil, err
-		}
-		for r := range u {
-			z[r] += u[r]
-		}
-	}
 	card := score.DefaultScorecard
-	for r, v := range z {
+	for r, v := range d.logOdds {
 		rep.MaxLogOddsError = max(rep.MaxLogOddsError, math.Abs(res.Scores.LogOdds[r]-v))
 		rep.MaxProbabilityError = max(rep.MaxProbabilityError, math.Abs(res.Scores.Probability[r]-1/(1+math.Exp(-v))))
 		rep.MaxPointsError = max(rep.MaxPointsError, math.Abs(res.Scores.Points[r]-card.Points(v)))

@@ -13,7 +13,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/mitai-dev/mitai/bench/datagen"
 	"github.com/mitai-dev/mitai/crypto/group"
 	"github.com/mitai-dev/mitai/crypto/he"
 	"github.com/mitai-dev/mitai/crypto/kernel"
@@ -165,7 +164,7 @@ func RunTune(ctx context.Context, o TuneOptions) (*TuneReport, error) {
 			return runner.run(ctx, name, 0)
 		}})
 	}
-	choice, err := timeCandidates(fmt.Sprintf("score preset (%d rows, 3 parties, kernels tuned per preset)", o.ScoreRows), "score preset", "s", presetCands, he.DefaultPreset, o.Rounds, progress)
+	choice, _, err := timeCandidates(fmt.Sprintf("score preset (%d rows, 3 parties, kernels tuned per preset)", o.ScoreRows), "score preset", "s", presetCands, he.DefaultPreset, o.Rounds, progress)
 	if err != nil {
 		return nil, err
 	}
@@ -181,61 +180,59 @@ func RunTune(ctx context.Context, o TuneOptions) (*TuneReport, error) {
 
 	// 3. Score parallelism across ciphertexts (workers) and across the
 	// limbs of one ciphertext: one party's ciphertext work, as a node does it.
-	blocks := max(4*runtime.GOMAXPROCS(0), he.Blocks(o.ScoreRows, 1<<14))
-	work, err := newPartyWork(prof.Preset, runner.keys[prof.Preset]["bank"], runner.parties, blocks)
+	preset, _ := he.PresetByName(prof.Preset)
+	blocks := max(4*runtime.GOMAXPROCS(0), he.Blocks(o.ScoreRows, preset.Slots()))
+	work, err := newPartyWork(preset, runner.keys[prof.Preset][runner.names[0]], runner.names, blocks)
 	if err != nil {
 		return nil, err
 	}
 	defer he.SetLimbParallelism(he.LimbParallelism())
-	limbs := work.preset.AffineLevel + 1
+	limbs := preset.AffineLevel + 1
+	type parallelism struct{ workers, limbs int }
+	var pars []parallelism
 	var parCands []tuneCandidate
 	for _, w := range workerCounts() {
 		for _, lp := range slices.Compact([]int{1, min(limbs, runtime.GOMAXPROCS(0))}) {
-			parCands = append(parCands, tuneCandidate{name: parallelismName(w, lp), run: func() (float64, error) {
+			pars = append(pars, parallelism{w, lp})
+			parCands = append(parCands, tuneCandidate{name: fmt.Sprintf("workers=%d limbs=%d", w, lp), run: func() (float64, error) {
 				he.SetLimbParallelism(lp)
 				return work.run(w)
 			}})
 		}
 	}
-	choice, err = timeCandidates(fmt.Sprintf("one party's score work: encode, encrypt and key-switch share of %d blocks, %s (%d limbs)", blocks, prof.Preset, limbs),
-		"score parallelism", "s", parCands, parallelismName(runtime.GOMAXPROCS(0), 1), o.Rounds, progress)
+	def := slices.Index(pars, parallelism{runtime.GOMAXPROCS(0), 1})
+	choice, chosen, err := timeCandidates(fmt.Sprintf("one party's score work: encode, encrypt and key-switch share of %d blocks, %s (%d limbs)", blocks, prof.Preset, limbs),
+		"score parallelism", "s", parCands, parCands[def].name, o.Rounds, progress)
 	if err != nil {
 		return nil, err
 	}
-	if _, err := fmt.Sscanf(choice.Chosen, "workers=%d limbs=%d", &prof.ScoreWorkers, &prof.LimbParallelism); err != nil {
-		return nil, fmt.Errorf("bench tune: %q: %w", choice.Chosen, err)
-	}
+	prof.ScoreWorkers, prof.LimbParallelism = pars[chosen].workers, pars[chosen].limbs
 	prof.Choices = append(prof.Choices, choice)
 
 	// 4. PSI workers.
 	left, right := psiKeys(o.PSIRows, o.Seed)
+	workers := workerCounts()
 	var workerCands []tuneCandidate
-	for _, w := range workerCounts() {
+	for _, w := range workers {
 		workerCands = append(workerCands, tuneCandidate{name: strconv.Itoa(w), run: func() (float64, error) {
 			return runPSIPipe(ctx, left, right, w)
 		}})
 	}
-	choice, err = timeCandidates(fmt.Sprintf("psi intersection, %s, %d keys a side, both roles in one process", group.DefaultName, o.PSIRows), "psi workers", "s", workerCands, strconv.Itoa(runtime.GOMAXPROCS(0)), o.Rounds, progress)
+	choice, chosen, err = timeCandidates(fmt.Sprintf("psi intersection, %s, %d keys a side, both roles in one process", group.DefaultName, o.PSIRows), "psi workers", "s", workerCands, strconv.Itoa(runtime.GOMAXPROCS(0)), o.Rounds, progress)
 	if err != nil {
 		return nil, err
 	}
-	prof.PSIWorkers, _ = strconv.Atoi(choice.Chosen)
+	prof.PSIWorkers = workers[chosen]
 	prof.Choices = append(prof.Choices, choice)
 
 	// The sweep behind the chart, at the chosen preset's prime size and limbs.
-	p, _ := he.PresetByName(prof.Preset)
-	fmt.Fprintf(progress, "kernel sweep for the chart: N=2^%v, %d limbs of %d bits\n", o.ChartLogN, p.AffineLevel+1, p.MaxPrimeBits())
-	sweep, err := RunKernels(ctx, KernelOptions{LogN: o.ChartLogN, Limbs: []int{p.AffineLevel + 1}, ModulusBits: []int{p.MaxPrimeBits()},
+	fmt.Fprintf(progress, "kernel sweep for the chart: N=2^%v, %d limbs of %d bits\n", o.ChartLogN, limbs, preset.MaxPrimeBits())
+	sweep, err := RunKernels(ctx, KernelOptions{LogN: o.ChartLogN, Limbs: []int{limbs}, ModulusBits: []int{preset.MaxPrimeBits()},
 		Rings: []string{RingConjugateInvariant}, Variants: o.Variants, Rounds: o.Rounds, Seed: o.Seed, Progress: progress})
 	if err != nil {
 		return nil, err
 	}
 	return &TuneReport{Profile: prof, Sweep: sweep}, nil
-}
-
-// parallelismName names a score parallelism candidate.
-func parallelismName(workers, limbs int) string {
-	return fmt.Sprintf("workers=%d limbs=%d", workers, limbs)
 }
 
 // workerCounts are the candidate goroutine counts: 1, GOMAXPROCS and twice
@@ -350,13 +347,14 @@ type tuneCandidate struct {
 
 // timeCandidates times every candidate rounds times, interleaved (the order
 // rotating each round), after one untimed warm-up run each, and keeps the
-// lowest median, or the default candidate def when it is within settle of it.
-func timeCandidates(on, setting, unit string, cands []tuneCandidate, def string, rounds int, progress io.Writer) (tuning.Choice, error) {
+// lowest median, or the default candidate def when it is within settle of it;
+// it returns the choice and the index in cands of the one chosen.
+func timeCandidates(on, setting, unit string, cands []tuneCandidate, def string, rounds int, progress io.Writer) (tuning.Choice, int, error) {
 	fmt.Fprintf(progress, "%s: %d candidates × %d rounds on %s\n", setting, len(cands), rounds, on)
 	samples := make([][]float64, len(cands))
 	for _, c := range cands {
 		if _, err := c.run(); err != nil {
-			return tuning.Choice{}, fmt.Errorf("bench tune: %s %s: %w", setting, c.name, err)
+			return tuning.Choice{}, 0, fmt.Errorf("bench tune: %s %s: %w", setting, c.name, err)
 		}
 	}
 	for round := range rounds {
@@ -364,7 +362,7 @@ func timeCandidates(on, setting, unit string, cands []tuneCandidate, def string,
 			i := (j + round) % len(cands)
 			s, err := cands[i].run()
 			if err != nil {
-				return tuning.Choice{}, fmt.Errorf("bench tune: %s %s: %w", setting, cands[i].name, err)
+				return tuning.Choice{}, 0, fmt.Errorf("bench tune: %s %s: %w", setting, cands[i].name, err)
 			}
 			samples[i] = append(samples[i], s)
 		}
@@ -375,34 +373,33 @@ func timeCandidates(on, setting, unit string, cands []tuneCandidate, def string,
 	}
 	decideWithDefault(&c, def)
 	fmt.Fprintf(progress, "  %s\n", describe(c))
-	return c, nil
+	return c, slices.IndexFunc(cands, func(t tuneCandidate) bool { return t.name == c.Chosen }), nil
 }
 
 // scoreRunner holds generated credit data and a collective key set per
 // preset, to time score jobs on.
 type scoreRunner struct {
-	data    *datagen.CreditData
-	blocks  map[string]*score.Block
-	keys    map[string]map[string]*keygen.Result // preset -> party -> keys
-	parties []string
-	rows    int
+	*heData
+	keys  map[string]map[string]*keygen.Result // preset -> party -> keys
+	names []string                             // the parties, the receiver first
 }
 
 func newScoreRunner(ctx context.Context, presets []string, rows int, seed uint64, progress io.Writer) (*scoreRunner, error) {
-	parties := []string{"bank", "bureau", "telco"}
-	fmt.Fprintf(progress, "generating %d aligned rows for %v\n", rows, parties)
-	data, err := datagen.Credit{Parties: parties, Rows: rows, Overlap: 1, Seed: seed}.Generate()
+	o, err := HEOptions{Rows: rows, Seed: seed, Progress: progress}.withDefaults()
 	if err != nil {
 		return nil, err
 	}
-	blocks, _, _ := data.Aligned()
-	r := &scoreRunner{data: data, blocks: blocks, keys: map[string]map[string]*keygen.Result{}, parties: parties, rows: rows}
+	d, err := generateHE(o)
+	if err != nil {
+		return nil, err
+	}
+	r := &scoreRunner{heData: d, keys: map[string]map[string]*keygen.Result{}, names: o.Parties}
 	for _, p := range presets {
 		s := make([]byte, 32)
 		if _, err := rand.Read(s); err != nil {
 			return nil, err
 		}
-		keys, _, err := keygen.RunLocal(ctx, keygen.Options{JobID: "tune-keygen-" + p, Seed: s, Preset: p, Parties: parties})
+		keys, _, err := keygen.RunLocal(ctx, keygen.Options{JobID: "tune-keygen-" + p, Seed: s, Preset: p, Parties: o.Parties})
 		if err != nil {
 			return nil, fmt.Errorf("bench tune: keys for %s: %w", p, err)
 		}
@@ -415,26 +412,11 @@ func newScoreRunner(ctx context.Context, presets []string, rows int, seed uint64
 // GOMAXPROCS) and returns the job's wall seconds. It checks the scores
 // against plaintext, so that a fast wrong configuration is an error.
 func (r *scoreRunner) run(ctx context.Context, preset string, workers int) (float64, error) {
-	var parties []score.LocalParty
-	for _, t := range r.data.Tables {
-		k := r.keys[preset][t.Party]
-		parties = append(parties, score.LocalParty{Name: t.Party, Block: r.blocks[t.Party], Model: t.Model, KeySet: k.KeySet, Secret: k.Secret})
-	}
-	res, err := score.RunLocal(ctx, parties, score.Options{JobID: "tune-score", Receiver: parties[0].Name, Workers: workers})
+	res, err := score.RunLocal(ctx, r.parties(r.keys[preset]), score.Options{JobID: "tune-score", Receiver: r.names[0], Workers: workers})
 	if err != nil {
 		return 0, err
 	}
-	z := make([]float64, r.rows)
-	for i, t := range r.data.Tables {
-		u, err := t.Model.Partial(r.blocks[t.Party], i == 0, false)
-		if err != nil {
-			return 0, err
-		}
-		for j := range u {
-			z[j] += u[j]
-		}
-	}
-	for j, v := range z {
+	for j, v := range r.logOdds {
 		if d := math.Abs(res.Scores.LogOdds[j] - v); !(d < 1e-3) {
 			return 0, fmt.Errorf("score row %d: log-odds off by %g", j, d)
 		}
@@ -508,11 +490,7 @@ type partyWork struct {
 	blocks int
 }
 
-func newPartyWork(preset string, keys *keygen.Result, parties []string, blocks int) (*partyWork, error) {
-	p, err := he.PresetByName(preset)
-	if err != nil {
-		return nil, err
-	}
+func newPartyWork(p *he.Preset, keys *keygen.Result, parties []string, blocks int) (*partyWork, error) {
 	sk, err := keys.Secret.KeySwitchKey(keys.KeySet, parties)
 	if err != nil {
 		return nil, err

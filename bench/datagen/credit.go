@@ -445,6 +445,27 @@ func (d *CreditData) Aligned() (blocks map[string]*score.Block, labels []int, ke
 	return blocks, labels, keys
 }
 
+// PlainLogOdds is the plaintext joint log-odds of the aligned rows of blocks
+// (from Aligned): the sum of every party's partial, the first party's with
+// its model's intercept. It is the in-memory reference a joint score job's
+// result is checked against; PlainScores is the same from the written files.
+func (d *CreditData) PlainLogOdds(blocks map[string]*score.Block) ([]float64, error) {
+	var z []float64
+	for i, t := range d.Tables {
+		u, err := t.Model.Partial(blocks[t.Party], i == 0, false)
+		if err != nil {
+			return nil, err
+		}
+		if z == nil {
+			z = make([]float64, len(u))
+		}
+		for r := range u {
+			z[r] += u[r]
+		}
+	}
+	return z, nil
+}
+
 // PlainScores is the plaintext joint score of some customers, computed from
 // the written files as one party holding every table and model would.
 type PlainScores struct {
