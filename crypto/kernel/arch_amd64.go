@@ -22,10 +22,10 @@ var avx512Impl = &Impl{
 	supported: func() bool { return cpu.X86.HasAVX512F && cpu.X86.HasAVX512DQ && cpu.X86.HasAVX512IFMA },
 	f: preferAVX2Below31(func() funcs { // for q < 2^31, see preferAVX2Below31
 		f := genericFuncs
-		f.mulMont = mulMontAVX512
-		f.mulMontThenAdd = mulMontThenAddAVX512
-		f.mulMontLazy = ifmaLoop(mulMontLazyIFMA, mulMontLazyGeneric)
-		f.mulMontLazyThenAddLazy = ifmaLoop(mulMontLazyThenAddLazyIFMA, mulMontLazyThenAddLazyGeneric)
+		f.mulMont = mulLoop(ifmaMaxModulus, 8, withIFMAQInv(mulMontIFMA), mulMontGeneric)
+		f.mulMontThenAdd = mulLoop(ifmaMaxModulus, 8, withIFMAQInv(mulMontThenAddIFMA), mulMontThenAddGeneric)
+		f.mulMontLazy = mulLoop(ifmaMaxModulus, 8, mulMontLazyIFMA, mulMontLazyGeneric)
+		f.mulMontLazyThenAddLazy = mulLoop(ifmaMaxModulus, 8, mulMontLazyThenAddLazyIFMA, mulMontLazyThenAddLazyGeneric)
 		f.mulScalarMontThenAdd = mulScalarMontThenAddAVX512
 		f.add = addAVX512
 		f.sub = subAVX512
@@ -45,52 +45,21 @@ const ifmaMaxModulus = 1 << 50
 // ifmaQInv returns -q^-1 mod 2^52 from lattigo's MRedConstant q^-1 mod 2^64.
 func ifmaQInv(mrc uint64) uint64 { return -mrc & (1<<52 - 1) }
 
-// The wrappers run the assembly over the vectors of 8 it accepts and the
-// generic code over the rest: the tail, and any vector with an input of 2q or
-// more (lattigo's bound, x*y < q*2^64, allows those; IFMA reads 52 bits).
-
-func mulMontAVX512(p1, p2, p3 []uint64, q, mrc uint64) {
-	if q >= ifmaMaxModulus {
-		mulMontGeneric(p1, p2, p3, q, mrc)
-		return
-	}
-	n := len(p1)
-	p2, p3 = p2[:n], p3[:n]
-	qInv := ifmaQInv(mrc)
-	for i := 0; i < n; {
-		i += mulMontIFMA(p1[i:], p2[i:], p3[i:], q, qInv)
-		if i < n {
-			j := min(i+8, n)
-			mulMontGeneric(p1[i:j], p2[i:j], p3[i:j], q, mrc)
-			i = j
-		}
-	}
+// withIFMAQInv adapts the IFMA loops that take -q^-1 mod 2^52 to lattigo's
+// MRedConstant.
+func withIFMAQInv(loop func(p1, p2, p3 []uint64, q, qInv uint64) int) func(p1, p2, p3 []uint64, q, mrc uint64) int {
+	return func(p1, p2, p3 []uint64, q, mrc uint64) int { return loop(p1, p2, p3, q, ifmaQInv(mrc)) }
 }
 
-func mulMontThenAddAVX512(p1, p2, p3 []uint64, q, mrc uint64) {
-	if q >= ifmaMaxModulus {
-		mulMontThenAddGeneric(p1, p2, p3, q, mrc)
-		return
-	}
-	n := len(p1)
-	p2, p3 = p2[:n], p3[:n]
-	qInv := ifmaQInv(mrc)
-	for i := 0; i < n; {
-		i += mulMontThenAddIFMA(p1[i:], p2[i:], p3[i:], q, qInv)
-		if i < n {
-			j := min(i+8, n)
-			mulMontThenAddGeneric(p1[i:j], p2[i:j], p3[i:j], q, mrc)
-			i = j
-		}
-	}
-}
-
-// ifmaLoop runs an IFMA loop that takes lattigo's MRedConstant over the
-// vectors it accepts and generic over the rest (the tail, vectors with an
-// input of 2q or more, moduli of 2^50 or more).
-func ifmaLoop(loop func(p1, p2, p3 []uint64, q, mrc uint64) int, generic func(p1, p2, p3 []uint64, q, mrc uint64)) func(p1, p2, p3 []uint64, q, mrc uint64) {
+// mulLoop makes a pointwise Montgomery operation of an assembly loop: the loop
+// runs over the vectors it accepts and the generic code over the rest (the
+// tail, and a vector with an input above the loop's bound, which lattigo's
+// x*y < q*2^64 allows), resume words at a time before the loop is tried again,
+// so that mostly large inputs cost one refused call per resume words; moduli
+// of maxQ or more go to the generic code whole.
+func mulLoop(maxQ uint64, resume int, loop func(p1, p2, p3 []uint64, q, mrc uint64) int, generic func(p1, p2, p3 []uint64, q, mrc uint64)) func(p1, p2, p3 []uint64, q, mrc uint64) {
 	return func(p1, p2, p3 []uint64, q, mrc uint64) {
-		if q >= ifmaMaxModulus {
+		if q >= maxQ {
 			generic(p1, p2, p3, q, mrc)
 			return
 		}
@@ -99,7 +68,7 @@ func ifmaLoop(loop func(p1, p2, p3 []uint64, q, mrc uint64) int, generic func(p1
 		for i := 0; i < n; {
 			i += loop(p1[i:], p2[i:], p3[i:], q, mrc)
 			if i < n {
-				j := min(i+8, n)
+				j := min(i+resume, n)
 				generic(p1[i:j], p2[i:j], p3[i:j], q, mrc)
 				i = j
 			}

@@ -39,37 +39,15 @@ var avx2Impl = &Impl{
 // multiplied operand below 2^32 (VPMULUDQ's width) and 4q below 2^33.
 const avx2MaxModulus = 1 << 31
 
-// mulWrap runs an assembly Montgomery loop over the blocks of 8 words it
-// accepts and generic over the rest: the tail, and any block with an input of
-// 2^32 or more (lattigo's bound, x*y < q*2^64, allows those). After a refused
-// block generic does avx2Resume words, so that inputs that are mostly large
-// cost one refused call per avx2Resume words, not per 8.
-func mulWrap(asm func(p1, p2, p3 []uint64, q, mrc uint64) int, gen func(p1, p2, p3 []uint64, q, mrc uint64)) func(p1, p2, p3 []uint64, q, mrc uint64) {
-	return func(p1, p2, p3 []uint64, q, mrc uint64) {
-		if q >= avx2MaxModulus {
-			gen(p1, p2, p3, q, mrc)
-			return
-		}
-		n := len(p1)
-		p2, p3 = p2[:n], p3[:n]
-		for i := 0; i < n; {
-			i += asm(p1[i:], p2[i:], p3[i:], q, mrc)
-			if i < n {
-				j := min(i+avx2Resume, n)
-				gen(p1[i:j], p2[i:j], p3[i:j], q, mrc)
-				i = j
-			}
-		}
-	}
-}
-
+// avx2Resume is how many words the generic code takes after the AVX2 loop
+// refuses a block (an input of 2^32 or more), before the loop is tried again.
 const avx2Resume = 64
 
 var (
-	mulMontAVX2Wrap                = mulWrap(mulMontAVX2, mulMontGeneric)
-	mulMontLazyAVX2Wrap            = mulWrap(mulMontLazyAVX2, mulMontLazyGeneric)
-	mulMontThenAddAVX2Wrap         = mulWrap(mulMontThenAddAVX2, mulMontThenAddGeneric)
-	mulMontLazyThenAddLazyAVX2Wrap = mulWrap(mulMontLazyThenAddLazyAVX2, mulMontLazyThenAddLazyGeneric)
+	mulMontAVX2Wrap                = mulLoop(avx2MaxModulus, avx2Resume, mulMontAVX2, mulMontGeneric)
+	mulMontLazyAVX2Wrap            = mulLoop(avx2MaxModulus, avx2Resume, mulMontLazyAVX2, mulMontLazyGeneric)
+	mulMontThenAddAVX2Wrap         = mulLoop(avx2MaxModulus, avx2Resume, mulMontThenAddAVX2, mulMontThenAddGeneric)
+	mulMontLazyThenAddLazyAVX2Wrap = mulLoop(avx2MaxModulus, avx2Resume, mulMontLazyThenAddLazyAVX2, mulMontLazyThenAddLazyGeneric)
 )
 
 // mulScalarMontThenAddAVX2Wrap multiplies by the scalar out of Montgomery form
