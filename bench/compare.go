@@ -43,12 +43,7 @@ func GenericConfig() (Config, error) {
 // features choose, default workers and preset.
 func TunedConfig(path string) (Config, error) {
 	if path == "" {
-		vs := kernel.Variants()
-		k, err := kernel.Get(vs[len(vs)-1])
-		if err != nil {
-			return Config{}, err
-		}
-		return Config{Name: "tuned (CPU features, no profile)", Kernel: k}, nil
+		return Config{Name: "tuned (CPU features, no profile)", Kernel: kernel.Best()}, nil
 	}
 	path, err := filepath.Abs(path) // node configs resolve relative paths from their own folder
 	if err != nil {

@@ -179,6 +179,12 @@ func choose(forced string) *Impl {
 		slog.Warn("kernel: ignoring "+EnvVar+", using the generic variant", "value", forced, "err", err)
 		return genericImpl
 	}
+	return Best()
+}
+
+// Best returns the variant the CPU features choose: the most preferred one
+// this binary and CPU can run.
+func Best() *Impl {
 	best := genericImpl
 	for _, k := range registry {
 		if k.supported() {

@@ -190,11 +190,7 @@ func (p *Profile) Save(path string) error {
 // KernelImpl returns the composition of kernel variants p chooses, based on
 // the variant the CPU features choose for operations p does not name.
 func (p *Profile) KernelImpl() (*kernel.Impl, error) {
-	base, err := kernel.Get(bestVariant())
-	if err != nil {
-		return nil, err
-	}
-	return kernel.Compose("tuned", base, p.Kernels)
+	return kernel.Compose("tuned", kernel.Best(), p.Kernels)
 }
 
 // Apply makes p's process-wide settings current: the limb parallelism of
@@ -210,13 +206,6 @@ func (p *Profile) Apply(kernels bool) error {
 	}
 	he.SetLimbParallelism(p.LimbParallelism)
 	return nil
-}
-
-// bestVariant is the variant the CPU features choose: the last of
-// kernel.Variants.
-func bestVariant() string {
-	vs := kernel.Variants()
-	return vs[len(vs)-1]
 }
 
 // CPUModel reads the CPU model name (Linux /proc/cpuinfo); elsewhere it is
