@@ -2,11 +2,7 @@
 
 package kernel
 
-import (
-	"sync"
-
-	"golang.org/x/sys/cpu"
-)
+import "golang.org/x/sys/cpu"
 
 // avx2Impl is the AVX2 variant, for moduli below 2^31 (avx2MaxModulus): the
 // forward and inverse NTT of both ring types (N >= 16), the Montgomery
@@ -135,79 +131,42 @@ type nttTables struct {
 	last [4]uint64
 }
 
-// nttKey identifies a roots table by content, not by address: lattigo's
-// table for degree n and modulus q is the powers of one primitive root psi
-// (psi^-1 for the backward table) in a fixed order, and its entry n/2 (after
-// packCI for the conjugate-invariant ring) is psi itself, in Montgomery form.
-// Rings rebuilt with the same parameters (one per job, say) so share one set
-// of tables instead of adding a set each. nInv is 0 for forward tables, which
-// keeps them apart from backward ones even if some ring's psi were another's
-// psi^-1.
-type nttKey struct {
-	q, psi, nInv uint64
-	n            int
-	ci           bool
-}
-
-// nttCache holds the tables of every roots table seen. A SubRing's tables
-// never change once lattigo has built them.
-var nttCache sync.Map // nttKey -> *nttTables
-
 // shoup32 returns floor(w*2^32/q) for w < q < 2^32.
 func shoup32(w, q uint64) uint64 { return w << 32 / q }
 
 // mulModQ returns a*b mod q for a, b < q < 2^32.
 func mulModQ(a, b, q uint64) uint64 { return a * b % q }
 
-// packCI returns the roots of the stages of a conjugate-invariant table (2N
-// long, the stage of m blocks at roots[2m : 3m]) at the standard table's
-// places (roots[m : 2m]), with the folding root roots[1] at 0: N words.
-func packCI(roots []uint64, n int) []uint64 {
-	p := make([]uint64, n)
-	p[0] = roots[1]
-	for m := 1; m < n; m *= 2 {
-		copy(p[m:2*m], roots[2*m:3*m])
-	}
-	return p
-}
-
 // getNTTTables returns the tables of roots, a standard SubRing's table (ci
 // false) or a conjugate-invariant one's, with nInvMont its N^-1 or (2N)^-1
 // for a backward table and 0 for a forward one.
 func getNTTTables(roots []uint64, n int, q, mrc, nInvMont uint64, ci bool) *nttTables {
-	psi := roots[n/2]
-	if ci {
-		psi = roots[n] // packCI(roots, n)[n/2]
-	}
-	key := nttKey{q, psi, nInvMont, n, ci}
-	if t, ok := nttCache.Load(key); ok {
-		return t.(*nttTables)
-	}
-	if ci {
-		roots = packCI(roots, n)
-	}
-	t := &nttTables{w: make([]uint64, 2*n), tail: make([]uint64, 2*n)}
-	for k := range n {
-		w := mred(roots[k], 1, q, mrc) // out of Montgomery form
-		t.w[2*k], t.w[2*k+1] = w, shoup32(w, q)
-	}
-	r := func(k int) uint64 { return t.w[2*k] }
-	for b := range n / 8 {
-		tb := t.tail[16*b : 16*b+16]
-		r2, r1 := n/4+2*b, n/2+4*b
-		for l, w := range [8]uint64{r(r2), r(r2), r(r2 + 1), r(r2 + 1), r(r1), r(r1 + 2), r(r1 + 1), r(r1 + 3)} {
-			tb[l+4*(l/4)] = w
-			tb[l+4*(l/4)+4] = shoup32(w, q)
+	return tablesOf("avx2", roots, q, n, ci, func() *nttTables {
+		if ci {
+			roots = packCI(roots, n)
 		}
-	}
-	nInv := mred(nInvMont, 1, q, mrc)
-	w := mulModQ(r(1), nInv, q)
-	if ci {
-		w = r(0)
-	}
-	t.last = [4]uint64{w, shoup32(w, q), nInv, shoup32(nInv, q)}
-	v, _ := nttCache.LoadOrStore(key, t)
-	return v.(*nttTables)
+		t := &nttTables{w: make([]uint64, 2*n), tail: make([]uint64, 2*n)}
+		for k := range n {
+			w := mred(roots[k], 1, q, mrc) // out of Montgomery form
+			t.w[2*k], t.w[2*k+1] = w, shoup32(w, q)
+		}
+		r := func(k int) uint64 { return t.w[2*k] }
+		for b := range n / 8 {
+			tb := t.tail[16*b : 16*b+16]
+			r2, r1 := n/4+2*b, n/2+4*b
+			for l, w := range [8]uint64{r(r2), r(r2), r(r2 + 1), r(r2 + 1), r(r1), r(r1 + 2), r(r1 + 1), r(r1 + 3)} {
+				tb[l+4*(l/4)] = w
+				tb[l+4*(l/4)+4] = shoup32(w, q)
+			}
+		}
+		nInv := mred(nInvMont, 1, q, mrc)
+		w := mulModQ(r(1), nInv, q)
+		if ci {
+			w = r(0)
+		}
+		t.last = [4]uint64{w, shoup32(w, q), nInv, shoup32(nInv, q)}
+		return t
+	})
 }
 
 // nttAVX2 is lattigo's NTTStandard for q < 2^31 and N >= 16: radix-2

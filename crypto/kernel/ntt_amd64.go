@@ -2,12 +2,7 @@
 
 package kernel
 
-import (
-	"math/bits"
-	"runtime"
-	"sync"
-	"weak"
-)
+import "math/bits"
 
 // The IFMA NTT (q < 2^50, N >= 16) drives the assembly passes of
 // _asm/ntt.go: radix-4 passes (two stages each) for the stages of
@@ -28,48 +23,20 @@ type shoupTables struct {
 	w, wp []uint64
 }
 
-type shoupKey struct {
-	roots weak.Pointer[uint64]
-	q     uint64
-	n     int
-	ci    bool
-}
-
-// shoupCache holds the tables of the root slices in use, keyed by the slice's
-// first word (weakly), q and N: a SubRing never changes its tables, so
-// neither does the entry. The entry goes when the SubRing's table does, so a
-// process that builds rings again and again does not pile them up.
-var shoupCache sync.Map
-
 // shoupTablesOf returns the tables of roots, a standard (ci false) or
 // conjugate-invariant SubRing's RootsForward or RootsBackward.
 func shoupTablesOf(roots []uint64, q, mrc uint64, n int, ci bool) *shoupTables {
-	key := shoupKey{weak.Make(&roots[0]), q, n, ci}
-	if t, ok := shoupCache.Load(key); ok {
-		return t.(*shoupTables)
-	}
-	t := &shoupTables{w: make([]uint64, n+8), wp: make([]uint64, n+8)}
-	set := func(i int, r uint64) {
-		t.w[i] = mred(r, 1, q, mrc)
-		t.wp[i] = shoup52(t.w[i], q)
-	}
-	if ci {
-		set(0, roots[1])
-		for h := 1; h < n; h *= 2 {
-			for i := range h {
-				set(h+i, roots[2*h+i])
-			}
+	return tablesOf("ifma", roots, q, n, ci, func() *shoupTables {
+		if ci {
+			roots = packCI(roots, n)
 		}
-	} else {
+		t := &shoupTables{w: make([]uint64, n+8), wp: make([]uint64, n+8)}
 		for i, r := range roots[:n] {
-			set(i, r)
+			t.w[i] = mred(r, 1, q, mrc)
+			t.wp[i] = shoup52(t.w[i], q)
 		}
-	}
-	v, loaded := shoupCache.LoadOrStore(key, t)
-	if !loaded {
-		runtime.AddCleanup(&roots[0], func(k shoupKey) { shoupCache.Delete(k) }, key)
-	}
-	return v.(*shoupTables)
+		return t
+	})
 }
 
 // shoup52 returns floor(w*2^52/q) for w < q.

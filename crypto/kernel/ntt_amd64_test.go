@@ -15,7 +15,7 @@ import (
 func TestShoupCacheFollowsRing(t *testing.T) {
 	entries := func() int {
 		n := 0
-		shoupCache.Range(func(_, _ any) bool { n++; return true })
+		tableCache.Range(func(_, _ any) bool { n++; return true })
 		return n
 	}
 	before := entries()
