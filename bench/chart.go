@@ -16,14 +16,14 @@ import (
 // shortOp abbreviates operation names for the chart's axis.
 var shortOp = strings.NewReplacer("MulCoeffsMontgomery", "MulMont", "MulScalarMontgomery", "MulScalarMont", "ThenAddLazy", "+AddLazy", "ThenAdd", "+Add")
 
-// WriteSpeedupChart draws rep as a chart in format ("svg" or "png"): one panel per variant and
-// ring shape (limbs, modulus bits), a group of bars per operation, one bar
-// per ring degree N, each bar the variant's speedup over lattigo measured
-// in the same run; a line marks 1x.
+// WriteSpeedupChart draws rep as a chart in format ("svg" or "png"): one
+// panel per variant and ring shape (ring type, limbs, modulus bits), a group
+// of bars per operation, one bar per ring degree N, each bar the variant's
+// speedup over lattigo measured in the same run; a line marks 1x.
 func WriteSpeedupChart(w io.Writer, rep *KernelReport, format string) error {
 	type panelKey struct {
-		variant     string
-		limbs, bits int
+		variant, ring string
+		limbs, bits   int
 	}
 	var panels []panelKey
 	var ops []string
@@ -33,7 +33,7 @@ func WriteSpeedupChart(w io.Writer, rep *KernelReport, format string) error {
 		if r.Variant == LattigoVariant {
 			continue
 		}
-		k := panelKey{r.Variant, r.Limbs, r.ModulusBits}
+		k := panelKey{r.Variant, r.Ring, r.Limbs, r.ModulusBits}
 		if speed[k] == nil {
 			speed[k] = map[string]map[int]float64{}
 			panels = append(panels, k)
@@ -62,7 +62,7 @@ func WriteSpeedupChart(w io.Writer, rep *KernelReport, format string) error {
 	barWidth := vg.Points(7)
 	for _, k := range panels {
 		p := plot.New()
-		p.Title.Text = fmt.Sprintf("%s vs lattigo: %d limb(s) of %d-bit primes (%s)", k.variant, k.limbs, k.bits, rep.CPU)
+		p.Title.Text = fmt.Sprintf("%s vs lattigo: %s ring, %d limb(s) of %d-bit primes (%s)", k.variant, k.ring, k.limbs, k.bits, rep.CPU)
 		p.Y.Label.Text = "speedup (lattigo = 1)"
 		p.Y.Min = 0
 		top := 1.0
@@ -128,8 +128,8 @@ func log2Int(n int) int {
 func WriteKernelMarkdown(w io.Writer, rep *KernelReport) {
 	fmt.Fprintf(w, "Kernels on %s (%s), %s. Median of %d interleaved timings; ns per call over all limbs; speedup = lattigo's time over the variant's, same run.\n\n",
 		rep.CPU, strings.Join(rep.CPUFeatures, " "), rep.GoVersion, rep.Rounds)
-	fmt.Fprint(w, "| op | N | limbs | bits |")
-	sep := "| --- | ---: | ---: | ---: |"
+	fmt.Fprint(w, "| op | ring | N | limbs | bits |")
+	sep := "| --- | --- | ---: | ---: | ---: |"
 	for _, v := range rep.Variants {
 		if v == LattigoVariant {
 			fmt.Fprintf(w, " %s ns |", v)
@@ -140,11 +140,10 @@ func WriteKernelMarkdown(w io.Writer, rep *KernelReport) {
 		}
 	}
 	fmt.Fprintf(w, "\n%s\n", sep)
-	for i := 0; i < len(rep.Results); {
-		r0 := rep.Results[i]
-		fmt.Fprintf(w, "| %s | 2^%d | %d | %d |", r0.Op, log2Int(r0.N), r0.Limbs, r0.ModulusBits)
-		for ; i < len(rep.Results) && sameCase(rep.Results[i], r0); i++ {
-			r := rep.Results[i]
+	for _, c := range cases(rep.Results) {
+		r0 := c[0]
+		fmt.Fprintf(w, "| %s | %s | 2^%d | %d | %d |", r0.Op, r0.Ring, log2Int(r0.N), r0.Limbs, r0.ModulusBits)
+		for _, r := range c {
 			if r.Variant == LattigoVariant {
 				fmt.Fprintf(w, " %.0f |", r.NsPerOp)
 			} else {

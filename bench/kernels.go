@@ -444,11 +444,10 @@ func WriteKernelTable(w io.Writer, rep *KernelReport) {
 		}
 	}
 	fmt.Fprintln(w)
-	for i := 0; i < len(rep.Results); {
-		r0 := rep.Results[i]
+	for _, c := range cases(rep.Results) {
+		r0 := c[0]
 		fmt.Fprintf(w, "%-36s %-8s %7d %5d %4d", r0.Op, r0.Ring, r0.N, r0.Limbs, r0.ModulusBits)
-		for ; i < len(rep.Results) && sameCase(rep.Results[i], r0); i++ {
-			r := rep.Results[i]
+		for _, r := range c {
 			if r.Variant == LattigoVariant {
 				fmt.Fprintf(w, " %12.0f", r.NsPerOp)
 			} else {
@@ -457,6 +456,21 @@ func WriteKernelTable(w io.Writer, rep *KernelReport) {
 		}
 		fmt.Fprintln(w)
 	}
+}
+
+// cases splits results into runs of one case (operation, ring type, N,
+// limbs, prime size), each holding lattigo's and every variant's result.
+func cases(results []KernelResult) [][]KernelResult {
+	var out [][]KernelResult
+	for i := 0; i < len(results); {
+		j := i + 1
+		for j < len(results) && sameCase(results[j], results[i]) {
+			j++
+		}
+		out = append(out, results[i:j])
+		i = j
+	}
+	return out
 }
 
 func sameCase(a, b KernelResult) bool {
