@@ -14,11 +14,14 @@ var limbParallelism atomic.Int32
 
 func init() { limbParallelism.Store(1) }
 
-// SetLimbParallelism sets how many goroutines one ciphertext's limbs may use
-// (at least 1). More than one pays only when there are more cores than
-// ciphertexts in flight; `mitai bench tune` measures it.
+// MaxLimbParallelism bounds the setting.
+const MaxLimbParallelism = 64
+
+// SetLimbParallelism sets how many goroutines one ciphertext's limbs may use,
+// n clamped to 1..MaxLimbParallelism. More than one pays only when there are
+// more cores than ciphertexts in flight; `mitai bench tune` measures it.
 func SetLimbParallelism(n int) {
-	limbParallelism.Store(int32(max(1, min(n, 64))))
+	limbParallelism.Store(int32(max(1, min(n, MaxLimbParallelism))))
 }
 
 // LimbParallelism returns the current setting.

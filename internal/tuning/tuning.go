@@ -121,11 +121,11 @@ func (p *Profile) Validate() error {
 		}
 	}
 	for _, w := range []struct {
-		name string
-		n    int
-	}{{"score_workers", p.ScoreWorkers}, {"psi_workers", p.PSIWorkers}, {"limb_parallelism", p.LimbParallelism}} {
-		if w.n < 0 || w.n > MaxWorkers {
-			return fmt.Errorf("tuning: %s = %d, want 0..%d", w.name, w.n, MaxWorkers)
+		name   string
+		n, max int
+	}{{"score_workers", p.ScoreWorkers, MaxWorkers}, {"psi_workers", p.PSIWorkers, MaxWorkers}, {"limb_parallelism", p.LimbParallelism, he.MaxLimbParallelism}} {
+		if w.n < 0 || w.n > w.max {
+			return fmt.Errorf("tuning: %s = %d, want 0..%d", w.name, w.n, w.max)
 		}
 	}
 	if p.Preset != "" {
