@@ -1063,9 +1063,15 @@ func testNodeKilledMidTask(t *testing.T, victim string) {
 	if got := eventSummary(events); got != want+", task.scheduled 2, task.outcome 2" {
 		t.Errorf("the task's ledger entries: %s", got)
 	}
-	if !slices.ContainsFunc(events, func(e taskEvent) bool { return e.kind == state.KindResultDelivered && e.attempt == 2 }) {
-		t.Errorf("no signed delivery of attempt 2's result in the ledger: %v", events)
-	}
+	// The receiver reports the delivery on its own, after the outcome that
+	// ends the job: wait for it.
+	eventually(t, 10*time.Second, func() error {
+		events = taskEvents(t, bank, taskID)
+		if !slices.ContainsFunc(events, func(e taskEvent) bool { return e.kind == state.KindResultDelivered && e.attempt == 2 }) {
+			return fmt.Errorf("no signed delivery of attempt 2's result in the ledger: %v", events)
+		}
+		return nil
+	})
 	entries, err := os.ReadDir(filepath.Join(h.dir, "bank-data", "results"))
 	if err != nil {
 		t.Fatal(err)
