@@ -31,6 +31,7 @@ var avx512Impl = &Impl{
 		f.sub = subAVX512
 		f.neg = negAVX512
 		f.reduce = reduceAVX512
+		f.sampleCDT = sampleCDTAVX512
 		f.ntt, f.intt = nttAVX512, inttAVX512
 		f.nttCI, f.inttCI = nttCIAVX512, inttCIAVX512
 		return f

@@ -27,8 +27,17 @@ var avx2Impl = &Impl{
 		f.sub = subAVX2Wrap
 		f.neg = negAVX2Wrap
 		f.reduce = reduceAVX2Wrap
+		f.sampleCDT = sampleCDTAVX2
 		return f
 	}(),
+}
+
+// sampleCDTAVX2 runs cdtAVX2 on the vectors of 16 words, the generic code
+// on the rest. (Every variant's SampleCDT takes any word.)
+func sampleCDTAVX2(table, r []uint64, x []int64) {
+	v := len(r) &^ 15
+	cdtAVX2(table, r[:v], x[:v])
+	sampleCDTGeneric(table, r[v:], x[v:])
 }
 
 // avx2MaxModulus bounds the moduli of the AVX2 path: q < 2^31 keeps every

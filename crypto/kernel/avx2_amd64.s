@@ -1110,3 +1110,72 @@ ciFoldScaleAVX2_loop:
 	JNZ       ciFoldScaleAVX2_loop
 	VZEROUPPER
 	RET
+
+// func cdtAVX2(table []uint64, r []uint64, x []int64)
+// Requires: AVX, AVX2, SSE2
+TEXT ·cdtAVX2(SB), NOSPLIT, $0-72
+	MOVQ         table_base+0(FP), AX
+	MOVQ         table_len+8(FP), CX
+	MOVQ         r_base+24(FP), DX
+	MOVQ         r_len+32(FP), BX
+	MOVQ         x_base+48(FP), SI
+	MOVQ         $0x7fffffffffffffff, DI
+	MOVQ         DI, X0
+	VPBROADCASTQ X0, Y0
+	MOVQ         CX, X1
+	VPBROADCASTQ X1, Y1
+	VPXOR        Y2, Y2, Y2
+	ANDQ         $-16, BX
+	XORQ         DI, DI
+
+cdtAVX2_loop:
+	CMPQ    DI, BX
+	JAE     cdtAVX2_done
+	VPAND   (DX)(DI*8), Y0, Y3
+	VMOVDQA Y1, Y4
+	VPAND   32(DX)(DI*8), Y0, Y5
+	VMOVDQA Y1, Y6
+	VPAND   64(DX)(DI*8), Y0, Y7
+	VMOVDQA Y1, Y8
+	VPAND   96(DX)(DI*8), Y0, Y9
+	VMOVDQA Y1, Y10
+	XORQ    R8, R8
+
+cdtAVX2_table:
+	CMPQ         R8, CX
+	JAE          cdtAVX2_sign
+	VPBROADCASTQ (AX)(R8*8), Y11
+	VPCMPGTQ     Y3, Y11, Y12
+	VPADDQ       Y12, Y4, Y4
+	VPCMPGTQ     Y5, Y11, Y12
+	VPADDQ       Y12, Y6, Y6
+	VPCMPGTQ     Y7, Y11, Y12
+	VPADDQ       Y12, Y8, Y8
+	VPCMPGTQ     Y9, Y11, Y11
+	VPADDQ       Y11, Y10, Y10
+	INCQ         R8
+	JMP          cdtAVX2_table
+
+cdtAVX2_sign:
+	VPCMPGTQ (DX)(DI*8), Y2, Y3
+	VPXOR    Y3, Y4, Y4
+	VPSUBQ   Y3, Y4, Y4
+	VMOVDQU  Y4, (SI)(DI*8)
+	VPCMPGTQ 32(DX)(DI*8), Y2, Y3
+	VPXOR    Y3, Y6, Y6
+	VPSUBQ   Y3, Y6, Y6
+	VMOVDQU  Y6, 32(SI)(DI*8)
+	VPCMPGTQ 64(DX)(DI*8), Y2, Y3
+	VPXOR    Y3, Y8, Y8
+	VPSUBQ   Y3, Y8, Y8
+	VMOVDQU  Y8, 64(SI)(DI*8)
+	VPCMPGTQ 96(DX)(DI*8), Y2, Y3
+	VPXOR    Y3, Y10, Y10
+	VPSUBQ   Y3, Y10, Y10
+	VMOVDQU  Y10, 96(SI)(DI*8)
+	ADDQ     $+16, DI
+	JMP      cdtAVX2_loop
+
+cdtAVX2_done:
+	VZEROUPPER
+	RET

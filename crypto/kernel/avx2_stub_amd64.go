@@ -119,3 +119,10 @@ func ciFoldAVX2(src []uint64, dst []uint64, c *[4]uint64, q uint64)
 //
 //go:noescape
 func ciFoldScaleAVX2(src []uint64, dst []uint64, c *[4]uint64, q uint64)
+
+// cdtAVX2 sets x[i] = ±#{k : r[i] mod 2^63 >= table[k]}, negative when r[i]'s
+// top bit is set, for the first len(r)&^15 words; table entries in [1, 2^63).
+// No branch or address depends on r.
+//
+//go:noescape
+func cdtAVX2(table []uint64, r []uint64, x []int64)

@@ -252,3 +252,100 @@ reduceZMM_loop1:
 reduceZMM_done:
 	VZEROUPPER
 	RET
+
+// func cdtZMM(table []uint64, r []uint64, x []int64)
+// Requires: AVX, AVX512F
+TEXT ·cdtZMM(SB), NOSPLIT, $0-72
+	MOVQ         table_base+0(FP), AX
+	MOVQ         table_len+8(FP), CX
+	MOVQ         r_base+24(FP), DX
+	MOVQ         r_len+32(FP), BX
+	MOVQ         x_base+48(FP), SI
+	MOVQ         $0x7fffffffffffffff, DI
+	VPBROADCASTQ DI, Z0
+	MOVQ         $0x0000000000000001, DI
+	VPBROADCASTQ DI, Z1
+	MOVQ         BX, DI
+	ANDQ         $-32, DI
+	ANDQ         $-8, BX
+	XORQ         R8, R8
+
+cdtZMM_loop4:
+	CMPQ      R8, DI
+	JAE       cdtZMM_loop4_end
+	VMOVDQU64 (DX)(R8*8), Z2
+	VPANDQ    Z0, Z2, Z3
+	VPXORQ    Z4, Z4, Z4
+	VMOVDQU64 64(DX)(R8*8), Z5
+	VPANDQ    Z0, Z5, Z6
+	VPXORQ    Z7, Z7, Z7
+	VMOVDQU64 128(DX)(R8*8), Z8
+	VPANDQ    Z0, Z8, Z9
+	VPXORQ    Z10, Z10, Z10
+	VMOVDQU64 192(DX)(R8*8), Z11
+	VPANDQ    Z0, Z11, Z12
+	VPXORQ    Z13, Z13, Z13
+	XORQ      R9, R9
+
+cdtZMM_loop4_table:
+	CMPQ        R9, CX
+	JAE         cdtZMM_loop4_sign
+	VPCMPQ.BCST $0x05, (AX)(R9*8), Z3, K1
+	VPCMPQ.BCST $0x05, (AX)(R9*8), Z6, K2
+	VPCMPQ.BCST $0x05, (AX)(R9*8), Z9, K3
+	VPCMPQ.BCST $0x05, (AX)(R9*8), Z12, K4
+	VPADDQ      Z1, Z4, K1, Z4
+	VPADDQ      Z1, Z7, K2, Z7
+	VPADDQ      Z1, Z10, K3, Z10
+	VPADDQ      Z1, Z13, K4, Z13
+	INCQ        R9
+	JMP         cdtZMM_loop4_table
+
+cdtZMM_loop4_sign:
+	VPSRAQ    $0x3f, Z2, Z2
+	VPXORQ    Z2, Z4, Z4
+	VPSUBQ    Z2, Z4, Z4
+	VMOVDQU64 Z4, (SI)(R8*8)
+	VPSRAQ    $0x3f, Z5, Z5
+	VPXORQ    Z5, Z7, Z7
+	VPSUBQ    Z5, Z7, Z7
+	VMOVDQU64 Z7, 64(SI)(R8*8)
+	VPSRAQ    $0x3f, Z8, Z8
+	VPXORQ    Z8, Z10, Z10
+	VPSUBQ    Z8, Z10, Z10
+	VMOVDQU64 Z10, 128(SI)(R8*8)
+	VPSRAQ    $0x3f, Z11, Z11
+	VPXORQ    Z11, Z13, Z13
+	VPSUBQ    Z11, Z13, Z13
+	VMOVDQU64 Z13, 192(SI)(R8*8)
+	ADDQ      $0x20, R8
+	JMP       cdtZMM_loop4
+
+cdtZMM_loop4_end:
+cdtZMM_loop1:
+	CMPQ      R8, BX
+	JAE       cdtZMM_loop1_end
+	VMOVDQU64 (DX)(R8*8), Z2
+	VPANDQ    Z0, Z2, Z3
+	VPXORQ    Z14, Z14, Z14
+	XORQ      DI, DI
+
+cdtZMM_loop1_table:
+	CMPQ        DI, CX
+	JAE         cdtZMM_loop1_sign
+	VPCMPQ.BCST $0x05, (AX)(DI*8), Z3, K1
+	VPADDQ      Z1, Z14, K1, Z14
+	INCQ        DI
+	JMP         cdtZMM_loop1_table
+
+cdtZMM_loop1_sign:
+	VPSRAQ    $0x3f, Z2, Z2
+	VPXORQ    Z2, Z14, Z14
+	VPSUBQ    Z2, Z14, Z14
+	VMOVDQU64 Z14, (SI)(R8*8)
+	ADDQ      $0x08, R8
+	JMP       cdtZMM_loop1
+
+cdtZMM_loop1_end:
+	VZEROUPPER
+	RET

@@ -28,3 +28,10 @@ func negZMM(p1 []uint64, p2 []uint64, q uint64)
 //
 //go:noescape
 func reduceZMM(p1 []uint64, p2 []uint64, q uint64, qInvF uint64)
+
+// cdtZMM sets x[i] = ±#{k : r[i] mod 2^63 >= table[k]}, negative when r[i]'s
+// top bit is set, for the first len(r)&^7 words; table entries in [1, 2^63).
+// No branch or address depends on r.
+//
+//go:noescape
+func cdtZMM(table []uint64, r []uint64, x []int64)

@@ -4,9 +4,15 @@ package kernel
 
 import "math"
 
-// The AVX-512 Add, Sub, Neg and Reduce (avx512_amd64.s, generated from
-// _asm/avx512): the assembly does the vectors of 8 words, the generic code
-// the tail of fewer than 8.
+// The AVX-512 Add, Sub, Neg, Reduce and SampleCDT (avx512_amd64.s, generated
+// from _asm/avx512): the assembly does the vectors of 8 words, the generic
+// code the tail of fewer than 8.
+
+func sampleCDTAVX512(table, r []uint64, x []int64) {
+	v := len(r) &^ 7
+	cdtZMM(table, r[:v], x[:v])
+	sampleCDTGeneric(table, r[v:], x[v:])
+}
 
 func addAVX512(p1, p2, p3 []uint64, q uint64) {
 	n := len(p1)

@@ -24,6 +24,7 @@ var genericFuncs = funcs{
 	sub:                    subGeneric,
 	neg:                    negGeneric,
 	reduce:                 reduceGeneric,
+	sampleCDT:              sampleCDTGeneric,
 }
 
 // cred returns a mod q for a in [0, 2q) (lattigo's CRed).

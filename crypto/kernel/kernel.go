@@ -38,6 +38,7 @@ type funcs struct {
 	sub                    func(p1, p2, p3 []uint64, q uint64)
 	neg                    func(p1, p2 []uint64, q uint64)
 	reduce                 func(p1, p2 []uint64, q, bred uint64)
+	sampleCDT              func(table, r []uint64, x []int64)
 }
 
 // Impl is one variant: every operation of the package, implemented one way.

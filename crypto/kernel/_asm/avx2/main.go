@@ -40,7 +40,74 @@ func main() {
 	gsLast()
 	ciFold("ciFoldAVX2", false)
 	ciFold("ciFoldScaleAVX2", true)
+	cdt()
 	Generate()
+}
+
+// cdt emits cdtAVX2, SampleCDT's loop: each table entry is broadcast from
+// memory and compared with four vectors (c > m gives -1), the counts start
+// at len(table) and add the comparisons, so they end at #{k : m >= c}; the
+// sign is applied as (a ^ s) - s with s = (r < 0). Any 64-bit words: the
+// comparisons are signed, and m and c are below 2^63.
+func cdt() {
+	const name = "cdtAVX2"
+	TEXT(name, NOSPLIT, "func(table, r []uint64, x []int64)")
+	Pragma("noescape")
+	doc(name + " sets x[i] = ±#{k : r[i] mod 2^63 >= table[k]}, negative when r[i]'s\ntop bit is set, for the first len(r)&^15 words; table entries in [1, 2^63).\nNo branch or address depends on r.")
+	tab := Load(Param("table").Base(), GP64())
+	nt := Load(Param("table").Len(), GP64())
+	rp := Load(Param("r").Base(), GP64())
+	n := Load(Param("r").Len(), GP64())
+	xp := Load(Param("x").Base(), GP64())
+	low := broadcastConst(1<<63 - 1)
+	count := YMM()
+	xc := XMM()
+	MOVQ(nt, xc)
+	VPBROADCASTQ(xc, count)
+	zero := YMM()
+	VPXOR(zero, zero, zero)
+	ANDQ(I8(-16), n)
+	i := GP64()
+	XORQ(i, i)
+
+	Label(name + "_loop")
+	CMPQ(i, n)
+	JAE(LabelRef(name + "_done"))
+	var m, a [4]VecVirtual
+	at := func(p Register, u int) Mem { return Mem{Base: p, Index: i, Scale: 8, Disp: 32 * u} }
+	for u := range 4 {
+		m[u], a[u] = YMM(), YMM()
+		VPAND(at(rp, u), low, m[u])
+		VMOVDQA(count, a[u])
+	}
+	k := GP64()
+	XORQ(k, k)
+	Label(name + "_table")
+	CMPQ(k, nt)
+	JAE(LabelRef(name + "_sign"))
+	c := YMM()
+	VPBROADCASTQ(Mem{Base: tab, Index: k, Scale: 8}, c)
+	for u := range 4 {
+		g := YMM()
+		VPCMPGTQ(m[u], c, g) // c > m: -1
+		VPADDQ(g, a[u], a[u])
+	}
+	INCQ(k)
+	JMP(LabelRef(name + "_table"))
+	Label(name + "_sign")
+	for u := range 4 { // r is read again: sixteen registers hold no more
+		s := YMM()
+		VPCMPGTQ(at(rp, u), zero, s) // r < 0: -1
+		VPXOR(s, a[u], a[u])
+		VPSUBQ(s, a[u], a[u])
+		VMOVDQU(a[u], at(xp, u))
+	}
+	ADDQ(I8(16), i)
+	JMP(LabelRef(name + "_loop"))
+
+	Label(name + "_done")
+	VZEROUPPER()
+	RET()
 }
 
 func doc(text string) { Doc(strings.Split(text, "\n")...) }

@@ -1,5 +1,5 @@
 // Command avx512 generates crypto/kernel's AVX-512 Add, Sub, Neg and Reduce
-// loops with avo.
+// loops and its table sampler (SampleCDT) with avo.
 //
 // Run from crypto/kernel: go generate (see gen.go there), which runs
 //
@@ -53,7 +53,80 @@ func main() {
 		[]string{"p1"}, "p2", []string{"q", "qInvF"},
 		reduceVec)
 
+	cdt()
+
 	Generate()
+}
+
+// cdt writes cdtZMM, SampleCDT's loop: each table entry is broadcast from
+// memory into one compare per vector (mask = m >= c) and a masked add of
+// one; the sign is applied as (a ^ s) - s with s = r >> 63 arithmetic. Four
+// vectors per iteration share each entry's load.
+func cdt() {
+	const name = "cdtZMM"
+	TEXT(name, NOSPLIT, "func(table, r []uint64, x []int64)")
+	Pragma("noescape")
+	Doc(name+" sets x[i] = ±#{k : r[i] mod 2^63 >= table[k]}, negative when r[i]'s",
+		"top bit is set, for the first len(r)&^7 words; table entries in [1, 2^63).",
+		"No branch or address depends on r.")
+	tab := Load(Param("table").Base(), GP64())
+	nt := Load(Param("table").Len(), GP64())
+	rp := Load(Param("r").Base(), GP64())
+	n := Load(Param("r").Len(), GP64())
+	xp := Load(Param("x").Base(), GP64())
+	low, ones := ZMM(), ZMM()
+	t := GP64()
+	MOVQ(U64(1<<63-1), t)
+	VPBROADCASTQ(t, low)
+	MOVQ(U64(1), t)
+	VPBROADCASTQ(t, ones)
+	n32 := GP64()
+	MOVQ(n, n32)
+	ANDQ(I32(-32), n32)
+	ANDQ(I8(-8), n)
+	i := GP64()
+	XORQ(i, i)
+
+	block := func(label string, vectors int, limit Register) {
+		Label(label)
+		CMPQ(i, limit)
+		JAE(LabelRef(label + "_end"))
+		masks := []Register{K1, K2, K3, K4}
+		r, m, a := make([]VecVirtual, vectors), make([]VecVirtual, vectors), make([]VecVirtual, vectors)
+		for u := range vectors {
+			r[u], m[u], a[u] = ZMM(), ZMM(), ZMM()
+			VMOVDQU64(Mem{Base: rp, Index: i, Scale: 8, Disp: 64 * u}, r[u])
+			VPANDQ(low, r[u], m[u])
+			VPXORQ(a[u], a[u], a[u])
+		}
+		k := GP64()
+		XORQ(k, k)
+		Label(label + "_table")
+		CMPQ(k, nt)
+		JAE(LabelRef(label + "_sign"))
+		for u := range vectors {
+			VPCMPQ_BCST(U8(5), Mem{Base: tab, Index: k, Scale: 8}, m[u], masks[u]) // m >= c (NLT)
+		}
+		for u := range vectors {
+			VPADDQ(ones, a[u], masks[u], a[u])
+		}
+		INCQ(k)
+		JMP(LabelRef(label + "_table"))
+		Label(label + "_sign")
+		for u := range vectors {
+			VPSRAQ(U8(63), r[u], r[u])
+			VPXORQ(r[u], a[u], a[u])
+			VPSUBQ(r[u], a[u], a[u])
+			VMOVDQU64(a[u], Mem{Base: xp, Index: i, Scale: 8, Disp: 64 * u})
+		}
+		ADDQ(U8(8*vectors), i)
+		JMP(LabelRef(label))
+		Label(label + "_end")
+	}
+	block(name+"_loop4", 4, n32)
+	block(name+"_loop1", 1, n)
+	VZEROUPPER()
+	RET()
 }
 
 // cred returns min(x, x-q) as unsigned words: x-q if x >= q, else x (x-q
