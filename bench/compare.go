@@ -13,7 +13,8 @@ import (
 
 // Config is one configuration of a side-by-side benchmark.
 type Config struct {
-	// Name labels the configuration in reports ("generic", "tuned").
+	// Name labels the configuration in reports ("lattigo", "generic",
+	// "tuned").
 	Name string
 	// Kernel is the crypto/kernel variant (or composition) the run uses.
 	Kernel *kernel.Impl
@@ -26,6 +27,19 @@ type Config struct {
 	// ProfilePath is the profile nodes load in process benchmarks (PSI);
 	// empty means none.
 	ProfilePath string
+	// LattigoPath runs encryption and key-switch shares through lattigo's
+	// own code (he.SetLattigoPath; score jobs only).
+	LattigoPath bool
+}
+
+// LattigoConfig is the code path before crypto/kernel: lattigo's encryptor
+// and share generation, with lattigo's samplers and ring arithmetic, the
+// generic kernels for the rest (their NTT is lattigo's; the other loops run
+// at lattigo's speed or faster), default worker counts and preset.
+func LattigoConfig() (Config, error) {
+	c, err := GenericConfig()
+	c.Name, c.LattigoPath = "lattigo", true
+	return c, err
 }
 
 // GenericConfig is the portable configuration: the generic Go kernels,
@@ -85,10 +99,14 @@ type Comparison struct {
 	Rows    int            `json:"rows"`
 	Runs    int            `json:"runs"`
 	Configs []ConfigResult `json:"configs"`
-	// Speedup[i] is Configs[0].Median / Configs[i].Median.
+	// Speedup[i] is Configs[0].Median / Configs[i].Median: how many times
+	// faster configuration i ran than the first.
 	Speedup []float64 `json:"speedup"`
-	CPU     string    `json:"cpu"`
-	Cores   int       `json:"cores"`
+	// LastSpeedup[i] is Configs[i].Median / Configs[last].Median: how many
+	// times faster the last configuration (the tuned one) ran than i.
+	LastSpeedup []float64 `json:"last_speedup"`
+	CPU         string    `json:"cpu"`
+	Cores       int       `json:"cores"`
 }
 
 // interleave runs every configuration runs times, rotating the order each
@@ -118,15 +136,18 @@ func (c *Comparison) finish() {
 	for i := range c.Configs {
 		c.Configs[i].Median = median(c.Configs[i].WallSeconds)
 	}
+	last := c.Configs[len(c.Configs)-1].Median
 	for i := range c.Configs {
 		c.Speedup = append(c.Speedup, c.Configs[0].Median/c.Configs[i].Median)
+		c.LastSpeedup = append(c.LastSpeedup, c.Configs[i].Median/last)
 	}
 }
 
 // RunHECompare runs the score job of RunHE under each configuration, runs
 // times each, interleaved, on the same generated data (new keys each run),
-// and reports each configuration's median beside the first's. The process's
-// kernel variant and limb parallelism are restored afterwards.
+// and reports each configuration's median beside the first's and the
+// last's. The process's kernel variant, limb parallelism and lattigo path
+// are restored afterwards.
 func RunHECompare(ctx context.Context, o HEOptions, configs []Config, runs int) (*Comparison, error) {
 	o, err := o.withDefaults()
 	if err != nil {
@@ -136,11 +157,12 @@ func RunHECompare(ctx context.Context, o HEOptions, configs []Config, runs int) 
 	if err != nil {
 		return nil, err
 	}
-	prev, prevLimbs := kernel.Active(), he.LimbParallelism()
-	defer func() { kernel.SetActive(prev); he.SetLimbParallelism(prevLimbs) }()
+	prev, prevLimbs, prevPath := kernel.Active(), he.LimbParallelism(), he.LattigoPath()
+	defer func() { kernel.SetActive(prev); he.SetLimbParallelism(prevLimbs); he.SetLattigoPath(prevPath) }()
 	reps, err := interleave(ctx, configs, runs, func(c Config) (*HEReport, error) {
 		kernel.SetActive(c.Kernel)
 		he.SetLimbParallelism(c.LimbParallelism)
+		he.SetLattigoPath(c.LattigoPath)
 		oc := o
 		oc.Workers = c.Workers
 		if c.Preset != "" {
@@ -176,6 +198,11 @@ func RunHECompare(ctx context.Context, o HEOptions, configs []Config, runs int) 
 // configuration, runs times each, interleaved. A configuration reaches the
 // nodes through their environment (MITAI_KERNEL) and profile.
 func RunPSICompare(ctx context.Context, o PSIOptions, configs []Config, runs int) (*Comparison, error) {
+	for _, c := range configs {
+		if c.LattigoPath {
+			return nil, fmt.Errorf("bench: psi: configuration %s: the lattigo path is a score-job setting (PSI uses no HE)", c.Name)
+		}
+	}
 	o.SkipFloor = true
 	progress := o.Progress
 	if progress == nil {

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/mitai-dev/mitai/crypto/he"
 	"github.com/mitai-dev/mitai/crypto/kernel"
 	"github.com/mitai-dev/mitai/internal/tuning"
 )
@@ -75,11 +76,16 @@ func TestRunTuneTiny(t *testing.T) {
 	}
 }
 
-// TestHECompareTiny: both configurations run, the speedup is the ratio of
-// the medians.
+// TestHECompareTiny: the three configurations run, the speedups are the
+// ratios of the medians, every run's scores are right (lattigo's path
+// included), and the process's lattigo path is off again afterwards.
 func TestHECompareTiny(t *testing.T) {
 	if testing.Short() {
 		t.Skip("runs score jobs")
+	}
+	l, err := LattigoConfig()
+	if err != nil {
+		t.Fatal(err)
 	}
 	g, err := GenericConfig()
 	if err != nil {
@@ -89,16 +95,22 @@ func TestHECompareTiny(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	c, err := RunHECompare(context.Background(), HEOptions{Rows: 2000, Preset: "affine-ci12"}, []Config{g, tu}, 2)
+	c, err := RunHECompare(context.Background(), HEOptions{Rows: 2000, Preset: "affine-ci12"}, []Config{l, g, tu}, 2)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(c.Configs) != 2 || len(c.Configs[1].WallSeconds) != 2 || c.Speedup[0] != 1 ||
-		c.Speedup[1] != c.Configs[0].Median/c.Configs[1].Median || c.Configs[0].Kernel != kernel.Generic {
+	if len(c.Configs) != 3 || len(c.Configs[2].WallSeconds) != 2 || c.Speedup[0] != 1 || c.LastSpeedup[2] != 1 ||
+		c.Speedup[2] != c.Configs[0].Median/c.Configs[2].Median || c.LastSpeedup[1] != c.Configs[1].Median/c.Configs[2].Median ||
+		c.Configs[0].Kernel != kernel.Generic || c.Configs[0].Name != "lattigo" {
 		t.Fatalf("comparison %+v", c)
 	}
-	if c.Configs[1].MaxProbabilityError > 1e-3 {
-		t.Fatalf("tuned run's probability error %g", c.Configs[1].MaxProbabilityError)
+	for _, r := range c.Configs {
+		if r.MaxProbabilityError > 1e-3 {
+			t.Fatalf("%s run's probability error %g", r.Name, r.MaxProbabilityError)
+		}
+	}
+	if he.LattigoPath() {
+		t.Fatal("the lattigo path is still on after the comparison")
 	}
 }
 

@@ -27,7 +27,7 @@ func benchCmd() *cobra.Command {
 				o.Progress = cmd.OutOrStdout()
 			}
 			if cmpFlags.compare {
-				configs, err := cmpFlags.configs()
+				configs, err := cmpFlags.configs(false)
 				if err != nil {
 					return err
 				}

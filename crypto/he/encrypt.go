@@ -20,7 +20,7 @@ func nttLimb(s *ring.SubRing, p []uint64) { kernel.NTT(s, p, p) }
 func inttLimb(s *ring.SubRing, p1, p2 []uint64) { kernel.INTT(s, p1, p2) }
 
 // Encryptor encrypts plaintexts under a public key, as lattigo's
-// rlwe.Encryptor does, with the package's sampler (ChaCha8) and crypto/kernel
+// rlwe.Encryptor does, with the package's sampler (see stream) and crypto/kernel
 // for the pointwise arithmetic. For a preset without key-switching primes
 // (P) it computes, in the NTT domain at the plaintext's level,
 //
@@ -39,7 +39,7 @@ type Encryptor struct {
 	pk        *rlwe.PublicKey
 	smp       *sampler
 	u, e0, e1 ring.Poly
-	lattigo   *rlwe.Encryptor // presets with P
+	lattigo   *rlwe.Encryptor // presets with P, and SetLattigoPath
 }
 
 // NewEncryptor returns an encryptor for the preset under pk, or an error if
@@ -73,7 +73,10 @@ func NewEncryptor(p *Preset, pk *rlwe.PublicKey) (*Encryptor, error) {
 // EncryptNew returns a fresh encryption of pt, at pt's level and with its
 // metadata. pt must be in the NTT domain, as the Encoder makes it.
 func (e *Encryptor) EncryptNew(pt *rlwe.Plaintext) (*rlwe.Ciphertext, error) {
-	if e.lattigo != nil {
+	if e.viaLattigo() {
+		if e.lattigo == nil {
+			e.lattigo = rlwe.NewEncryptor(e.params, e.pk)
+		}
 		return e.lattigo.EncryptNew(pt)
 	}
 	if !pt.IsNTT {
@@ -92,6 +95,10 @@ func (e *Encryptor) EncryptNew(pt *rlwe.Plaintext) (*rlwe.Ciphertext, error) {
 	e.encryptWith(pt.Value, e.u, e.e0, e.e1, ct)
 	return ct, nil
 }
+
+// viaLattigo reports whether EncryptNew calls lattigo's encryptor: for
+// presets with P (no sampler of ours), and under SetLattigoPath.
+func (e *Encryptor) viaLattigo() bool { return e.smp == nil || LattigoPath() }
 
 // encryptWith sets ct (at its level) to the encryption of m with the
 // given u, e0 and e1 in the coefficient domain, which it overwrites with

@@ -13,8 +13,8 @@ import (
 
 // TestSamplerDistributions checks the sampler against the presets'
 // distributions: lattigo's rlwe.DefaultXs and DefaultXe are what it
-// implements, and 2^20 samples of each have the right frequencies, mean,
-// variance and support.
+// implements, and 2^20 samples of each, from either stream, have the right
+// frequencies, mean, variance and support.
 func TestSamplerDistributions(t *testing.T) {
 	t.Parallel()
 	if rlwe.DefaultXs != (ring.Ternary{P: 2 / 3.0}) {
@@ -44,10 +44,21 @@ func TestSamplerDistributions(t *testing.T) {
 		}
 		prev = next
 	}
-	s, err := newSampler(1 << 20)
-	if err != nil {
-		t.Fatal(err)
+	for _, aes := range []bool{true, false} {
+		s, err := newSampler(1 << 20)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if s.rng, err = newStream(aes); err != nil {
+			t.Fatal(err)
+		}
+		t.Run(s.rng.name, func(t *testing.T) { checkSampler(t, s) })
 	}
+}
+
+// checkSampler: 2^20 samples of each distribution have the right
+// frequencies, mean, variance and support.
+func checkSampler(t *testing.T, s *sampler) {
 	const n = 1 << 20
 	x := make([]int64, n)
 
@@ -496,4 +507,63 @@ func TestLimbParallelismSameResult(t *testing.T) {
 	SetLimbParallelism(4)
 	t.Run("encrypt", TestEncryptorMatchesLattigo)
 	t.Run("share", TestShareMatchesLattigo)
+}
+
+// TestLattigoPath: with SetLattigoPath on, the Encryptor hands encryption to
+// lattigo's rlwe.Encryptor, and the ciphertexts and shares it makes still
+// switch and decrypt to the values; off again, the package's own path
+// returns.
+func TestLattigoPath(t *testing.T) {
+	t.Cleanup(func() { SetLattigoPath(false) })
+	p := AffineCI14
+	tk := newTestKeys(t, p, 3)
+	rk, err := NewReceiverKey(p, [32]byte{5})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ks, err := NewKeySwitcher(p, p.LogSmudge)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dec, err := NewDecryptor(p, rk.Secret)
+	if err != nil {
+		t.Fatal(err)
+	}
+	enc, err := NewEncryptor(p, tk.pk)
+	if err != nil {
+		t.Fatal(err)
+	}
+	vals := randomValues(rand.New(rand.NewPCG(13, 14)), 1000, 2)
+	for _, on := range []bool{true, false, true} {
+		SetLattigoPath(on)
+		if LattigoPath() != on {
+			t.Fatalf("LattigoPath() = %v after SetLattigoPath(%v)", !on, on)
+		}
+		ct := tk.encryptWith(t, vals, enc.EncryptNew)
+		if enc.viaLattigo() != on || ks.viaLattigo(ct) != on {
+			t.Fatalf("lattigo path %v, but the encryptor takes it: %v, the key switcher: %v", on, enc.viaLattigo(), ks.viaLattigo(ct))
+		}
+		var acc *mhe.PublicKeySwitchShare
+		for _, sk := range tk.sks {
+			sh := ks.Share(sk, rk.Public, ct)
+			if acc == nil {
+				acc = sh
+			} else if err := ks.Aggregate(acc, sh); err != nil {
+				t.Fatal(err)
+			}
+		}
+		out, err := ks.Switch(ct, acc)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := make([]float64, len(vals))
+		if err := dec.Decrypt(out, got); err != nil {
+			t.Fatal(err)
+		}
+		for i := range got {
+			if math.Abs(got[i]-vals[i]) > 1e-4 {
+				t.Fatalf("lattigo path %v, slot %d: %v, want %v", on, i, got[i], vals[i])
+			}
+		}
+	}
 }

@@ -29,7 +29,8 @@ import (
 // domain (all of the score job's), Share computes h_i itself with the
 // package's sampler and crypto/kernel, exactly as lattigo's GenShare but
 // for its extra Gaussian of σ = 3.2 in h_0i, which E_i (σ ≥ 2^20 here)
-// makes redundant. Otherwise it calls GenShare and adds E_i.
+// makes redundant. Otherwise (or with SetLattigoPath) it calls GenShare
+// and adds E_i.
 //
 // A KeySwitcher is not safe for concurrent use; ShallowCopy makes another.
 type KeySwitcher struct {
@@ -85,7 +86,7 @@ func (k *KeySwitcher) ShallowCopy() *KeySwitcher {
 func (k *KeySwitcher) Share(sk *rlwe.SecretKey, pkR *rlwe.PublicKey, ct *rlwe.Ciphertext) *mhe.PublicKeySwitchShare {
 	level := min(ct.Level(), ct.Value[1].Level())
 	sh := k.pcks.AllocateShare(level)
-	if k.params.PCount() != 0 || !ct.IsNTT {
+	if k.viaLattigo(ct) {
 		k.pcks.GenShare(sk, pkR, ct, &sh)
 		k.smudge.addPoly(level, sh.Value[0], ct.IsNTT)
 		return &sh
@@ -99,6 +100,11 @@ func (k *KeySwitcher) Share(sk *rlwe.SecretKey, pkR *rlwe.PublicKey, ct *rlwe.Ci
 	k.smp.gaussianPoly(moduli, k.e1)
 	k.shareWith(sk, pkR, ct.Value[1], k.u, k.e0, k.e1, &sh)
 	return &sh
+}
+
+// viaLattigo reports whether Share calls lattigo's GenShare for ct.
+func (k *KeySwitcher) viaLattigo(ct *rlwe.Ciphertext) bool {
+	return k.params.PCount() != 0 || !ct.IsNTT || LattigoPath()
 }
 
 // shareWith sets sh (at its level) to the share of c1 with the given u, e0

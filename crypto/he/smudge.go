@@ -1,7 +1,6 @@
 package he
 
 import (
-	"crypto/rand"
 	"fmt"
 	"math"
 	mrand "math/rand/v2"
@@ -28,16 +27,16 @@ const MaxLogSmudge = 58
 // density is smooth at every scale above 2^t relative to σ, which is what
 // the Rényi-divergence argument for smudging needs (a shift by the hidden
 // noise, at most 2^14 here, changes it by a factor 1+O(2^14·x/σ²)). The
-// randomness is ChaCha8 keyed from crypto/rand.
+// randomness is a stream (AES-256-CTR or ChaCha8) keyed from crypto/rand.
 //
 // A Smudger is not safe for concurrent use.
 type Smudger struct {
 	logSigma int
 	t        uint
-	coarse   float64        // σ / 2^t
-	cut      float64        // 16σ / 2^t
-	rng      *mrand.Rand    // for NormFloat64
-	src      *mrand.ChaCha8 // rng's source, for uniforms without the interface call
+	coarse   float64     // σ / 2^t
+	cut      float64     // 16σ / 2^t
+	rng      *mrand.Rand // for NormFloat64
+	src      *stream     // rng's source, for uniforms without the interface call
 	buf      ring.Poly
 	x        []int64
 	r        *ring.Ring
@@ -49,12 +48,11 @@ func NewSmudger(r *ring.Ring, logSigma int) (*Smudger, error) {
 	if logSigma < 1 || logSigma > MaxLogSmudge {
 		return nil, fmt.Errorf("he: smudging σ = 2^%d outside 2^1..2^%d", logSigma, MaxLogSmudge)
 	}
-	var seed [32]byte
-	if _, err := rand.Read(seed[:]); err != nil {
-		return nil, fmt.Errorf("he: seed smudging noise: %w", err)
+	src, err := newStream(true)
+	if err != nil {
+		return nil, err
 	}
 	t := max(0, logSigma-40)
-	src := mrand.NewChaCha8(seed)
 	s := &Smudger{
 		logSigma: logSigma,
 		t:        uint(t),
