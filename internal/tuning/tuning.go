@@ -187,10 +187,32 @@ func (p *Profile) Save(path string) error {
 	return os.WriteFile(path, append(b, '\n'), 0o644)
 }
 
-// KernelImpl returns the composition of kernel variants p chooses, based on
-// the variant the CPU features choose for operations p does not name.
+// KernelImpl returns the composition of kernel variants p chooses. What p
+// does not name (an operation left out, and SampleCDT, which is not among
+// kernel.Ops) runs the most preferred variant p names, so that a profile
+// made for an AVX2-only host runs nothing wider; a profile that names no
+// variant runs what the CPU features choose.
 func (p *Profile) KernelImpl() (*kernel.Impl, error) {
-	return kernel.Compose("tuned", kernel.Best(), p.Kernels)
+	base, err := kernel.Get(baseVariant(p.Kernels))
+	if err != nil {
+		return nil, err
+	}
+	return kernel.Compose("tuned", base, p.Kernels)
+}
+
+// baseVariant returns the most preferred of the variants named in kernels
+// (kernel.Variants' order; names this host cannot run are left to Compose to
+// refuse), or with none named the one the CPU features choose.
+func baseVariant(kernels map[string]string) string {
+	if len(kernels) == 0 {
+		return kernel.Best().Name()
+	}
+	rank := kernel.Variants()
+	best := 0
+	for _, v := range kernels {
+		best = max(best, slices.Index(rank, v))
+	}
+	return rank[best]
 }
 
 // Apply makes p's process-wide settings current: the limb parallelism of

@@ -95,3 +95,25 @@ func TestApply(t *testing.T) {
 		t.Fatalf("active variant %s after Apply(true)", kernel.Active().Name())
 	}
 }
+
+// TestBaseVariant: what a profile does not name runs the most preferred
+// variant it names (an AVX2-only profile runs nothing wider), or, naming
+// none, the CPU features' choice.
+func TestBaseVariant(t *testing.T) {
+	if got := baseVariant(nil); got != kernel.Best().Name() {
+		t.Fatalf("no kernels: base %s, want %s", got, kernel.Best().Name())
+	}
+	all := map[string]string{}
+	for _, op := range kernel.Ops {
+		all[op] = kernel.Generic
+	}
+	if got := baseVariant(all); got != kernel.Generic {
+		t.Fatalf("all generic: base %s", got)
+	}
+	for _, v := range kernel.Variants() {
+		all["NTT"] = v
+		if got := baseVariant(all); got != v {
+			t.Fatalf("NTT %s, the rest generic: base %s", v, got)
+		}
+	}
+}
