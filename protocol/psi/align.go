@@ -78,8 +78,9 @@ const (
 var errAlignStopped = errors.New("peer stopped the alignment")
 
 // AlignOptions configure one party's run of a k-party alignment. Every
-// party passes the same JobID, Group, Hub, Parties and BatchSize; the hello
-// exchange checks that they do.
+// party passes the same JobID, Group, Hub and Parties; the hello exchange
+// checks that they do. The hub and a spoke use the smaller of their
+// BatchSizes, for their PSI and for the list.
 type AlignOptions struct {
 	// JobID identifies the job, as Options.JobID. The PSI of the hub with
 	// spoke s runs under the job id JobID+"/"+s, so the blinded values of two
@@ -96,8 +97,9 @@ type AlignOptions struct {
 	// intersection. Nothing is released unless the intersection reaches
 	// the largest minimum of all parties.
 	MinIntersection uint64
-	// BatchSize is the number of elements (and of keys of the list) per
-	// message; 0 means DefaultBatchSize.
+	// BatchSize is the most elements (and keys of the list) per message
+	// this party sends or accepts; a pair uses the smaller of its two
+	// values. 0 means DefaultBatchSize.
 	BatchSize int
 	// IdleTimeout bounds the wait for any one message from a peer (and for
 	// a peer to accept one); 0 means 2 minutes. Parties should use the same
@@ -227,8 +229,8 @@ func checkAlignHello(h, mine alignHello) error {
 		return fmt.Errorf("psi: align: the connection to %s carries a hello from %q to %q", peer, h.From, h.To)
 	case h.Group != mine.Group:
 		return fmt.Errorf("psi: align: %s uses group %q, we use %q", peer, h.Group, mine.Group)
-	case h.BatchSize != mine.BatchSize:
-		return fmt.Errorf("psi: align: %s has batch size %d, we have %d", peer, h.BatchSize, mine.BatchSize)
+	case h.BatchSize < 1 || h.BatchSize > MaxBatchSize:
+		return fmt.Errorf("psi: align: %s has batch size %d, outside 1..%d", peer, h.BatchSize, MaxBatchSize)
 	case h.From == h.Hub && h.MinIntersection != 0:
 		return fmt.Errorf("psi: align: the hub %s sent a minimum; only spokes do", peer)
 	}
@@ -310,6 +312,8 @@ type alignLink struct {
 	// waiting (hub): the spoke waits while the hub works with other
 	// spokes; keep-alives flow.
 	waiting bool
+	// batch is the pair's batch size, the smaller of the two hellos'.
+	batch int
 }
 
 func (l *alignLink) sendFrame(ctx context.Context, frame []byte) error {
@@ -374,7 +378,11 @@ func (l *alignLink) exchangeHello(ctx context.Context, mine alignHello) (alignHe
 	if err != nil {
 		return alignHello{}, fmt.Errorf("psi: align: %s sent a %w", l.peer, err)
 	}
-	return theirs, checkAlignHello(theirs, mine)
+	if err := checkAlignHello(theirs, mine); err != nil {
+		return alignHello{}, err
+	}
+	l.batch = min(mine.BatchSize, theirs.BatchSize)
+	return theirs, nil
 }
 
 func (l *alignLink) setWaiting(w bool) {
@@ -662,12 +670,12 @@ func intersectSorted(a, b []int) []int {
 // release sends every spoke the outcome and the list, and waits for each
 // spoke's confirmation of the list's digest.
 func (h *alignHub) release(ctx context.Context, keys [][]byte) ([]byte, error) {
-	cuts := cutBatches(keys, h.o.BatchSize)
-	out := alignOutcome{status: outcomeReleased, count: uint64(len(keys)), batches: uint32(len(cuts) - 1)}
 	digest := listDigest(h.o.JobID, keys)
 	g, gctx := errgroup.WithContext(ctx)
 	for _, l := range h.links {
 		g.Go(func() error {
+			cuts := cutBatches(keys, l.batch)
+			out := alignOutcome{status: outcomeReleased, count: uint64(len(keys)), batches: uint32(len(cuts) - 1)}
 			l.setWaiting(false)
 			if err := l.sendFrame(gctx, out.frame()); err != nil {
 				return err
@@ -934,7 +942,7 @@ func RunAlignSpoke(ctx context.Context, self string, hub protocol.Conn, table Ta
 	if out.status != outcomeReleased {
 		return nil, stopError(l.peer, p)
 	}
-	lr, err := newListReader(out, o.JobID, table, own, pair.PeerSize, o.MinIntersection, o.BatchSize)
+	lr, err := newListReader(out, o.JobID, table, own, pair.PeerSize, o.MinIntersection, l.batch)
 	if err != nil {
 		return nil, fmt.Errorf("psi: align: %w", err)
 	}

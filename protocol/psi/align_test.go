@@ -205,16 +205,18 @@ func TestAlign(t *testing.T) {
 		p        float64
 		batch    int
 		g        group.Group
-		empty    int // index of a party with no keys, or -1
+		empty    int  // index of a party with no keys, or -1
+		mixed    bool // party i's batch size is batch·(3 - i%3)
 	}{
-		{"2 parties", 2, 400, 0.6, 64, nil, -1},
-		{"3 parties", 3, 300, 0.7, 16, nil, -1},
-		{"4 parties", 4, 300, 0.75, 7, nil, -1},
-		{"4 parties ristretto255", 4, 120, 0.8, 32, ristretto, -1},
-		{"16 parties", 16, 40, 0.95, 4, nil, -1},
-		{"a spoke with no keys", 3, 100, 0.7, 16, nil, 2},
-		{"a hub with no keys", 3, 100, 0.7, 16, nil, 0},
-		{"one key per batch", 3, 60, 0.8, 1, nil, -1},
+		{"2 parties", 2, 400, 0.6, 64, nil, -1, false},
+		{"3 parties", 3, 300, 0.7, 16, nil, -1, false},
+		{"4 parties", 4, 300, 0.75, 7, nil, -1, false},
+		{"4 parties ristretto255", 4, 120, 0.8, 32, ristretto, -1, false},
+		{"16 parties", 16, 40, 0.95, 4, nil, -1, false},
+		{"a spoke with no keys", 3, 100, 0.7, 16, nil, 2, false},
+		{"a hub with no keys", 3, 100, 0.7, 16, nil, 0, false},
+		{"one key per batch", 3, 60, 0.8, 1, nil, -1, false},
+		{"batch sizes differ", 4, 300, 0.75, 5, nil, -1, true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
@@ -234,6 +236,9 @@ func TestAlign(t *testing.T) {
 			for i, n := range names {
 				o := base
 				o.Parties = slices.Clone(names)
+				if tc.mixed {
+					o.BatchSize = tc.batch * (3 - i%3)
+				}
 				rand.New(rand.NewPCG(uint64(i), 3)).Shuffle(len(names), func(a, b int) { o.Parties[a], o.Parties[b] = o.Parties[b], o.Parties[a] })
 				opts[n] = o
 			}
@@ -559,7 +564,6 @@ func TestAlignMismatch(t *testing.T) {
 		{"parties", func(o *AlignOptions) { o.Parties = append(slices.Clone(o.Parties), "p09") }, "parties"},
 		{"hub", func(o *AlignOptions) { o.Hub = "p01" }, "hub"},
 		{"job", func(o *AlignOptions) { o.JobID = "other" }, "job"},
-		{"batch size", func(o *AlignOptions) { o.BatchSize = 9 }, "batch size"},
 		{"group", func(o *AlignOptions) { o.Group = ristretto }, "group"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

@@ -95,6 +95,23 @@ func TestHostileSender(t *testing.T) {
 			h.GetHello().SetSize = 1 << 40
 			mustSend(ctx, c, h)
 		}},
+		{"batch size 0", "batch size 0 outside", func(ctx context.Context, t *testing.T, c *protocol.PipeEnd, o Options) {
+			h := helloFor(o, 20)
+			h.GetHello().BatchSize = 0
+			mustSend(ctx, c, h)
+		}},
+		{"huge batch size", "outside 1..", func(ctx context.Context, t *testing.T, c *protocol.PipeEnd, o Options) {
+			h := helloFor(o, 20)
+			h.GetHello().BatchSize = MaxBatchSize + 1
+			mustSend(ctx, c, h)
+		}},
+		{"batch larger than the agreed size", "want 256 (8 elements)", func(ctx context.Context, t *testing.T, c *protocol.PipeEnd, o Options) {
+			h := helloFor(o, 20) // o.BatchSize is 8; we claim more and send 20 at once
+			h.GetHello().BatchSize = 64
+			mustSend(ctx, c, h)
+			_, _ = c.Recv(ctx)
+			mustSend(ctx, c, batchMsg(&mitaiv1.PsiBatch{Kind: mitaiv1.PsiBatchKind_PSI_BATCH_KIND_SENDER_SET, Elements: validElements(o, 20)}))
+		}},
 		{"batch instead of hello", "expected hello", func(ctx context.Context, t *testing.T, c *protocol.PipeEnd, o Options) {
 			mustSend(ctx, c, batchMsg(&mitaiv1.PsiBatch{}))
 		}},

@@ -102,7 +102,11 @@ type Options struct {
 	// MinIntersection is this role's owner's minimum intersection size: the
 	// receiver releases nothing below the larger of the two roles' minima.
 	MinIntersection uint64
-	// BatchSize is the number of elements per message; 0 means DefaultBatchSize.
+	// BatchSize is the most elements per message this role sends or
+	// accepts; the two roles use the smaller of their two values, which
+	// each learns from the other's hello. 0 means DefaultBatchSize. It is
+	// a host setting (a tuning profile's psi_batch_size), not a term the
+	// roles must agree on.
 	BatchSize int
 	// IdleTimeout bounds the wait for any one message from the peer (and for
 	// the peer to accept one); 0 means 2 minutes.

@@ -191,7 +191,6 @@ func TestHelloMismatch(t *testing.T) {
 	}{
 		{"job", func(o *Options) { o.JobID = "other" }},
 		{"mode", func(o *Options) { o.Mode = Cardinality }},
-		{"batch", func(o *Options) { o.BatchSize = 3 }},
 		{"receivers", func(o *Options) { o.BothReceive = true }},
 		{"group", func(o *Options) { o.Group, _ = group.ByName("ristretto255") }},
 	} {
@@ -204,6 +203,52 @@ func TestHelloMismatch(t *testing.T) {
 				t.Fatalf("mismatched %s accepted: %v / %v", tc.name, ra.err, rb.err)
 			}
 		})
+	}
+}
+
+// countingConn counts the batch messages sent through it.
+type countingConn struct {
+	protocol.Conn
+	batches int
+}
+
+func (c *countingConn) Send(ctx context.Context, msg []byte) error {
+	if m, err := decodeMessage(msg); err == nil && m.GetBatch() != nil {
+		c.batches++
+	}
+	return c.Conn.Send(ctx, msg)
+}
+
+// TestBatchNegotiated: roles configured with different batch sizes agree
+// on the smaller (the strict shape checks would fail on a disagreement),
+// and the one configured larger sends batches of the smaller size.
+func TestBatchNegotiated(t *testing.T) {
+	t.Parallel()
+	a, b, want := makeSets(77, 100, 120, 40)
+	for _, sizes := range [][2]int{{7, 1000}, {1000, 7}, {1, 2}} {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		ca, cb := protocol.Pipe()
+		sender := &countingConn{Conn: cb}
+		done := make(chan runOut)
+		go func() {
+			res, err := RunSender(ctx, sender, b, Options{JobID: "j", Mode: Intersection, BatchSize: sizes[1]})
+			cb.Close()
+			done <- runOut{res, err}
+		}()
+		ra, err := RunReceiver(ctx, ca, a, Options{JobID: "j", Mode: Intersection, BatchSize: sizes[0]})
+		ca.Close()
+		rb := <-done
+		cancel()
+		if err != nil || rb.err != nil {
+			t.Fatalf("batch sizes %v: receiver %v, sender %v", sizes, err, rb.err)
+		}
+		if !slices.Equal(ra.Rows, want) {
+			t.Fatalf("batch sizes %v: rows %v, want %v", sizes, ra.Rows, want)
+		}
+		// The sender's own set alone takes ceil(120/min) batches.
+		if small := min(sizes[0], sizes[1]); sender.batches < (120+small-1)/small {
+			t.Fatalf("batch sizes %v: the sender sent %d batches, fewer than batches of %d allow", sizes, sender.batches, small)
+		}
 	}
 }
 

@@ -87,7 +87,8 @@ type session struct {
 }
 
 // openSession fills in the options' defaults, sends this role's hello and
-// checks the peer's.
+// checks the peer's; the session's batch size is the smaller of the two
+// roles'.
 func openSession(ctx context.Context, conn protocol.Conn, table Table, opts Options) (*session, error) {
 	o, err := opts.withDefaults()
 	if err != nil {
@@ -108,6 +109,9 @@ func openSession(ctx context.Context, conn protocol.Conn, table Table, opts Opti
 	if s.peerN, s.peerMin, err = checkHello(m, o); err != nil {
 		return nil, err
 	}
+	// Both roles send and accept batches of the smaller of their sizes.
+	s.o.BatchSize = min(o.BatchSize, int(m.GetHello().BatchSize))
+	s.w.opts.BatchSize = s.o.BatchSize
 	s.ds = digestSize(n, s.peerN)
 	return s, nil
 }
@@ -128,8 +132,8 @@ func checkHello(m *mitaiv1.PsiMessage, o Options) (peerSize int, peerMin uint64,
 		return 0, 0, fmt.Errorf("psi: peer uses group %q, we use %q", h.Group, o.Group.Name())
 	case h.Mode != o.Mode.Proto():
 		return 0, 0, fmt.Errorf("psi: peer runs mode %v, we run %v", h.Mode, o.Mode.Proto())
-	case int(h.BatchSize) != o.BatchSize:
-		return 0, 0, fmt.Errorf("psi: peer batch size %d, ours %d", h.BatchSize, o.BatchSize)
+	case h.BatchSize < 1 || h.BatchSize > MaxBatchSize:
+		return 0, 0, fmt.Errorf("psi: peer batch size %d outside 1..%d", h.BatchSize, MaxBatchSize)
 	case h.BothReceive != o.BothReceive:
 		return 0, 0, fmt.Errorf("psi: peer and we disagree on who receives (peer both_receive=%v)", h.BothReceive)
 	case h.SetSize > MaxSetSize:
