@@ -2,12 +2,15 @@ package bench
 
 import (
 	"bytes"
+	"cmp"
 	"encoding/json"
 	"fmt"
 	"io"
 	"os"
 	"path/filepath"
 	"strings"
+
+	"github.com/mitai-dev/mitai/protocol/psi"
 )
 
 // Report files written to an output folder.
@@ -59,7 +62,8 @@ func WriteTuneMarkdown(w io.Writer, rep *TuneReport) {
 	fmt.Fprintln(w)
 	fmt.Fprintf(w, "Host: %s (%s), %d cores, %s %s/%s. Created %s.\n\n", p.Host.CPU, strings.Join(p.Host.CPUFeatures, " "),
 		p.Host.Cores, p.Host.GoVersion, p.Host.OS, p.Host.Arch, p.Created.Format("2006-01-02 15:04 MST"))
-	fmt.Fprintf(w, "Profile: preset advice %s, score workers %d, limb parallelism %d, psi workers %d (workers 0 = GOMAXPROCS).\n\n", p.Preset, p.ScoreWorkers, p.LimbParallelism, p.PSIWorkers)
+	fmt.Fprintf(w, "Profile: preset advice %s, score workers %d, limb parallelism %d, psi workers %d (workers 0 = GOMAXPROCS), psi batch size %d.\n\n",
+		p.Preset, p.ScoreWorkers, p.LimbParallelism, p.PSIWorkers, cmp.Or(p.PSIBatchSize, psi.DefaultBatchSize))
 	fmt.Fprintln(w, "Each candidate was timed several times, interleaved with the others; the lowest median wins. Gain is the slowest candidate's median over the chosen one's.")
 	fmt.Fprintln(w)
 	fmt.Fprintln(w, "| setting | measured on | chosen | gain | candidates (median) |")

@@ -112,7 +112,9 @@ type TuneReport struct {
 //     across ciphertexts), each with the limbs of a ciphertext one after the
 //     other or on up to GOMAXPROCS goroutines (across limbs), as one node
 //     does it (in the in-process job every party shares the cores);
-//  4. a PSI job (in process, over a pipe) with the same worker counts.
+//  4. a PSI job (in process, over a pipe) with the same worker counts;
+//  5. the same PSI job with batches of a quarter of, and four times, the
+//     default size (psi.DefaultBatchSize), with the chosen workers.
 //
 // Each candidate is timed Rounds times, the candidates interleaved (the
 // order rotating each round) so that the machine's load touches them alike;
@@ -215,7 +217,7 @@ func RunTune(ctx context.Context, o TuneOptions) (*TuneReport, error) {
 	var workerCands []tuneCandidate
 	for _, w := range workers {
 		workerCands = append(workerCands, tuneCandidate{name: strconv.Itoa(w), run: func() (float64, error) {
-			return runPSIPipe(ctx, left, right, w)
+			return runPSIPipe(ctx, left, right, w, psi.DefaultBatchSize)
 		}})
 	}
 	choice, chosen, err = timeCandidates(fmt.Sprintf("psi intersection, %s, %d keys a side, both roles in one process", group.DefaultName, o.PSIRows), "psi workers", "s", workerCands, strconv.Itoa(runtime.GOMAXPROCS(0)), o.Rounds, progress)
@@ -223,6 +225,23 @@ func RunTune(ctx context.Context, o TuneOptions) (*TuneReport, error) {
 		return nil, err
 	}
 	prof.PSIWorkers = workers[chosen]
+	prof.Choices = append(prof.Choices, choice)
+
+	// 5. PSI batch size, with those workers.
+	var batchCands []tuneCandidate
+	for _, b := range psiBatchSizes {
+		batchCands = append(batchCands, tuneCandidate{name: strconv.Itoa(b), run: func() (float64, error) {
+			return runPSIPipe(ctx, left, right, prof.PSIWorkers, b)
+		}})
+	}
+	choice, chosen, err = timeCandidates(fmt.Sprintf("psi intersection, %s, %d keys a side, %d workers, both roles in one process", group.DefaultName, o.PSIRows, prof.PSIWorkers),
+		"psi batch size", "s", batchCands, strconv.Itoa(psi.DefaultBatchSize), o.Rounds, progress)
+	if err != nil {
+		return nil, err
+	}
+	if b := psiBatchSizes[chosen]; b != psi.DefaultBatchSize {
+		prof.PSIBatchSize = b
+	}
 	prof.Choices = append(prof.Choices, choice)
 
 	// The sweep behind the chart, at the chosen preset's prime size and limbs.
@@ -445,9 +464,14 @@ func psiKeys(n int, seed uint64) (left, right keyTable) {
 	return left, right
 }
 
+// psiBatchSizes are the candidate PSI batch sizes: the default, a quarter
+// and four times it.
+var psiBatchSizes = []int{psi.DefaultBatchSize / 4, psi.DefaultBatchSize, 4 * psi.DefaultBatchSize}
+
 // runPSIPipe runs one intersection between the two tables over an
-// in-memory pipe, both roles with workers goroutines, and returns seconds.
-func runPSIPipe(ctx context.Context, left, right keyTable, workers int) (float64, error) {
+// in-memory pipe, both roles with workers goroutines and batches of batch
+// elements, and returns seconds.
+func runPSIPipe(ctx context.Context, left, right keyTable, workers, batch int) (float64, error) {
 	g, err := group.ByName(group.DefaultName)
 	if err != nil {
 		return 0, err
@@ -455,7 +479,7 @@ func runPSIPipe(ctx context.Context, left, right keyTable, workers int) (float64
 	a, b := protocol.Pipe()
 	defer a.Close()
 	defer b.Close()
-	opts := psi.Options{JobID: "tune-psi", Group: g, Mode: psi.Intersection, Workers: workers}
+	opts := psi.Options{JobID: "tune-psi", Group: g, Mode: psi.Intersection, Workers: workers, BatchSize: batch}
 	start := time.Now()
 	errc := make(chan error, 1)
 	go func() {

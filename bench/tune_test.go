@@ -5,6 +5,7 @@ import (
 	"context"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -47,10 +48,13 @@ func TestRunTuneTiny(t *testing.T) {
 			t.Fatalf("%s: chosen %q gain %v", c.Setting, c.Chosen, c.Gain)
 		}
 	}
-	for _, s := range []string{"kernel NTT", "score preset", "score parallelism", "psi workers"} {
+	for _, s := range []string{"kernel NTT", "score preset", "score parallelism", "psi workers", "psi batch size"} {
 		if !settings[s] {
 			t.Fatalf("no %q choice in %v", s, settings)
 		}
+	}
+	if b := p.PSIBatchSize; b != 0 && !slices.Contains(psiBatchSizes, b) {
+		t.Fatalf("psi batch size %d, not a candidate", b)
 	}
 	dir := t.TempDir()
 	paths, err := WriteTuneReports(dir, rep)

@@ -38,6 +38,9 @@ type Executor struct {
 	// scoreWorkers and psiWorkers are the goroutines of score and PSI
 	// jobs, from the host profile (0: GOMAXPROCS).
 	scoreWorkers, psiWorkers int
+	// psiBatchSize is the most elements per PSI message this node sends or
+	// accepts, from the host profile (0: psi.DefaultBatchSize).
+	psiBatchSize int
 	// fence, when set, confirms with the coordinator that an offered
 	// scheduled attempt is current.
 	fence func(context.Context, *mitaiv1.TaskSpec) error
@@ -294,6 +297,7 @@ func (e *Executor) execute(ctx context.Context, spec *mitaiv1.TaskSpec, pl *plan
 		MinIntersection: info.Policy.GetMinIntersection(),
 		IdleTimeout:     e.idleTimeout,
 		Workers:         e.psiWorkers,
+		BatchSize:       e.psiBatchSize,
 	}
 	var res *psi.Result
 	if pl.receiver {

@@ -141,6 +141,7 @@ func (e *Executor) runAlign(ctx context.Context, spec *mitaiv1.TaskSpec, pl *gro
 	opts := psi.AlignOptions{
 		JobID: spec.JobId + "/" + spec.TaskId, Group: g, Hub: pl.parties[0], Parties: pl.parties,
 		MinIntersection: info.Policy.GetMinIntersection(), IdleTimeout: e.idleTimeout, Workers: e.psiWorkers,
+		BatchSize: e.psiBatchSize,
 	}
 	var res *psi.AlignResult
 	if pl.self == 0 {

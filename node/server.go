@@ -105,7 +105,7 @@ func New(cfg Config, log *slog.Logger) (*Node, error) {
 		dialer: &dialer{cert: cert, caPEM: caPEM}, group: cfg.Group,
 		taskTimeout: cfg.TaskTimeout, idleTimeout: cfg.PeerIdleTimeout,
 		slots: make(chan struct{}, cfg.MaxTasks), metrics: n.metrics, log: log, now: time.Now,
-		scoreWorkers: prof.ScoreWorkers, psiWorkers: prof.PSIWorkers,
+		scoreWorkers: prof.ScoreWorkers, psiWorkers: prof.PSIWorkers, psiBatchSize: prof.PSIBatchSize,
 	}
 	if n.coord != nil {
 		n.agent = &agent{

@@ -35,6 +35,6 @@ func loadTuning(cfg Config, log *slog.Logger) (tuning.Profile, error) {
 	}
 	log.Info("tuning profile loaded", "profile", path, "measured_on", p.Host.CPU, "created", p.Created,
 		"kernels", p.Kernels, "score_workers", p.ScoreWorkers, "limb_parallelism", p.LimbParallelism,
-		"psi_workers", p.PSIWorkers, "preset_advice", p.Preset)
+		"psi_workers", p.PSIWorkers, "psi_batch_size", p.PSIBatchSize, "preset_advice", p.Preset)
 	return *p, nil
 }

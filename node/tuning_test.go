@@ -28,7 +28,7 @@ func TestNodeLoadsTuning(t *testing.T) {
 		t.Fatal(err)
 	}
 	p := &tuning.Profile{Version: tuning.Version, Host: tuning.ThisHost(),
-		Kernels: map[string]string{"NTT": kernel.Generic}, ScoreWorkers: 3, PSIWorkers: 1, LimbParallelism: 2}
+		Kernels: map[string]string{"NTT": kernel.Generic}, ScoreWorkers: 3, PSIWorkers: 1, LimbParallelism: 2, PSIBatchSize: 1024}
 	if err := p.Save(filepath.Join(dir, tuning.FileName)); err != nil {
 		t.Fatal(err)
 	}
@@ -36,8 +36,8 @@ func TestNodeLoadsTuning(t *testing.T) {
 	if got := kernel.Active().Name(); got != "tuned" {
 		t.Fatalf("active kernel %s, want the profile's composition", got)
 	}
-	if n.exec.scoreWorkers != 3 || n.exec.psiWorkers != 1 || he.LimbParallelism() != 2 {
-		t.Fatalf("workers score=%d psi=%d limbs=%d, want 3, 1 and 2", n.exec.scoreWorkers, n.exec.psiWorkers, he.LimbParallelism())
+	if n.exec.scoreWorkers != 3 || n.exec.psiWorkers != 1 || he.LimbParallelism() != 2 || n.exec.psiBatchSize != 1024 {
+		t.Fatalf("workers score=%d psi=%d limbs=%d, psi batch %d, want 3, 1, 2 and 1024", n.exec.scoreWorkers, n.exec.psiWorkers, he.LimbParallelism(), n.exec.psiBatchSize)
 	}
 
 	bad := filepath.Join(c.dir, "bad.json")

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -8,6 +9,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/mitai-dev/mitai/bench"
+	"github.com/mitai-dev/mitai/protocol/psi"
 )
 
 func benchTuneCmd() *cobra.Command {
@@ -63,7 +65,7 @@ the same one, so it belongs to the job, not to a host.`,
 			p := rep.Profile
 			fmt.Fprintf(w, "profile written to %s (reports: %v)\n", out, paths)
 			fmt.Fprintf(w, "host: %s %v, %s\n", p.Host.CPU, p.Host.CPUFeatures, p.Host.GoVersion)
-			fmt.Fprintf(w, "preset advice: %s; score workers %d, limb parallelism %d; psi workers %d\n", p.Preset, p.ScoreWorkers, p.LimbParallelism, p.PSIWorkers)
+			fmt.Fprintf(w, "preset advice: %s; score workers %d, limb parallelism %d; psi workers %d, psi batch size %d\n", p.Preset, p.ScoreWorkers, p.LimbParallelism, p.PSIWorkers, cmp.Or(p.PSIBatchSize, psi.DefaultBatchSize))
 			for _, c := range p.Choices {
 				fmt.Fprintf(w, "  %-42s %-10s gain %.2fx\n", c.Setting, c.Chosen, c.Gain)
 			}

@@ -25,6 +25,7 @@ import (
 
 	"github.com/mitai-dev/mitai/crypto/he"
 	"github.com/mitai-dev/mitai/crypto/kernel"
+	"github.com/mitai-dev/mitai/protocol/psi"
 )
 
 // Version is the profile format this package reads and writes.
@@ -43,8 +44,8 @@ type Profile struct {
 	Created time.Time `json:"created"`
 	Host    Host      `json:"host"`
 	// Kernels maps a crypto/kernel operation (kernel.Ops) to the variant
-	// that runs it; operations not listed run the variant the CPU features
-	// choose.
+	// that runs it; what is not listed runs the widest variant listed (see
+	// KernelImpl).
 	Kernels map[string]string `json:"kernels"`
 	// ScoreWorkers is the number of goroutines for a score job's ciphertext
 	// work (0: GOMAXPROCS).
@@ -55,6 +56,10 @@ type Profile struct {
 	// PSIWorkers is the number of goroutines for a PSI job's group
 	// operations (0: GOMAXPROCS).
 	PSIWorkers int `json:"psi_workers"`
+	// PSIBatchSize is the most elements per PSI message this node sends or
+	// accepts (0: psi.DefaultBatchSize); a pair of nodes uses the smaller of
+	// their two values.
+	PSIBatchSize int `json:"psi_batch_size,omitempty"`
 	// Preset is the score preset measured fastest on this host; advice for
 	// key generation jobs, which name the preset all parties use.
 	Preset string `json:"preset,omitempty"`
@@ -123,7 +128,8 @@ func (p *Profile) Validate() error {
 	for _, w := range []struct {
 		name   string
 		n, max int
-	}{{"score_workers", p.ScoreWorkers, MaxWorkers}, {"psi_workers", p.PSIWorkers, MaxWorkers}, {"limb_parallelism", p.LimbParallelism, he.MaxLimbParallelism}} {
+	}{{"score_workers", p.ScoreWorkers, MaxWorkers}, {"psi_workers", p.PSIWorkers, MaxWorkers}, {"limb_parallelism", p.LimbParallelism, he.MaxLimbParallelism},
+		{"psi_batch_size", p.PSIBatchSize, psi.MaxBatchSize}} {
 		if w.n < 0 || w.n > w.max {
 			return fmt.Errorf("tuning: %s = %d, want 0..%d", w.name, w.n, w.max)
 		}

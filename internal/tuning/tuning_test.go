@@ -67,6 +67,7 @@ func TestLoadRejects(t *testing.T) {
 		{"variant", `{"version":1,"kernels":{"NTT":"sse9"}}`, "unknown variant"},
 		{"workers", `{"version":1,"score_workers":-1}`, "score_workers"},
 		{"limbs", `{"version":1,"limb_parallelism":100000}`, "limb_parallelism"},
+		{"psi batch", `{"version":1,"psi_batch_size":1000000}`, "psi_batch_size"},
 		{"preset", `{"version":1,"preset":"rsa-2048"}`, "unknown parameter preset"},
 		{"trailing", `{"version":1}{}`, "after the profile"},
 	} {

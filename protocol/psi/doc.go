@@ -10,7 +10,8 @@
 // encoding (16 bytes when a set reaches 2^30 keys).
 //
 //  1. Both send a hello (version, job, group, mode, set size, batch size,
-//     who receives, policy minimum) and check that the peer's agrees.
+//     who receives, policy minimum) and check that the peer's agrees; of
+//     the two batch sizes, a host setting each, both use the smaller.
 //  2. A draws a; sends U_p = H(x_π(p))^a in an order π only A knows.
 //  3. B draws b; answers each batch with trunc(U_p^b), in A's order. In
 //     cardinality mode B holds the answers back and sends them shuffled.
@@ -62,7 +63,8 @@
 //
 //  1. Hello both ways on every connection: version, job, group, hub, the
 //     sorted parties, sender and addressee, batch size and, from a spoke,
-//     its policy minimum. Any difference stops the run before a key is used.
+//     its policy minimum. Any difference but in batch size (the pair uses
+//     the smaller) stops the run before a key is used.
 //  2. The hub runs the two-party protocol above with every spoke at once,
 //     itself as receiver A in intersection mode, the spoke as sender B, under
 //     the job id "<job>/<spoke>" (blinded values of two pairs cannot be
@@ -72,7 +74,7 @@
 //     releases nothing and every party returns ErrBelowMinimum (as it does
 //     when a pair is below M).
 //  4. The hub sends every spoke an outcome with |I| and the batch count,
-//     then I in batches of at most BatchSize keys and 4 MiB. A spoke checks
+//     then I in batches of at most the pair's batch size and 4 MiB. A spoke checks
 //     counts, sizes, strictly increasing order and that every key is one of
 //     its own (the error names a list position, never a key), then confirms
 //     the list's SHA-256 digest.
