@@ -23,6 +23,7 @@ import (
 	"github.com/mitai-dev/mitai/protocol/score"
 	"github.com/tuneinsight/lattigo/v5/core/rlwe"
 	"github.com/tuneinsight/lattigo/v5/ring"
+	"golang.org/x/sync/errgroup"
 )
 
 // TuneOptions configure RunTune. Zero values take the defaults.
@@ -33,8 +34,8 @@ type TuneOptions struct {
 	// ScoreRows is the size of the score job timed for each candidate
 	// (default 131,072: eight ciphertexts a party at N = 2^14).
 	ScoreRows int
-	// PSIRows is the keys per party of the PSI job timed for each worker
-	// count (default 20,000).
+	// PSIRows is the keys per party of the PSI work timed for each worker
+	// count and batch size (default 20,000).
 	PSIRows int
 	// Variants are the kernel variants to choose from (default
 	// kernel.Variants(): every one this CPU runs). Naming fewer tunes for a
@@ -112,7 +113,8 @@ type TuneReport struct {
 //     across ciphertexts), each with the limbs of a ciphertext one after the
 //     other or on up to GOMAXPROCS goroutines (across limbs), as one node
 //     does it (in the in-process job every party shares the cores);
-//  4. a PSI job (in process, over a pipe) with the same worker counts;
+//  4. one PSI role's group work (hash and blind its keys, batch by batch)
+//     with the same worker counts, as a node does it;
 //  5. the same PSI job with batches of a quarter of, and four times, the
 //     default size (psi.DefaultBatchSize), with the chosen workers.
 //
@@ -211,23 +213,31 @@ func RunTune(ctx context.Context, o TuneOptions) (*TuneReport, error) {
 	prof.ScoreWorkers, prof.LimbParallelism = pars[chosen].workers, pars[chosen].limbs
 	prof.Choices = append(prof.Choices, choice)
 
-	// 4. PSI workers.
+	// 4. PSI workers: one role's group work, as a node does it (the other
+	// role runs on another host; in one process the two would share the
+	// cores and favour fewer workers).
 	left, right := psiKeys(o.PSIRows, o.Seed)
+	g, err := group.ByName(group.DefaultName)
+	if err != nil {
+		return nil, err
+	}
 	workers := workerCounts()
 	var workerCands []tuneCandidate
 	for _, w := range workers {
 		workerCands = append(workerCands, tuneCandidate{name: strconv.Itoa(w), run: func() (float64, error) {
-			return runPSIPipe(ctx, left, right, w, psi.DefaultBatchSize)
+			return psiRoleWork(ctx, g, left, w, psi.DefaultBatchSize)
 		}})
 	}
-	choice, chosen, err = timeCandidates(fmt.Sprintf("psi intersection, %s, %d keys a side, both roles in one process", group.DefaultName, o.PSIRows), "psi workers", "s", workerCands, strconv.Itoa(runtime.GOMAXPROCS(0)), o.Rounds, progress)
+	choice, chosen, err = timeCandidates(fmt.Sprintf("one psi role's group work: %s hash and blind of %d keys in batches of %d", group.DefaultName, o.PSIRows, psi.DefaultBatchSize),
+		"psi workers", "s", workerCands, strconv.Itoa(runtime.GOMAXPROCS(0)), o.Rounds, progress)
 	if err != nil {
 		return nil, err
 	}
 	prof.PSIWorkers = workers[chosen]
 	prof.Choices = append(prof.Choices, choice)
 
-	// 5. PSI batch size, with those workers.
+	// 5. PSI batch size, with those workers: both roles over a pipe, since
+	// the batch size sets how their work overlaps.
 	var batchCands []tuneCandidate
 	for _, b := range psiBatchSizes {
 		batchCands = append(batchCands, tuneCandidate{name: strconv.Itoa(b), run: func() (float64, error) {
@@ -462,6 +472,40 @@ func psiKeys(n int, seed uint64) (left, right keyTable) {
 		}
 	}
 	return left, right
+}
+
+// psiRoleWork times what dominates one PSI role's CPU: hashing its keys to
+// the group and blinding them, batch by batch, each batch's keys split over
+// workers goroutines in contiguous chunks, as protocol/psi does.
+func psiRoleWork(ctx context.Context, g group.Group, keys keyTable, workers, batch int) (float64, error) {
+	a, err := g.NewScalar(rand.Reader)
+	if err != nil {
+		return 0, err
+	}
+	defer a.Erase()
+	es, dst := g.ElementSize(), []byte("mitai/v1/psi/tune")
+	out := make([]byte, batch*es)
+	start := time.Now()
+	for lo := 0; lo < len(keys); lo += batch {
+		hi := min(lo+batch, len(keys))
+		eg, _ := errgroup.WithContext(ctx)
+		chunk := (hi - lo + workers - 1) / workers
+		for from := lo; from < hi; from += chunk {
+			to := min(from+chunk, hi)
+			eg.Go(func() error {
+				for i := from; i < to; i++ {
+					if err := a.HashMul(out[(i-lo)*es:(i-lo+1)*es], keys[i], dst); err != nil {
+						return err
+					}
+				}
+				return nil
+			})
+		}
+		if err := eg.Wait(); err != nil {
+			return 0, err
+		}
+	}
+	return time.Since(start).Seconds(), ctx.Err()
 }
 
 // psiBatchSizes are the candidate PSI batch sizes: the default, a quarter
