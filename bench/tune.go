@@ -34,9 +34,14 @@ type TuneOptions struct {
 	// ScoreRows is the size of the score job timed for each candidate
 	// (default 131,072: eight ciphertexts a party at N = 2^14).
 	ScoreRows int
-	// PSIRows is the keys per party of the PSI work timed for each worker
-	// count and batch size (default 20,000).
+	// PSIRows is the keys of the PSI work timed for each worker count
+	// (default 20,000).
 	PSIRows int
+	// PSIBatchRows is the keys per party of the PSI job timed for each
+	// batch size (default 65,536: at least four batches of the largest
+	// candidate, so that no candidate wins by sending fewer messages only
+	// because the set is small).
+	PSIBatchRows int
 	// Variants are the kernel variants to choose from (default
 	// kernel.Variants(): every one this CPU runs). Naming fewer tunes for a
 	// host without the others (generic,avx2 for an AVX2-only server).
@@ -67,6 +72,9 @@ func (o TuneOptions) withDefaults() (TuneOptions, error) {
 	if o.ScoreRows == 0 {
 		o.ScoreRows = 8 << 14
 	}
+	if o.PSIBatchRows == 0 {
+		o.PSIBatchRows = 4 * psiBatchSizes[len(psiBatchSizes)-1]
+	}
 	if o.PSIRows == 0 {
 		o.PSIRows = 20_000
 	}
@@ -87,8 +95,8 @@ func (o TuneOptions) withDefaults() (TuneOptions, error) {
 			return o, fmt.Errorf("bench tune: %w", err)
 		}
 	}
-	if o.ScoreRows < 1 || o.PSIRows < 1 || o.Rounds < 1 {
-		return o, fmt.Errorf("bench tune: score rows %d, psi rows %d, rounds %d: each must be at least 1", o.ScoreRows, o.PSIRows, o.Rounds)
+	if o.ScoreRows < 1 || o.PSIRows < 1 || o.PSIBatchRows < 1 || o.Rounds < 1 {
+		return o, fmt.Errorf("bench tune: score rows %d, psi rows %d, psi batch rows %d, rounds %d: each must be at least 1", o.ScoreRows, o.PSIRows, o.PSIBatchRows, o.Rounds)
 	}
 	return o, nil
 }
@@ -216,7 +224,7 @@ func RunTune(ctx context.Context, o TuneOptions) (*TuneReport, error) {
 	// 4. PSI workers: one role's group work, as a node does it (the other
 	// role runs on another host; in one process the two would share the
 	// cores and favour fewer workers).
-	left, right := psiKeys(o.PSIRows, o.Seed)
+	keys, _ := psiKeys(o.PSIRows, o.Seed)
 	g, err := group.ByName(group.DefaultName)
 	if err != nil {
 		return nil, err
@@ -225,7 +233,7 @@ func RunTune(ctx context.Context, o TuneOptions) (*TuneReport, error) {
 	var workerCands []tuneCandidate
 	for _, w := range workers {
 		workerCands = append(workerCands, tuneCandidate{name: strconv.Itoa(w), run: func() (float64, error) {
-			return psiRoleWork(ctx, g, left, w, psi.DefaultBatchSize)
+			return psiRoleWork(ctx, g, keys, w, psi.DefaultBatchSize)
 		}})
 	}
 	choice, chosen, err = timeCandidates(fmt.Sprintf("one psi role's group work: %s hash and blind of %d keys in batches of %d", group.DefaultName, o.PSIRows, psi.DefaultBatchSize),
@@ -238,13 +246,14 @@ func RunTune(ctx context.Context, o TuneOptions) (*TuneReport, error) {
 
 	// 5. PSI batch size, with those workers: both roles over a pipe, since
 	// the batch size sets how their work overlaps.
+	bleft, bright := psiKeys(o.PSIBatchRows, o.Seed)
 	var batchCands []tuneCandidate
 	for _, b := range psiBatchSizes {
 		batchCands = append(batchCands, tuneCandidate{name: strconv.Itoa(b), run: func() (float64, error) {
-			return runPSIPipe(ctx, left, right, prof.PSIWorkers, b)
+			return runPSIPipe(ctx, bleft, bright, prof.PSIWorkers, b)
 		}})
 	}
-	choice, chosen, err = timeCandidates(fmt.Sprintf("psi intersection, %s, %d keys a side, %d workers, both roles in one process", group.DefaultName, o.PSIRows, prof.PSIWorkers),
+	choice, chosen, err = timeCandidates(fmt.Sprintf("psi intersection, %s, %d keys a side, %d workers, both roles in one process", group.DefaultName, o.PSIBatchRows, prof.PSIWorkers),
 		"psi batch size", "s", batchCands, strconv.Itoa(psi.DefaultBatchSize), o.Rounds, progress)
 	if err != nil {
 		return nil, err

@@ -22,7 +22,7 @@ func TestRunTuneTiny(t *testing.T) {
 		t.Skip("runs score and PSI jobs")
 	}
 	prev := kernel.Active()
-	rep, err := RunTune(context.Background(), TuneOptions{Presets: []string{"affine-ci14"}, ScoreRows: 3000, PSIRows: 300, Rounds: 2, ChartLogN: []int{10, 11}})
+	rep, err := RunTune(context.Background(), TuneOptions{Presets: []string{"affine-ci14"}, ScoreRows: 3000, PSIRows: 300, PSIBatchRows: 300, Rounds: 2, ChartLogN: []int{10, 11}})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -16,8 +16,8 @@ func benchTuneCmd() *cobra.Command {
 	var o bench.TuneOptions
 	var out, reportDir string
 	cmd := &cobra.Command{
-		Use:   "tune --out tuning.json [--presets affine-ci14,...] [--rows 131072] [--psi-rows 20000] [--rounds 5]",
-		Short: "Find this host's fastest kernels, preset and worker counts, and write the profile nodes load",
+		Use:   "tune --out tuning.json [--presets affine-ci14,...] [--rows 131072] [--psi-rows 20000] [--psi-batch-rows 65536] [--rounds 5]",
+		Short: "Find this host's fastest kernels, preset, worker counts and PSI batch size, and write the profile nodes load",
 		Long: `Measures, on this host and at the sizes of real jobs:
 
   1. every crypto/kernel operation with every variant this CPU runs, on the
@@ -26,7 +26,11 @@ func benchTuneCmd() *cobra.Command {
   3. one party's score work (encode, encrypt, key-switch share), as one node
      does it, with 1, GOMAXPROCS and 2×GOMAXPROCS workers (across
      ciphertexts), each with a ciphertext's limbs in sequence or in parallel;
-  4. a PSI intersection with the same worker counts;
+  4. one PSI role's group work (hashing and blinding its keys, batch by
+     batch) with the same worker counts, as one node does it;
+  5. a PSI intersection, both roles in this process, with batches of a
+     quarter of, and four times, the default 4,096 elements (a node's PSI
+     batch size: two nodes use the smaller of theirs);
 
 and writes the fastest choices to --out, a profile that 'mitai node
 --tuning FILE' loads (or that a node finds as tuning.json in its data folder).
@@ -77,7 +81,8 @@ the same one, so it belongs to the job, not to a host.`,
 	f.StringVar(&reportDir, "report", "", "folder for tuning.md, tuning-report.json and tuning-speedup.svg/.png (default: the folder of --out)")
 	f.StringSliceVar(&o.Presets, "presets", nil, "score presets to choose from (default: every affine preset at N = 2^14)")
 	f.IntVar(&o.ScoreRows, "rows", 0, "rows of the score job timed per candidate (default 131072)")
-	f.IntVar(&o.PSIRows, "psi-rows", 0, "keys a side of the PSI job timed per worker count (default 20000)")
+	f.IntVar(&o.PSIRows, "psi-rows", 0, "keys of one PSI role's work timed per worker count (default 20000)")
+	f.IntVar(&o.PSIBatchRows, "psi-batch-rows", 0, "keys a side of the PSI job timed per batch size (default 65536)")
 	f.IntVar(&o.Rounds, "rounds", 5, "timings per candidate; the median decides")
 	f.StringSliceVar(&o.Variants, "variants", nil, "kernel variants to choose from (default every one this CPU runs; generic,avx2 tunes for an AVX2-only host)")
 	f.IntSliceVar(&o.ChartLogN, "chart-logn", nil, "ring degrees (log2 N) of the kernel sweep for the report (default 12..16)")
