@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"slices"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -206,15 +207,16 @@ func TestHelloMismatch(t *testing.T) {
 	}
 }
 
-// countingConn counts the batch messages sent through it.
+// countingConn counts the batch messages sent through it (a role sends
+// from several goroutines).
 type countingConn struct {
 	protocol.Conn
-	batches int
+	batches atomic.Int64
 }
 
 func (c *countingConn) Send(ctx context.Context, msg []byte) error {
 	if m, err := decodeMessage(msg); err == nil && m.GetBatch() != nil {
-		c.batches++
+		c.batches.Add(1)
 	}
 	return c.Conn.Send(ctx, msg)
 }
@@ -246,8 +248,8 @@ func TestBatchNegotiated(t *testing.T) {
 			t.Fatalf("batch sizes %v: rows %v, want %v", sizes, ra.Rows, want)
 		}
 		// The sender's own set alone takes ceil(120/min) batches.
-		if small := min(sizes[0], sizes[1]); sender.batches < (120+small-1)/small {
-			t.Fatalf("batch sizes %v: the sender sent %d batches, fewer than batches of %d allow", sizes, sender.batches, small)
+		if small := min(sizes[0], sizes[1]); sender.batches.Load() < int64((120+small-1)/small) {
+			t.Fatalf("batch sizes %v: the sender sent %d batches, fewer than batches of %d allow", sizes, sender.batches.Load(), small)
 		}
 	}
 }
