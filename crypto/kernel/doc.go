@@ -17,7 +17,12 @@
 //   - MulCoeffsMontgomery, MulCoeffsMontgomeryLazy, MulCoeffsMontgomeryThenAdd,
 //     MulCoeffsMontgomeryLazyThenAddLazy and MulScalarMontgomeryThenAdd: pointwise
 //     products with Montgomery reduction by 2^64, lattigo's representation;
-//   - Add, Sub, Neg and Reduce.
+//   - Add, Sub, Neg and Reduce;
+//   - SampleCDT, not a ring operation: the constant-time lookup of uniform
+//     words in a cumulative distribution table, which crypto/he's discrete
+//     Gaussian noise sampler spends most of its time in (AVX2 and AVX-512
+//     compare four or eight words with each table entry at once). It is not
+//     among Ops; a composition runs its base variant's.
 //
 // Each operation's doc comment states the input range it accepts (lattigo's
 // own, including its lazily reduced bounds) and the range of its output. Within
