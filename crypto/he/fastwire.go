@@ -9,6 +9,8 @@ import (
 	"github.com/tuneinsight/lattigo/v5/core/rlwe"
 	"github.com/tuneinsight/lattigo/v5/mhe"
 	"github.com/tuneinsight/lattigo/v5/ring"
+
+	"github.com/mitai-dev/mitai/crypto/kernel"
 )
 
 // The hot objects (polynomials, ciphertexts, key-switch shares) are
@@ -153,8 +155,9 @@ func (s *shape) fillRuns(b []byte, o object, visit polyVisit) (ok bool, bad erro
 
 // AddPoly checks that b is the encoding of a polynomial over Q at the given
 // level (the same checks as UnmarshalPoly: length, headers, every
-// coefficient reduced) and adds it to dst, in one pass over the bytes. On
-// error dst is unchanged.
+// coefficient reduced) and adds it to dst, whose coefficients must be
+// reduced, with crypto/kernel's Add. On error dst is unchanged: the rows are
+// decoded into scratch words and checked first.
 func (c *Codec) AddPoly(dst ring.Poly, b []byte, level int, what string) error {
 	if err := c.checkLevel(what, level); err != nil {
 		return err
@@ -162,41 +165,76 @@ func (c *Codec) AddPoly(dst ring.Poly, b []byte, level int, what string) error {
 	n := c.params.N()
 	moduli := c.moduliQ(level)
 	want := 8 + len(moduli)*(8+8*n)
-	desc := fmt.Sprintf("%s (level %d, N=%d)", what, level, n)
+	desc := func() string { return fmt.Sprintf("%s (level %d, N=%d)", what, level, n) }
 	if len(b) != want {
-		return fmt.Errorf("he: %s: %d bytes, want %d", desc, len(b), want)
+		return fmt.Errorf("he: %s: %d bytes, want %d", desc(), len(b), want)
 	}
 	if binary.LittleEndian.Uint64(b) != uint64(len(moduli)) {
-		return fmt.Errorf("he: %s: header byte 0 differs from the expected encoding (wrong level, degree, ring size, scale or garbage)", desc)
+		return fmt.Errorf("he: %s: header byte 0 differs from the expected encoding (wrong level, degree, ring size, scale or garbage)", desc())
 	}
 	if len(dst.Coeffs) < len(moduli) {
-		return fmt.Errorf("he: %s: destination at level %d", desc, len(dst.Coeffs)-1)
+		return fmt.Errorf("he: %s: destination at level %d", desc(), len(dst.Coeffs)-1)
 	}
-	// Check everything first, so that a bad message leaves dst as it was.
+	scratch := c.words(len(moduli) * n)
+	defer c.scratch.Put(scratch)
+	words := *scratch
 	for i, q := range moduli {
 		off := 8 + i*(8+8*n)
 		if binary.LittleEndian.Uint64(b[off:]) != uint64(n) {
-			return fmt.Errorf("he: %s: header byte %d differs from the expected encoding (wrong level, degree, ring size, scale or garbage)", desc, off)
+			return fmt.Errorf("he: %s: header byte %d differs from the expected encoding (wrong level, degree, ring size, scale or garbage)", desc(), off)
 		}
-		row := b[off+8 : off+8+8*n]
-		for j := range n {
-			if x := binary.LittleEndian.Uint64(row[8*j:]); x >= q {
-				return fmt.Errorf("he: %s: coefficient %d of row %d is %d, not reduced modulo %d", desc, j, i, x, q)
-			}
+		row := words[i*n : (i+1)*n]
+		decodeRow(row, b[off+8:off+8+8*n])
+		if j := firstNotBelow(row, q); j >= 0 {
+			return fmt.Errorf("he: %s: coefficient %d of row %d is %d, not reduced modulo %d", desc(), j, i, row[j], q)
 		}
 	}
-	for i, q := range moduli {
-		row := b[8+i*(8+8*n)+8:]
+	subs := c.params.RingQ().SubRings
+	for i := range moduli {
 		d := dst.Coeffs[i][:n]
-		for j := range d {
-			x := d[j] + binary.LittleEndian.Uint64(row[8*j:])
-			if x >= q {
-				x -= q
-			}
-			d[j] = x
-		}
+		kernel.Add(subs[i], d, words[i*n:(i+1)*n], d)
 	}
 	return nil
+}
+
+// words returns scratch space of at least n words from the codec's pool
+// (AddPoly runs on many goroutines at once).
+func (c *Codec) words(n int) *[]uint64 {
+	if w, ok := c.scratch.Get().(*[]uint64); ok && len(*w) >= n {
+		return w
+	}
+	w := make([]uint64, n)
+	return &w
+}
+
+// decodeRow sets row to the little-endian words of b (8·len(row) bytes).
+func decodeRow(row []uint64, b []byte) {
+	if littleEndian {
+		copy(rowBytes(row), b)
+		return
+	}
+	for j := range row {
+		row[j] = binary.LittleEndian.Uint64(b[8*j:])
+	}
+}
+
+// firstNotBelow returns the index of the first word of row that is q or
+// more, or -1. The common case, every word below q, is one branch-free
+// pass for the maximum.
+func firstNotBelow(row []uint64, q uint64) int {
+	var m uint64
+	for _, x := range row {
+		m = max(m, x)
+	}
+	if m < q {
+		return -1
+	}
+	for j, x := range row {
+		if x >= q {
+			return j
+		}
+	}
+	return -1
 }
 
 // DigestPoly is SHA-256 of the canonical encoding of p (reducing it in

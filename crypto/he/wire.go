@@ -162,6 +162,8 @@ type Codec struct {
 	logDim ring.Dimensions
 	mu     sync.Mutex
 	shapes map[string]*shape
+	// scratch holds *[]uint64 for AddPoly.
+	scratch sync.Pool
 }
 
 // NewCodec returns the codec of a preset.

@@ -191,6 +191,42 @@ func FuzzUnmarshalCiphertext(f *testing.F) {
 	})
 }
 
+// FuzzAddPoly: the score job adds peers' ciphertext parts with AddPoly.
+// On any bytes it must not panic; what it accepts is what UnmarshalPoly
+// accepts, and the sum is lattigo's; what it refuses leaves the sum as it
+// was.
+func FuzzAddPoly(f *testing.F) {
+	tk := newTestKeys(f, fuzzPreset, 2)
+	ct := tk.encrypt(f, []float64{1, -2, 3})
+	codec, err := NewCodec(fuzzPreset)
+	if err != nil {
+		f.Fatal(err)
+	}
+	good, err := codec.Marshal(&ct.Value[1])
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Add(good)
+	f.Add(good[:40])
+	f.Add([]byte{})
+	rq := fuzzPreset.MustParams().RingQ().AtLevel(1)
+	f.Fuzz(func(t *testing.T, b []byte) {
+		acc := *ct.Value[0].CopyNew()
+		err := codec.AddPoly(acc, b, 1, "c1")
+		p, perr := codec.UnmarshalPoly(b, 1, "c1")
+		if (err == nil) != (perr == nil) {
+			t.Fatalf("AddPoly error %v, UnmarshalPoly error %v", err, perr)
+		}
+		want := *ct.Value[0].CopyNew()
+		if err == nil {
+			rq.Add(want, p, want)
+		}
+		if !acc.Equal(&want) {
+			t.Fatalf("sum differs (AddPoly error %v)", err)
+		}
+	})
+}
+
 // FuzzUnmarshalKeySet: key sets are read from files and catalogs.
 func FuzzUnmarshalKeySet(f *testing.F) {
 	tk := newTestKeys(f, AffineCI12, 2)
@@ -286,6 +322,13 @@ func TestAddPolyDigestPoly(t *testing.T) {
 	binary.LittleEndian.PutUint64(bad[len(bad)-8:], ^uint64(0))
 	if err := codec.AddPoly(acc, bad, 1, "c1"); err == nil || !strings.Contains(err.Error(), "not reduced") {
 		t.Fatalf("unreduced: %v", err)
+	}
+	// A word equal to q, in the middle of the second row: named by position.
+	bad = bytes.Clone(enc)
+	n := params.N()
+	binary.LittleEndian.PutUint64(bad[8+(8+8*n)+8+8*5:], params.Q()[1])
+	if err := codec.AddPoly(acc, bad, 1, "c1"); err == nil || !strings.Contains(err.Error(), "coefficient 5 of row 1") {
+		t.Fatalf("coefficient equal to q: %v", err)
 	}
 	if err := codec.AddPoly(acc, enc[:len(enc)-1], 1, "c1"); err == nil {
 		t.Fatal("short accepted")
