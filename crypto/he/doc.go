@@ -56,8 +56,9 @@
 // that the smudging hides.
 //
 // Encryption and key-switch shares (Encryptor, KeySwitcher.Share) draw
-// their randomness with the package's own sampler (AES-256-CTR or ChaCha8 keyed from
-// crypto/rand: ternary u, discrete Gaussian e of σ = 3.2) and compute with
+// their randomness with the package's own sampler (AES-256-CTR, or ChaCha8
+// without AES instructions, keyed from crypto/rand: ternary u, discrete
+// Gaussian e of σ = 3.2 by crypto/kernel's SampleCDT) and compute with
 // crypto/kernel, bit-exact with lattigo's formulas and representation
 // (NTT domain, keys in Montgomery form); presets with key-switching primes
 // P go through lattigo's encryptor and GenShare, which use P.

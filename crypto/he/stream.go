@@ -13,7 +13,7 @@ import (
 
 // stream is the secret randomness of the package's samplers, keyed from
 // crypto/rand: AES-256 in counter mode where the CPU has AES instructions
-// (6.7 GB/s on this project's EPYC, 3.8 times ChaCha8; `go test -bench
+// (6.3-6.5 GB/s on this project's EPYC, 3.8 times ChaCha8; `go test -bench
 // Stream ./crypto/he` compares them), ChaCha8 (math/rand/v2) elsewhere,
 // where software AES would be slow and not constant-time. Both are
 // cryptographically strong generators; a stream is not safe for concurrent
