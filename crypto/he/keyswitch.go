@@ -136,12 +136,17 @@ func (k *KeySwitcher) Aggregate(acc, share *mhe.PublicKeySwitchShare) error {
 	if err := sameLevel(acc.Level(), acc); err != nil {
 		return err
 	}
-	for i, s := range k.params.RingQ().SubRings[:acc.Level()+1] {
+	addShare(k.params.RingQ().SubRings, acc, share)
+	return nil
+}
+
+// addShare adds share into acc, both at acc's level.
+func addShare(subs []*ring.SubRing, acc, share *mhe.PublicKeySwitchShare) {
+	for i, s := range subs[:acc.Level()+1] {
 		for v := range 2 {
 			kernel.Add(s, acc.Value[v].Coeffs[i], share.Value[v].Coeffs[i], acc.Value[v].Coeffs[i])
 		}
 	}
-	return nil
 }
 
 // sameLevel checks that both parts of sh are at level.

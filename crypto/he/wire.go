@@ -8,6 +8,8 @@ import (
 	"github.com/tuneinsight/lattigo/v5/core/rlwe"
 	"github.com/tuneinsight/lattigo/v5/mhe"
 	"github.com/tuneinsight/lattigo/v5/ring"
+
+	"github.com/mitai-dev/mitai/crypto/kernel"
 	"github.com/tuneinsight/lattigo/v5/ring/ringqp"
 )
 
@@ -87,20 +89,29 @@ func newShape(what string, fresh func() object, visit polyVisit) (*shape, error)
 	return s, nil
 }
 
-// decode checks b against the shape and decodes it into a fresh object.
-func (s *shape) decode(b []byte, visit polyVisit) (o object, err error) {
+// checkHeaders checks b's length and every byte outside the coefficient
+// runs against the shape.
+func (s *shape) checkHeaders(b []byte) error {
 	if len(b) != s.size {
-		return nil, fmt.Errorf("he: %s: %d bytes, want %d", s.what, len(b), s.size)
+		return fmt.Errorf("he: %s: %d bytes, want %d", s.what, len(b), s.size)
 	}
 	at := 0
 	for _, r := range s.runs {
 		if i := mismatch(b[at:r[0]], s.zero[at:r[0]]); i >= 0 {
-			return nil, fmt.Errorf("he: %s: header byte %d differs from the expected encoding (wrong level, degree, ring size, scale or garbage)", s.what, at+i)
+			return fmt.Errorf("he: %s: header byte %d differs from the expected encoding (wrong level, degree, ring size, scale or garbage)", s.what, at+i)
 		}
 		at = r[1]
 	}
 	if i := mismatch(b[at:], s.zero[at:]); i >= 0 {
-		return nil, fmt.Errorf("he: %s: header byte %d differs from the expected encoding (wrong level, degree, ring size, scale or garbage)", s.what, at+i)
+		return fmt.Errorf("he: %s: header byte %d differs from the expected encoding (wrong level, degree, ring size, scale or garbage)", s.what, at+i)
+	}
+	return nil
+}
+
+// decode checks b against the shape and decodes it into a fresh object.
+func (s *shape) decode(b []byte, visit polyVisit) (o object, err error) {
+	if err := s.checkHeaders(b); err != nil {
+		return nil, err
 	}
 	o = s.fresh()
 	if ok, err := s.fillRuns(b, o, visit); ok {
@@ -259,16 +270,78 @@ func (c *Codec) CiphertextSize(level int) int {
 // UnmarshalKeySwitchShare decodes a peer's public-key-switch share of a
 // ciphertext at the given level.
 func (c *Codec) UnmarshalKeySwitchShare(b []byte, level int) (*mhe.PublicKeySwitchShare, error) {
-	if err := c.checkLevel("key-switch share", level); err != nil {
+	s, visit, err := c.shareShape(level)
+	if err != nil {
 		return nil, err
+	}
+	o, err := s.decode(b, visit)
+	if err != nil {
+		return nil, err
+	}
+	return o.(*mhe.PublicKeySwitchShare), nil
+}
+
+// shareShape returns the shape of a key-switch share at level.
+func (c *Codec) shareShape(level int) (*shape, polyVisit, error) {
+	if err := c.checkLevel("key-switch share", level); err != nil {
+		return nil, nil, err
 	}
 	what := fmt.Sprintf("public-key-switch share (level %d, N=%d)", level, c.params.N())
 	moduli := c.moduliQ(level)
 	visit := func(o object, fn func(ring.Poly, []uint64)) { visitElement(o, fn, moduli) }
-	return decodeAs[*mhe.PublicKeySwitchShare](c, b, "pks/"+what, what, func() object {
+	s, err := c.shape("pks/"+what, what, func() object {
 		sh := mhe.PublicKeySwitchShare{Element: *rlwe.NewElement(c.params, 1, level)}
 		return &sh
 	}, visit)
+	return s, visit, err
+}
+
+// AddKeySwitchShare checks that b is the encoding of a key-switch share at
+// level (the checks of UnmarshalKeySwitchShare) and adds it to acc, a share
+// at that level with reduced coefficients: UnmarshalKeySwitchShare and
+// KeySwitcher.Aggregate in one pass, without a fresh share. On error acc is
+// unchanged.
+func (c *Codec) AddKeySwitchShare(acc *mhe.PublicKeySwitchShare, b []byte, level int) error {
+	if err := sameLevel(level, acc); err != nil {
+		return err
+	}
+	s, visit, err := c.shareShape(level)
+	if err != nil {
+		return err
+	}
+	n, limbs := c.params.N(), level+1
+	aligned := littleEndian && len(s.runs) == 2*limbs
+	for _, r := range s.runs {
+		aligned = aligned && r[1]-r[0] == 8*n
+	}
+	if !aligned { // not lattigo's layout as this code knows it: decode, then add
+		o, err := s.decode(b, visit)
+		if err != nil {
+			return err
+		}
+		addShare(c.params.RingQ().SubRings, acc, o.(*mhe.PublicKeySwitchShare))
+		return nil
+	}
+	if err := s.checkHeaders(b); err != nil {
+		return err
+	}
+	scratch := c.words(2 * limbs * n)
+	defer c.scratch.Put(scratch)
+	words, moduli := *scratch, c.moduliQ(level)
+	for k, r := range s.runs { // part k/limbs, limb k%limbs
+		row := words[k*n : (k+1)*n]
+		decodeRow(row, b[r[0]:r[1]])
+		if j := firstNotBelow(row, moduli[k%limbs]); j >= 0 {
+			return fmt.Errorf("he: %s: coefficient %d of row %d is %d, not reduced modulo %d", s.what, j, k, row[j], moduli[k%limbs])
+		}
+	}
+	subs := c.params.RingQ().SubRings
+	for k := range 2 * limbs {
+		v, i := k/limbs, k%limbs
+		d := acc.Value[v].Coeffs[i][:n]
+		kernel.Add(subs[i], d, words[k*n:(k+1)*n], d)
+	}
+	return nil
 }
 
 func visitQP(p ringqp.Poly, fn func(ring.Poly, []uint64), q, pm []uint64) {

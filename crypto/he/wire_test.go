@@ -342,3 +342,97 @@ func TestAddPolyDigestPoly(t *testing.T) {
 		t.Fatal("a rejected polynomial changed the sum")
 	}
 }
+
+// shareFixture is a key-switch share of a fresh ciphertext of preset p
+// (affine level), its encoding, and a second share to add it to.
+func shareFixture(t testing.TB, p *Preset) (codec *Codec, enc []byte, acc *mhe.PublicKeySwitchShare) {
+	tk := newTestKeys(t, p, 2)
+	ct := tk.encrypt(t, []float64{1, -2, 3})
+	rk, err := NewReceiverKey(p, [32]byte{6})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ks, err := NewKeySwitcher(p, p.LogSmudge)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if codec, err = NewCodec(p); err != nil {
+		t.Fatal(err)
+	}
+	sh := ks.Share(tk.sks[0], rk.Public, ct)
+	if enc, err = codec.Marshal(sh); err != nil {
+		t.Fatal(err)
+	}
+	return codec, enc, ks.Share(tk.sks[1], rk.Public, ct)
+}
+
+// TestAddKeySwitchShare: the sum equals decoding and aggregating; refused
+// encodings (a word equal to q in the second part, a bad header, a short
+// one, a share at another level) name what is wrong and leave the sum as
+// it was.
+func TestAddKeySwitchShare(t *testing.T) {
+	t.Parallel()
+	p := AffineCI12
+	codec, enc, acc := shareFixture(t, p)
+	level := p.AffineLevel
+	sh, err := codec.UnmarshalKeySwitchShare(enc, level)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := mhe.PublicKeySwitchShare{Element: *acc.Element.CopyNew()}
+	addShare(p.MustParams().RingQ().SubRings, &want, sh)
+	if err := codec.AddKeySwitchShare(acc, enc, level); err != nil {
+		t.Fatal(err)
+	}
+	if !acc.Equal(&want.Element) {
+		t.Fatal("AddKeySwitchShare differs from decoding and aggregating")
+	}
+	before := acc.Element.CopyNew()
+	n, q := p.MustParams().N(), p.MustParams().Q()
+	bad := bytes.Clone(enc)
+	last := len(bad) - 8*n + 8*7 // the second part's last row, word 7
+	binary.LittleEndian.PutUint64(bad[last:], q[level])
+	if err := codec.AddKeySwitchShare(acc, bad, level); err == nil || !strings.Contains(err.Error(), "coefficient 7 of row 3") {
+		t.Fatalf("coefficient equal to q: %v", err)
+	}
+	bad = bytes.Clone(enc)
+	bad[0] ^= 1
+	if err := codec.AddKeySwitchShare(acc, bad, level); err == nil || !strings.Contains(err.Error(), "header") {
+		t.Fatalf("bad header: %v", err)
+	}
+	if err := codec.AddKeySwitchShare(acc, enc[:len(enc)-1], level); err == nil {
+		t.Fatal("short share accepted")
+	}
+	if err := codec.AddKeySwitchShare(acc, enc, 0); err == nil {
+		t.Fatal("a share at level 1 added to a sum at level 0")
+	}
+	if !acc.Equal(before) {
+		t.Fatal("a refused share changed the sum")
+	}
+}
+
+// FuzzAddKeySwitchShare: on any bytes no panic; accepted exactly when
+// UnmarshalKeySwitchShare accepts, with the same sum; refused, the sum
+// unchanged.
+func FuzzAddKeySwitchShare(f *testing.F) {
+	codec, enc, acc := shareFixture(f, fuzzPreset)
+	f.Add(enc)
+	f.Add(enc[:48])
+	f.Add([]byte{})
+	subs := fuzzPreset.MustParams().RingQ().SubRings
+	f.Fuzz(func(t *testing.T, b []byte) {
+		got := mhe.PublicKeySwitchShare{Element: *acc.Element.CopyNew()}
+		err := codec.AddKeySwitchShare(&got, b, 1)
+		sh, uerr := codec.UnmarshalKeySwitchShare(b, 1)
+		if (err == nil) != (uerr == nil) {
+			t.Fatalf("AddKeySwitchShare error %v, UnmarshalKeySwitchShare error %v", err, uerr)
+		}
+		want := mhe.PublicKeySwitchShare{Element: *acc.Element.CopyNew()}
+		if err == nil {
+			addShare(subs, &want, sh)
+		}
+		if !got.Equal(&want.Element) {
+			t.Fatalf("sum differs (error %v)", err)
+		}
+	})
+}

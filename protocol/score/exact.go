@@ -553,10 +553,6 @@ func (s *session) receiveShares(ctx context.Context, peer string, own []contribu
 	if sharesP != nil {
 		sizeP = 32 + (&mhe.PublicKeySwitchShare{Element: *rlwe.NewElement(s.params, 1, 0)}).BinarySize()
 	}
-	ks, err := he.NewKeySwitcher(s.preset, s.preset.LogSmudge)
-	if err != nil {
-		return err
-	}
 	for b := range s.blocks {
 		msg, err := s.net.Recv(ctx, peer, kindShare, 4+32+shareSize+sizeP)
 		if err != nil {
@@ -573,14 +569,11 @@ func (s *session) receiveShares(ctx context.Context, peer string, own []contribu
 			return fmt.Errorf("score: %s switched another sum than ours in block %d (the contributions it received differ from ours)", peer, b)
 		}
 		err = t.doErr(PhaseKeySwitch, func() error {
-			sh, err := s.codec.UnmarshalKeySwitchShare(body[32:32+shareSize], level)
-			if err != nil {
-				return fmt.Errorf("score: key-switch share from %s: %w", peer, err)
-			}
+			// Checked and added in one pass; a refused share adds nothing.
 			locks[b].Lock()
 			defer locks[b].Unlock()
-			if err := ks.Aggregate(shares[b], sh); err != nil {
-				return err
+			if err := s.codec.AddKeySwitchShare(shares[b], body[32:32+shareSize], level); err != nil {
+				return fmt.Errorf("score: key-switch share from %s: %w", peer, err)
 			}
 			if sharesP == nil {
 				return nil
@@ -589,11 +582,10 @@ func (s *session) receiveShares(ctx context.Context, peer string, own []contribu
 			if !bytes.Equal(rest[:32], own[b].digstP[:]) {
 				return fmt.Errorf("score: %s's encrypted sigmoid differs from ours in block %d (non-deterministic evaluation across parties?)", peer, b)
 			}
-			shP, err := s.codec.UnmarshalKeySwitchShare(rest[32:], 0)
-			if err != nil {
+			if err := s.codec.AddKeySwitchShare(sharesP[b], rest[32:], 0); err != nil {
 				return fmt.Errorf("score: probability key-switch share from %s: %w", peer, err)
 			}
-			return ks.Aggregate(sharesP[b], shP)
+			return nil
 		})
 		if err != nil {
 			return err
