@@ -248,6 +248,8 @@ type Decryptor struct {
 	eval   *hefloat.Evaluator
 	dec    *rlwe.Decryptor
 	enc    *Encoder
+	sk     *rlwe.SecretKey
+	m      ring.Poly // c0 + c1·s, reused
 }
 
 // NewDecryptor returns a decryptor for a receiver's secret key.
@@ -260,12 +262,14 @@ func NewDecryptor(p *Preset, sk *rlwe.SecretKey) (*Decryptor, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Decryptor{params: params, eval: hefloat.NewEvaluator(params, nil), dec: rlwe.NewDecryptor(params, sk), enc: enc}, nil
+	return &Decryptor{params: params, eval: hefloat.NewEvaluator(params, nil), dec: rlwe.NewDecryptor(params, sk), enc: enc,
+		sk: sk, m: params.RingQ().NewPoly()}, nil
 }
 
 // ShallowCopy returns a decryptor for another goroutine.
 func (d *Decryptor) ShallowCopy() *Decryptor {
-	return &Decryptor{params: d.params, eval: d.eval.ShallowCopy(), dec: d.dec.ShallowCopy(), enc: d.enc.ShallowCopy()}
+	return &Decryptor{params: d.params, eval: d.eval.ShallowCopy(), dec: d.dec.ShallowCopy(), enc: d.enc.ShallowCopy(),
+		sk: d.sk, m: d.params.RingQ().NewPoly()}
 }
 
 // minDecodeLogScale is the smallest scale Decrypt rescales down to.
@@ -284,8 +288,26 @@ func (d *Decryptor) Decrypt(ct *rlwe.Ciphertext, out []float64) error {
 			return fmt.Errorf("he: rescale: %w", err)
 		}
 	}
-	pt := d.dec.DecryptNew(ct)
-	return d.enc.Decode(pt, out)
+	return d.enc.Decode(d.decrypt(ct), out)
+}
+
+// decrypt returns the plaintext of ct. For a ciphertext of degree 1 in the
+// NTT domain (every result of this package) it computes c0 + c1·s itself
+// with crypto/kernel, into a buffer the Decryptor reuses: lattigo's
+// decryption word for word (s is in NTT and Montgomery form), without its
+// allocation. The plaintext is valid until the next call.
+func (d *Decryptor) decrypt(ct *rlwe.Ciphertext) *rlwe.Plaintext {
+	if ct.Degree() != 1 || !ct.IsNTT {
+		return d.dec.DecryptNew(ct)
+	}
+	level := ct.Level()
+	m := ring.Poly{Coeffs: d.m.Coeffs[:level+1]}
+	s := d.sk.Value.Q
+	for i, sub := range d.params.RingQ().SubRings[:level+1] {
+		copy(m.Coeffs[i], ct.Value[0].Coeffs[i])
+		kernel.MulCoeffsMontgomeryThenAdd(sub, ct.Value[1].Coeffs[i], s.Coeffs[i], m.Coeffs[i])
+	}
+	return &rlwe.Plaintext{Element: rlwe.Element[ring.Poly]{Value: []ring.Poly{m}, MetaData: ct.MetaData}, Value: m}
 }
 
 // NoiseBudget is the expected error of a value that went through the affine
