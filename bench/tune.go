@@ -497,7 +497,7 @@ func psiRoleWork(ctx context.Context, g group.Group, keys keyTable, workers, bat
 	start := time.Now()
 	for lo := 0; lo < len(keys); lo += batch {
 		hi := min(lo+batch, len(keys))
-		eg, _ := errgroup.WithContext(ctx)
+		var eg errgroup.Group
 		chunk := (hi - lo + workers - 1) / workers
 		for from := lo; from < hi; from += chunk {
 			to := min(from+chunk, hi)
