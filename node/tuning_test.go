@@ -1,16 +1,19 @@
 package node
 
 import (
+	"context"
 	"io"
 	"log/slog"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
 	"github.com/mitai-dev/mitai/crypto/he"
 	"github.com/mitai-dev/mitai/crypto/kernel"
 	"github.com/mitai-dev/mitai/internal/tuning"
+	"github.com/mitai-dev/mitai/protocol/psi"
 )
 
 // TestNodeLoadsTuning: a profile in the data folder sets the kernels and the
@@ -51,5 +54,26 @@ func TestNodeLoadsTuning(t *testing.T) {
 	_, err := New(cfg, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	if err == nil || !strings.Contains(err.Error(), "avx1024") || !strings.Contains(err.Error(), "bad.json") {
 		t.Fatalf("New with a bad profile: %v", err)
+	}
+}
+
+// TestPSIBatchSizesDiffer: two nodes whose profiles give different PSI batch
+// sizes run a join over gRPC and mTLS; they agree on the smaller, and the
+// result is the one equal sizes give.
+func TestPSIBatchSizesDiffer(t *testing.T) {
+	t.Parallel()
+	_, bank, telco := standardCluster(t, policy([]string{"bank"}, []string{"join"}, map[string][]string{"bank": {"segment", "spend"}}, 0))
+	bank.exec.psiBatchSize, telco.exec.psiBatchSize = 1, 3
+	rep, err := bank.Executor().Run(context.Background(), spec(psi.Join, telco.Addr(), []string{"bank"}, []string{"segment", "spend"}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := [][]string{
+		{"id", "name", "income", "telco.segment", "telco.spend"},
+		{"1", "张三", "100", `business, "gold"`, "10"},
+		{"3", "Wang", "300", "postpaid", "33.5"},
+	}
+	if got := readResult(t, rep.ResultPath); !slices.EqualFunc(got, want, slices.Equal) {
+		t.Fatalf("result %q, want %q", got, want)
 	}
 }
