@@ -154,45 +154,27 @@ func (s *shape) fillRuns(b []byte, o object, visit polyVisit) (ok bool, bad erro
 }
 
 // AddPoly checks that b is the encoding of a polynomial over Q at the given
-// level (the same checks as UnmarshalPoly: length, headers, every
-// coefficient reduced) and adds it to dst, whose coefficients must be
-// reduced, with crypto/kernel's Add. On error dst is unchanged: the rows are
-// decoded into scratch words and checked first.
+// level (the checks of UnmarshalPoly) and adds it to dst, whose
+// coefficients must be reduced, with crypto/kernel's Add, without decoding
+// into a fresh polynomial. On error dst is unchanged.
 func (c *Codec) AddPoly(dst ring.Poly, b []byte, level int, what string) error {
-	if err := c.checkLevel(what, level); err != nil {
+	s, visit, err := c.polyShape(level, what)
+	if err != nil {
 		return err
 	}
-	n := c.params.N()
-	moduli := c.moduliQ(level)
-	want := 8 + len(moduli)*(8+8*n)
-	desc := func() string { return fmt.Sprintf("%s (level %d, N=%d)", what, level, n) }
-	if len(b) != want {
-		return fmt.Errorf("he: %s: %d bytes, want %d", desc(), len(b), want)
+	if len(dst.Coeffs) <= level {
+		return fmt.Errorf("he: %s: destination at level %d", s.what, len(dst.Coeffs)-1)
 	}
-	if binary.LittleEndian.Uint64(b) != uint64(len(moduli)) {
-		return fmt.Errorf("he: %s: header byte 0 differs from the expected encoding (wrong level, degree, ring size, scale or garbage)", desc())
+	if ok, err := c.addEncoded(s, b, dst.Coeffs[:level+1], level+1); ok {
+		return err
 	}
-	if len(dst.Coeffs) < len(moduli) {
-		return fmt.Errorf("he: %s: destination at level %d", desc(), len(dst.Coeffs)-1)
+	o, err := s.decode(b, visit) // not lattigo's layout as this code knows it
+	if err != nil {
+		return err
 	}
-	scratch := c.words(len(moduli) * n)
-	defer c.scratch.Put(scratch)
-	words := *scratch
-	for i, q := range moduli {
-		off := 8 + i*(8+8*n)
-		if binary.LittleEndian.Uint64(b[off:]) != uint64(n) {
-			return fmt.Errorf("he: %s: header byte %d differs from the expected encoding (wrong level, degree, ring size, scale or garbage)", desc(), off)
-		}
-		row := words[i*n : (i+1)*n]
-		decodeRow(row, b[off+8:off+8+8*n])
-		if j := firstNotBelow(row, q); j >= 0 {
-			return fmt.Errorf("he: %s: coefficient %d of row %d is %d, not reduced modulo %d", desc(), j, i, row[j], q)
-		}
-	}
-	subs := c.params.RingQ().SubRings
-	for i := range moduli {
-		d := dst.Coeffs[i][:n]
-		kernel.Add(subs[i], d, words[i*n:(i+1)*n], d)
+	p := o.(*ring.Poly)
+	for i, sub := range c.params.RingQ().SubRings[:level+1] {
+		kernel.Add(sub, dst.Coeffs[i], p.Coeffs[i], dst.Coeffs[i])
 	}
 	return nil
 }

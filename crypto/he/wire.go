@@ -3,6 +3,7 @@ package he
 import (
 	"bytes"
 	"fmt"
+	"slices"
 	"sync"
 
 	"github.com/tuneinsight/lattigo/v5/core/rlwe"
@@ -296,6 +297,42 @@ func (c *Codec) shareShape(level int) (*shape, polyVisit, error) {
 	return s, visit, err
 }
 
+// addEncoded checks b against the shape s and adds its coefficient runs, in
+// order, to rows: the rows of the object s describes, row k over limb
+// k mod limbs, every coefficient reduced. The runs are decoded into scratch
+// words and checked before anything is added, so on error rows are
+// unchanged. ok is false, with nothing checked, when the runs do not line
+// up with rows (a layout this code does not know): the caller decodes.
+func (c *Codec) addEncoded(s *shape, b []byte, rows [][]uint64, limbs int) (ok bool, err error) {
+	n := c.params.N()
+	if !littleEndian || len(s.runs) != len(rows) {
+		return false, nil
+	}
+	for _, r := range s.runs {
+		if r[1]-r[0] != 8*n {
+			return false, nil
+		}
+	}
+	if err := s.checkHeaders(b); err != nil {
+		return true, err
+	}
+	scratch := c.words(len(rows) * n)
+	defer c.scratch.Put(scratch)
+	words, moduli := *scratch, c.params.Q()
+	for k, r := range s.runs {
+		row := words[k*n : (k+1)*n]
+		decodeRow(row, b[r[0]:r[1]])
+		if j := firstNotBelow(row, moduli[k%limbs]); j >= 0 {
+			return true, fmt.Errorf("he: %s: coefficient %d of row %d is %d, not reduced modulo %d", s.what, j, k, row[j], moduli[k%limbs])
+		}
+	}
+	subs := c.params.RingQ().SubRings
+	for k, d := range rows {
+		kernel.Add(subs[k%limbs], d[:n], words[k*n:(k+1)*n], d[:n])
+	}
+	return true, nil
+}
+
 // AddKeySwitchShare checks that b is the encoding of a key-switch share at
 // level (the checks of UnmarshalKeySwitchShare) and adds it to acc, a share
 // at that level with reduced coefficients: UnmarshalKeySwitchShare and
@@ -309,38 +346,15 @@ func (c *Codec) AddKeySwitchShare(acc *mhe.PublicKeySwitchShare, b []byte, level
 	if err != nil {
 		return err
 	}
-	n, limbs := c.params.N(), level+1
-	aligned := littleEndian && len(s.runs) == 2*limbs
-	for _, r := range s.runs {
-		aligned = aligned && r[1]-r[0] == 8*n
-	}
-	if !aligned { // not lattigo's layout as this code knows it: decode, then add
-		o, err := s.decode(b, visit)
-		if err != nil {
-			return err
-		}
-		addShare(c.params.RingQ().SubRings, acc, o.(*mhe.PublicKeySwitchShare))
-		return nil
-	}
-	if err := s.checkHeaders(b); err != nil {
+	rows := append(slices.Clip(acc.Value[0].Coeffs[:level+1]), acc.Value[1].Coeffs[:level+1]...)
+	if ok, err := c.addEncoded(s, b, rows, level+1); ok {
 		return err
 	}
-	scratch := c.words(2 * limbs * n)
-	defer c.scratch.Put(scratch)
-	words, moduli := *scratch, c.moduliQ(level)
-	for k, r := range s.runs { // part k/limbs, limb k%limbs
-		row := words[k*n : (k+1)*n]
-		decodeRow(row, b[r[0]:r[1]])
-		if j := firstNotBelow(row, moduli[k%limbs]); j >= 0 {
-			return fmt.Errorf("he: %s: coefficient %d of row %d is %d, not reduced modulo %d", s.what, j, k, row[j], moduli[k%limbs])
-		}
+	o, err := s.decode(b, visit) // not lattigo's layout as this code knows it
+	if err != nil {
+		return err
 	}
-	subs := c.params.RingQ().SubRings
-	for k := range 2 * limbs {
-		v, i := k/limbs, k%limbs
-		d := acc.Value[v].Coeffs[i][:n]
-		kernel.Add(subs[i], d, words[k*n:(k+1)*n], d)
-	}
+	addShare(c.params.RingQ().SubRings, acc, o.(*mhe.PublicKeySwitchShare))
 	return nil
 }
 
@@ -431,20 +445,30 @@ func (c *Codec) unmarshalSecretKey(b []byte) (*rlwe.SecretKey, error) {
 // UnmarshalPoly decodes one polynomial over Q at the given level (one part
 // of a ciphertext); what names it in errors.
 func (c *Codec) UnmarshalPoly(b []byte, level int, what string) (ring.Poly, error) {
-	if err := c.checkLevel(what, level); err != nil {
+	s, visit, err := c.polyShape(level, what)
+	if err != nil {
 		return ring.Poly{}, err
+	}
+	o, err := s.decode(b, visit)
+	if err != nil {
+		return ring.Poly{}, err
+	}
+	return *o.(*ring.Poly), nil
+}
+
+// polyShape returns the shape of a polynomial over Q at level.
+func (c *Codec) polyShape(level int, what string) (*shape, polyVisit, error) {
+	if err := c.checkLevel(what, level); err != nil {
+		return nil, nil, err
 	}
 	what = fmt.Sprintf("%s (level %d, N=%d)", what, level, c.params.N())
 	q := c.moduliQ(level)
 	visit := func(o object, fn func(ring.Poly, []uint64)) { fn(*o.(*ring.Poly), q) }
-	p, err := decodeAs[*ring.Poly](c, b, "poly/"+what, what, func() object {
+	s, err := c.shape("poly/"+what, what, func() object {
 		p := c.params.RingQ().AtLevel(level).NewPoly()
 		return &p
 	}, visit)
-	if err != nil {
-		return ring.Poly{}, err
-	}
-	return *p, nil
+	return s, visit, err
 }
 
 // Marshal encodes an object this package decodes (a ciphertext, a
